@@ -1,0 +1,5 @@
+"""``python -m llmstack`` runs the CLI."""
+
+from llmstack.cli.app import main
+
+main()

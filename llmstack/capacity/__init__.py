@@ -1,0 +1,1 @@
+"""Capacity model: memory, speed, validity and the planner. Pure functions."""

@@ -1,0 +1,177 @@
+"""The planner: every (deployment, variant, pool, TP) option with its memory, speed and cost.
+
+``plan(stack, demand)`` evaluates each deployment as declared plus the alternatives
+the policy engine could move it to (other variants of its model, other pools,
+other tensor-parallel sizes), and ranks the options that fit cheapest first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from llmstack.capacity import memory, throughput, validity
+from llmstack.errors import LlmstackError
+from llmstack.spec.models import DeploymentSpec, StackSpec, WorkloadSpec
+from llmstack.spec.resolving import ResolvedDeployment, resolve
+
+GIB = memory.GIB
+TP_CHOICES = (1, 2, 4, 8, 16)
+
+
+@dataclass(frozen=True)
+class Demand:
+    """Load to size for; fields left None come from each deployment's ``workload``."""
+
+    requests_per_s: float | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def for_deployment(self, d: DeploymentSpec) -> WorkloadSpec:
+        return WorkloadSpec(
+            requests_per_s=d.workload.requests_per_s if self.requests_per_s is None else self.requests_per_s,
+            prompt_tokens=self.prompt_tokens or d.workload.prompt_tokens,
+            output_tokens=self.output_tokens or d.workload.output_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    """One way to serve a deployment, and what it costs and delivers."""
+
+    deployment: str
+    declared: bool
+    model: str
+    variant: str
+    pool: str
+    accelerator: str
+    tensor_parallel: int
+    pipeline_parallel: int
+    gpus_per_replica: int
+    fits: bool
+    weights_gib_per_gpu: float
+    kv_cache_gib_per_gpu: float
+    max_concurrent_seqs: int
+    decode_tokens_per_s: float
+    ttft_ms_batch1: float
+    tpot_ms_batch1: float
+    sustainable_rps: float
+    requests_per_s: float
+    replicas_needed: int | None
+    cost_per_hour: float | None
+    cost_per_million_tokens: float | None
+    compute: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+
+
+def evaluate(stack: StackSpec, resolved: ResolvedDeployment, workload: WorkloadSpec, declared: bool) -> PlanOption:
+    """Memory, speed and cost of one resolved option."""
+    d = resolved.deployment
+    gpus = d.tensor_parallel * d.pipeline_parallel
+    mem = memory.breakdown(resolved.architecture, resolved.variant, resolved.accelerator, d.engine,
+                           d.tensor_parallel, d.pipeline_parallel)
+    common: dict[str, Any] = dict(
+        deployment=d.name, declared=declared, model=resolved.model.name, variant=resolved.variant.name,
+        pool=resolved.pool.name, accelerator=resolved.accelerator.name, tensor_parallel=d.tensor_parallel,
+        pipeline_parallel=d.pipeline_parallel, gpus_per_replica=gpus,
+        weights_gib_per_gpu=round(mem.weights_bytes / GIB, 2),
+        kv_cache_gib_per_gpu=round(mem.kv_cache_bytes / GIB, 2),
+        compute=memory.weight_format(resolved.variant, resolved.accelerator).label,
+        requests_per_s=workload.requests_per_s,
+    )
+    found = validity.problems(resolved)
+    if found:
+        return PlanOption(**common, fits=False, max_concurrent_seqs=0, decode_tokens_per_s=0.0, ttft_ms_batch1=0.0,
+                          tpot_ms_batch1=0.0, sustainable_rps=0.0, replicas_needed=None, cost_per_hour=None,
+                          cost_per_million_tokens=None,
+                          reason="; ".join(p.message for p in found))
+    prof = throughput.profile(resolved)
+    single = throughput.single_request_latency(prof, workload.prompt_tokens, workload.output_tokens)
+    sustainable = throughput.sustainable_rps(prof, workload, d.slo)
+    concurrent = memory.max_concurrent_seqs(mem, workload.prompt_tokens + workload.output_tokens,
+                                            prof.max_num_seqs)
+    tokens_per_s = throughput.decode_tokens_per_s(prof, workload)
+    per_replica_hour = gpus * resolved.pool.cost_per_gpu_hour
+    if sustainable <= 0:
+        return PlanOption(**common, fits=False, max_concurrent_seqs=concurrent,
+                          decode_tokens_per_s=round(tokens_per_s, 1), ttft_ms_batch1=round(single.ttft_s * 1e3, 1),
+                          tpot_ms_batch1=round(single.tpot_s * 1e3, 2), sustainable_rps=0.0, replicas_needed=None,
+                          cost_per_hour=None, cost_per_million_tokens=None,
+                          reason=(f"cannot meet the SLO even at low load: TTFT {single.ttft_s * 1e3:.0f} ms "
+                                  f"(SLO {d.slo.ttft_p95_ms:.0f}), TPOT {single.tpot_s * 1e3:.1f} ms "
+                                  f"(SLO {d.slo.tpot_p95_ms:.0f})"))
+    replicas = max(1, math.ceil(workload.requests_per_s / sustainable - 1e-9))
+    cost = replicas * per_replica_hour
+    served_tokens_per_hour = max(workload.requests_per_s, 1e-9) * workload.output_tokens * 3600
+    capacity_gpus = resolved.pool.gpus_per_node * resolved.pool.nodes.max
+    fits, reason = True, (f"{replicas} x {gpus} GPU(s) on {resolved.pool.name} sustain "
+                          f"{replicas * sustainable:.2f} req/s within the SLO")
+    if replicas * gpus > capacity_gpus:
+        fits = False
+        reason = (f"needs {replicas} replicas x {gpus} GPUs = {replicas * gpus} GPUs; pool {resolved.pool.name} "
+                  f"has at most {capacity_gpus}")
+    return PlanOption(
+        **common, fits=fits, max_concurrent_seqs=concurrent, decode_tokens_per_s=round(tokens_per_s, 1),
+        ttft_ms_batch1=round(single.ttft_s * 1e3, 1), tpot_ms_batch1=round(single.tpot_s * 1e3, 2),
+        sustainable_rps=round(sustainable, 3), replicas_needed=replicas, cost_per_hour=round(cost, 2),
+        cost_per_million_tokens=round(cost / served_tokens_per_hour * 1e6, 3), reason=reason,
+    )
+
+
+def candidates(stack: StackSpec, d: DeploymentSpec) -> Iterator[tuple[ResolvedDeployment, bool]]:
+    """The declared option first, then every other variant x pool x TP (PP kept as declared)."""
+    yield resolve(stack, d), True
+    seen = {(d.variant, d.pool, d.tensor_parallel)}
+    model = stack.model(d.model)
+    for variant in model.variants:
+        for pool in stack.pools:
+            for tp in TP_CHOICES:
+                # TP stays inside a node (NVLink/PCIe); only PP crosses nodes
+                if tp > pool.gpus_per_node or tp * d.pipeline_parallel > pool.gpus_per_node * pool.nodes.max:
+                    continue
+                key = (variant.name, pool.name, tp)
+                if key in seen:
+                    continue
+                seen.add(key)
+                yield resolve(stack, d, pool=pool.name, variant=variant.name, tensor_parallel=tp), False
+
+
+def plan(stack: StackSpec, demand: Demand | None = None, deployment: str | None = None,
+         alternatives: bool = True) -> list[PlanOption]:
+    """All options for the stack's deployments, fitting ones cheapest first, then rejected ones."""
+    demand = demand or Demand()
+    targets = [stack.deployment(deployment)] if deployment else stack.deployments
+    if not targets:
+        raise LlmstackError("the stack has no deployments to plan", path="deployments")
+    options: list[PlanOption] = []
+    for d in targets:
+        workload = demand.for_deployment(d)
+        for resolved, declared in candidates(stack, d):
+            if not declared and not alternatives:
+                continue
+            options.append(evaluate(stack, resolved, workload, declared))
+    return rank(options)
+
+
+def rank(options: list[PlanOption]) -> list[PlanOption]:
+    fitting = sorted((o for o in options if o.fits),
+                     key=lambda o: (o.cost_per_hour or 0.0, -o.sustainable_rps, o.deployment, o.variant, o.pool,
+                                    o.tensor_parallel))
+    rejected = sorted((o for o in options if not o.fits),
+                      key=lambda o: (o.deployment, o.variant, o.pool, o.tensor_parallel))
+    return fitting + rejected
+
+
+def check_stack(stack: StackSpec) -> list[ResolvedDeployment]:
+    """Resolve every deployment as declared and raise the first that cannot run (used before deploying)."""
+    resolved = []
+    for d in stack.deployments:
+        r = resolve(stack, d)
+        validity.check_deployment(r)
+        resolved.append(r)
+    return resolved

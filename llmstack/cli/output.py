@@ -1,0 +1,28 @@
+"""Shared output helpers: JSON for machines, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+
+console = Console(width=None if sys.stdout.isatty() else 200)
+"""People get their terminal's width; pipes and logs get wide tables instead of folded ones."""
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    """Strict JSON on stdout (NaN/Inf become null), no rich markup."""
+    print(json.dumps(_clean(data), indent=2, sort_keys=False, allow_nan=False))

@@ -1,0 +1,433 @@
+"""Pydantic models of the stack spec: pools, models and variants, deployments, routers, monitoring.
+
+Every model forbids unknown fields, so a typo in YAML is an error that names the
+field instead of a silently ignored key. Cross-references (a deployment's pool,
+model and variant; a route's backends) are checked on :class:`StackSpec`.
+Catalog lookups (accelerator and architecture names) happen in
+:mod:`llmstack.spec.resolving`, not here, so a spec can be built without I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llmstack.errors import LlmstackError
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+"""Kubernetes DNS-1123 label: lowercase alphanumerics and '-', 1-63 chars."""
+
+HTTP_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+SAFE_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
+"""Model ids, weights paths and catalog names: no spaces, quotes or newlines (they end up in
+haproxy.cfg, PromQL and shell arguments)."""
+
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=40, pattern=DNS_LABEL.pattern,
+          description="DNS-1123 label (lowercase letters, digits, '-'), at most 40 characters"),
+]
+SafeText = Annotated[str, Field(min_length=1, max_length=200, pattern=SAFE_TEXT.pattern)]
+
+QuantizationMethod = Literal[
+    "awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors", "modelopt", "experts_int8",
+]
+"""Methods accepted by the pinned vLLM (0.33.0 ``QuantizationMethods``) that the capacity model knows."""
+
+CompressedTensorsScheme = Literal["w4a16", "w8a16", "w8a8-int8", "w8a8-fp8"]
+KvCacheDtype = Literal["auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5m2"]
+ModelDtype = Literal["auto", "bfloat16", "float16"]
+VariantKind = Literal["base", "quantized", "distilled", "pruned"]
+RouterStrategy = Literal["round_robin", "least_request", "session_affinity", "prefix_hash"]
+Vendor = Literal["nvidia", "amd", "google", "intel", "other"]
+
+
+class Spec(BaseModel):
+    """Base for every spec model: unknown fields are errors; instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- hardware
+
+
+class AcceleratorSpec(Spec):
+    """One accelerator type's facts. The catalog ships these; a spec may define its own inline."""
+
+    name: SafeText
+    display_name: str | None = None
+    vendor: Vendor = "nvidia"
+    memory_gb: float = Field(gt=0, description="device memory in vendor (decimal) GB")
+    memory_bandwidth_gb_s: float = Field(gt=0)
+    bf16_tflops: float = Field(gt=0, description="dense BF16/FP16 tensor throughput")
+    fp8_tflops: float | None = Field(default=None, gt=0, description="dense FP8; None = no FP8 hardware")
+    int8_tops: float | None = Field(default=None, gt=0)
+    compute_capability: str | None = Field(
+        default=None, pattern=r"^\d+\.\d+$", description="NVIDIA SM version, e.g. '8.9'; None off NVIDIA"
+    )
+    interconnect: Literal["nvlink", "pcie", "xgmi", "ici", "other"] = "pcie"
+    interconnect_gb_s: float = Field(default=64, gt=0)
+    tdp_w: float | None = None
+    source: dict[str, str] | str | None = None
+    uncertain_fields: list[str] = Field(default_factory=list)
+    verified: dict[str, bool | str] = Field(default_factory=dict)
+
+    @property
+    def compute_capability_tuple(self) -> tuple[int, int] | None:
+        if self.compute_capability is None:
+            return None
+        major, minor = self.compute_capability.split(".")
+        return int(major), int(minor)
+
+
+class NodeRange(Spec):
+    min: int = Field(default=0, ge=0)
+    max: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NodeRange:
+        if self.min > self.max:
+            raise ValueError(f"nodes.min ({self.min}) is greater than nodes.max ({self.max})")
+        return self
+
+
+class Toleration(Spec):
+    """A Kubernetes toleration, as the pod spec spells it."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(default=None, alias="tolerationSeconds")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PoolSpec(Spec):
+    """A set of identical GPU nodes (a Kubernetes node pool, or one Docker host)."""
+
+    name: Name
+    accelerator: SafeText | AcceleratorSpec
+    gpus_per_node: int = Field(ge=1, le=64)
+    nodes: NodeRange = Field(default_factory=NodeRange)
+    cost_per_gpu_hour: float = Field(ge=0)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    affinity: dict[str, object] | None = None
+    device_resource: str = Field(
+        default="nvidia.com/gpu",
+        pattern=LABEL_KEY.pattern,
+        description="extended resource the device plugin advertises: nvidia.com/gpu, amd.com/gpu, google.com/tpu",
+    )
+    device_ids: list[int] | None = Field(
+        default=None, description="Docker target: the host's GPU indices (default 0..gpus_per_node-1)"
+    )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _labels_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            if not LABEL_KEY.match(key):
+                raise ValueError(f"node_selector key {key!r} is not a valid Kubernetes label key")
+            if len(label) > 63 or not LABEL_VALUE.match(label):
+                raise ValueError(f"node_selector value {label!r} for {key!r} is not a valid label value")
+        return value
+
+    @property
+    def accelerator_name(self) -> str:
+        return self.accelerator if isinstance(self.accelerator, str) else self.accelerator.name
+
+
+# ---------------------------------------------------------------- models
+
+
+class MoeSpec(Spec):
+    num_experts: int = Field(ge=2)
+    experts_per_token: int = Field(ge=1)
+    active_params_b: float = Field(gt=0, description="parameters used per token, billions")
+
+
+class ArchitectureSpec(Spec):
+    """Transformer facts from a model's config.json."""
+
+    name: SafeText
+    hf_repo: str | None = None
+    params_b: float = Field(gt=0, description="total parameters, billions")
+    num_layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    num_attention_heads: int = Field(ge=1)
+    num_kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    vocab_size: int = Field(ge=1)
+    max_position_embeddings: int = Field(ge=1)
+    intermediate_size: int = Field(ge=1)
+    tie_word_embeddings: bool = False
+    moe: MoeSpec | None = None
+    source: str | None = None
+    verified: bool | None = None
+
+    @model_validator(mode="after")
+    def _heads(self) -> ArchitectureSpec:
+        if self.num_attention_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
+                f"num_kv_heads ({self.num_kv_heads})"
+            )
+        return self
+
+    @property
+    def active_params_b(self) -> float:
+        return self.moe.active_params_b if self.moe else self.params_b
+
+
+class VariantSpec(Spec):
+    """One way of serving a model family: base weights, quantized, distilled or pruned."""
+
+    name: Name
+    kind: VariantKind | None = Field(default=None, description="default: quantized if quantization is set, else base")
+    weights: SafeText = Field(description="Hugging Face repo id or local path served by vLLM")
+    architecture: SafeText | ArchitectureSpec | None = Field(
+        default=None, description="defaults to the model's; a distilled variant names its smaller one"
+    )
+    quantization: QuantizationMethod | None = None
+    quantization_scheme: CompressedTensorsScheme | None = Field(
+        default=None, description="required with compressed-tensors: which weight/activation scheme"
+    )
+    weight_bits: Literal[4, 8] | None = Field(default=None, description="override for awq/gptq (default 4)")
+    dtype: ModelDtype = "auto"
+    kv_cache_dtype: KvCacheDtype = "auto"
+    sparsity: float = Field(default=0.0, ge=0, lt=1, description="pruned: share of weights removed")
+    quality: float = Field(default=1.0, gt=0, le=1, description="relative quality score for quality floors")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VariantSpec:
+        if self.quantization == "compressed-tensors" and self.quantization_scheme is None:
+            raise ValueError("quantization 'compressed-tensors' needs quantization_scheme "
+                             "(one of w4a16, w8a16, w8a8-int8, w8a8-fp8)")
+        if self.quantization_scheme is not None and self.quantization != "compressed-tensors":
+            raise ValueError("quantization_scheme is only valid with quantization: compressed-tensors")
+        if self.kind == "quantized" and self.quantization is None:
+            raise ValueError("kind 'quantized' needs a quantization method")
+        if self.kind == "distilled" and self.architecture is None:
+            raise ValueError("kind 'distilled' needs the smaller model's architecture")
+        if self.kind == "pruned" and self.sparsity == 0:
+            raise ValueError("kind 'pruned' needs sparsity > 0")
+        return self
+
+    @property
+    def effective_kind(self) -> VariantKind:
+        if self.kind is not None:
+            return self.kind
+        return "quantized" if self.quantization else "base"
+
+
+class ModelSpec(Spec):
+    """A model family: one architecture, several variants."""
+
+    name: Name
+    architecture: SafeText | ArchitectureSpec
+    variants: list[VariantSpec] = Field(min_length=1)
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, value: list[VariantSpec]) -> list[VariantSpec]:
+        _require_unique([v.name for v in value], "variant")
+        return value
+
+    def variant(self, name: str) -> VariantSpec:
+        for candidate in self.variants:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------- deployments
+
+
+class ReplicaRange(Spec):
+    min: int = Field(default=1, ge=0)
+    max: int = Field(default=1, ge=1)
+    initial: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplicaRange:
+        if self.min > self.max:
+            raise ValueError(f"replicas.min ({self.min}) is greater than replicas.max ({self.max})")
+        if self.initial is not None and not self.min <= self.initial <= self.max:
+            raise ValueError(f"replicas.initial ({self.initial}) is outside min..max ({self.min}..{self.max})")
+        return self
+
+    @property
+    def start(self) -> int:
+        return self.initial if self.initial is not None else self.min
+
+
+class SloSpec(Spec):
+    ttft_p95_ms: float = Field(default=1000, gt=0, description="time to first token, 95th percentile")
+    tpot_p95_ms: float = Field(default=100, gt=0, description="time per output token, 95th percentile")
+
+
+class EngineOptions(Spec):
+    """vLLM engine options the capacity model reads; anything else goes in extra_args."""
+
+    max_model_len: int | None = Field(default=None, ge=16)
+    max_num_seqs: int | None = Field(default=None, ge=1, le=4096, description="None: vLLM's runtime default")
+    max_num_batched_tokens: int | None = Field(default=None, ge=16, description="None: vLLM's runtime default")
+    gpu_memory_utilization: float = Field(default=0.92, gt=0.05, le=0.99, description="vLLM 0.33 default 0.92")
+    enable_prefix_caching: bool = True
+    block_size: Literal[8, 16, 32, 64, 128] = 16
+    extra_args: list[str] = Field(default_factory=list, description="free-form `vllm serve` arguments")
+
+
+class WorkloadSpec(Spec):
+    """The request shape a deployment is sized for (planner and model-based rules)."""
+
+    requests_per_s: float = Field(default=1.0, ge=0, description="expected demand across all replicas")
+    prompt_tokens: int = Field(default=1024, ge=1)
+    output_tokens: int = Field(default=256, ge=1)
+
+
+class DeploymentSpec(Spec):
+    """A variant served by vLLM on a pool, with its replica range and SLO."""
+
+    name: Name
+    model: Name
+    variant: Name
+    pool: Name
+    tensor_parallel: int = Field(default=1, ge=1, le=64)
+    pipeline_parallel: int = Field(default=1, ge=1, le=64)
+    replicas: ReplicaRange = Field(default_factory=ReplicaRange)
+    slo: SloSpec = Field(default_factory=SloSpec)
+    engine: EngineOptions = Field(default_factory=EngineOptions)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    quality_floor: float = Field(default=0.0, ge=0, le=1, description="variant switches never go below this")
+    update_strategy: Literal["RollingUpdate", "Recreate"] = "RollingUpdate"
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel
+
+
+# ---------------------------------------------------------------- routing and monitoring
+
+
+class RouteSpec(Spec):
+    model: SafeText = Field(description="the OpenAI `model` name clients send")
+    backends: dict[Name, int] = Field(min_length=1, description="deployment -> weight (canaries)")
+
+    @field_validator("backends")
+    @classmethod
+    def _weights(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, weight in value.items():
+            if weight < 0 or weight > 256:
+                raise ValueError(f"weight of backend {name!r} is {weight}; allowed 0..256")
+        if sum(value.values()) == 0:
+            raise ValueError(f"weights of backends {sorted(value)} sum to zero; at least one must be > 0")
+        return value
+
+
+class RouterSpec(Spec):
+    name: Name
+    strategy: RouterStrategy = "least_request"
+    routes: list[RouteSpec] = Field(min_length=1)
+    port: int = Field(default=8080, ge=1, le=65535)
+    service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
+    session_header: str = Field(default="x-session-id", pattern=HTTP_HEADER_NAME.pattern)
+    prefix_hash_bytes: int = Field(default=256, ge=16, le=8192, description="prompt bytes hashed by prefix_hash")
+    replicas: int = Field(default=2, ge=1, le=16)
+
+    @field_validator("routes")
+    @classmethod
+    def _unique_models(cls, value: list[RouteSpec]) -> list[RouteSpec]:
+        _require_unique([r.model for r in value], "route model")
+        return value
+
+
+class MonitoringSpec(Spec):
+    scrape_interval: str = Field(default="15s", pattern=r"^\d+(ms|s|m)$")
+    evaluation_interval: str = Field(default="15s", pattern=r"^\d+(ms|s|m)$")
+    retention: str = Field(default="15d", pattern=r"^\d+(h|d|w)$")
+    grafana: bool = True
+    dcgm_exporter: bool = True
+    prometheus_operator: bool = True
+    node_exporter: bool = False
+
+
+# ---------------------------------------------------------------- the stack
+
+
+class StackSpec(Spec):
+    """The whole stack: what runs where, how it is routed and watched."""
+
+    name: Name
+    pools: list[PoolSpec] = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    deployments: list[DeploymentSpec] = Field(default_factory=list)
+    routers: list[RouterSpec] = Field(default_factory=list)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    accelerators: list[AcceleratorSpec] = Field(default_factory=list, description="inline catalog additions")
+    architectures: list[ArchitectureSpec] = Field(default_factory=list, description="inline catalog additions")
+    budget_per_hour: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _references(self) -> StackSpec:
+        _require_unique([p.name for p in self.pools], "pool")
+        _require_unique([m.name for m in self.models], "model")
+        _require_unique([d.name for d in self.deployments], "deployment")
+        _require_unique([r.name for r in self.routers], "router")
+        pools = {p.name for p in self.pools}
+        models = {m.name: m for m in self.models}
+        deployments = {d.name for d in self.deployments}
+        for d in self.deployments:
+            if d.pool not in pools:
+                raise ValueError(f"deployments[{d.name}].pool: unknown pool {d.pool!r}; pools are {sorted(pools)}")
+            if d.model not in models:
+                raise ValueError(
+                    f"deployments[{d.name}].model: unknown model {d.model!r}; models are {sorted(models)}"
+                )
+            variants = [v.name for v in models[d.model].variants]
+            if d.variant not in variants:
+                raise ValueError(
+                    f"deployments[{d.name}].variant: model {d.model!r} has no variant {d.variant!r}; "
+                    f"it has {variants}"
+                )
+        for r in self.routers:
+            for route in r.routes:
+                for backend in route.backends:
+                    if backend not in deployments:
+                        raise ValueError(
+                            f"routers[{r.name}].routes[{route.model}].backends: unknown deployment "
+                            f"{backend!r}; deployments are {sorted(deployments)}"
+                        )
+        return self
+
+    def pool(self, name: str) -> PoolSpec:
+        return _by_name(self.pools, name, "pool")
+
+    def model(self, name: str) -> ModelSpec:
+        return _by_name(self.models, name, "model")
+
+    def deployment(self, name: str) -> DeploymentSpec:
+        return _by_name(self.deployments, name, "deployment")
+
+
+_Named = TypeVar("_Named", PoolSpec, ModelSpec, DeploymentSpec)
+
+
+def _by_name(items: list[_Named], name: str, what: str) -> _Named:
+    for item in items:
+        if item.name == name:
+            return item
+    raise LlmstackError(f"unknown {what} {name!r}", hint=f"{what}s are {sorted(i.name for i in items)}")
+
+
+def _require_unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} name {name!r}")
+        seen.add(name)

@@ -1,0 +1,96 @@
+"""``llmstack:scaling``: the per-deployment overrides the policy engine writes.
+
+The stack configuration key holds a mapping ``deployment -> {replicas, variant, pool,
+tensor_parallel}``. These are the only knobs the policy engine turns; everything
+else stays in the spec. ``apply_scaling`` checks each override against the spec and
+returns the spec the targets build from.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from llmstack.errors import LlmstackError
+from llmstack.spec.models import Name, ReplicaRange, Spec, StackSpec
+
+CONFIG_KEY = "llmstack:scaling"
+
+
+class ScalingOverride(Spec):
+    replicas: int | None = Field(default=None, ge=0)
+    variant: Name | None = None
+    pool: Name | None = None
+    tensor_parallel: int | None = Field(default=None, ge=1, le=64)
+
+
+def parse_scaling(raw: Any) -> dict[str, ScalingOverride]:
+    """Validate the raw config value (a mapping, or its JSON text) into overrides."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise LlmstackError(f"not valid JSON: {exc.msg} at position {exc.pos}", path=CONFIG_KEY) from exc
+    if not isinstance(raw, dict):
+        raise LlmstackError(f"must be a mapping of deployment -> overrides, got {type(raw).__name__}",
+                            path=CONFIG_KEY)
+    overrides: dict[str, ScalingOverride] = {}
+    for name, value in raw.items():
+        try:
+            overrides[str(name)] = ScalingOverride.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+            raise LlmstackError(msg, path=f"{CONFIG_KEY}.{name}" + (f".{field}" if field else "")) from exc
+    return overrides
+
+
+def apply_scaling(stack: StackSpec, overrides: dict[str, ScalingOverride]) -> StackSpec:
+    """The stack with ``overrides`` applied; conflicting overrides raise naming the key."""
+    names = [d.name for d in stack.deployments]
+    pools = [p.name for p in stack.pools]
+    deployments = []
+    for name in overrides:
+        if name not in names:
+            raise LlmstackError(f"unknown deployment {name!r}", path=f"{CONFIG_KEY}.{name}",
+                                hint=f"deployments are {names}")
+    for d in stack.deployments:
+        o = overrides.get(d.name)
+        if o is None:
+            deployments.append(d)
+            continue
+        changes: dict[str, Any] = {}
+        key = f"{CONFIG_KEY}.{d.name}"
+        if o.replicas is not None:
+            if not d.replicas.min <= o.replicas <= d.replicas.max:
+                raise LlmstackError(f"replicas {o.replicas} is outside {d.replicas.min}..{d.replicas.max}",
+                                    path=f"{key}.replicas", hint="change replicas.min/max in the spec first")
+            changes["replicas"] = ReplicaRange(min=d.replicas.min, max=d.replicas.max, initial=o.replicas)
+        if o.variant is not None:
+            variants = [v.name for v in stack.model(d.model).variants]
+            if o.variant not in variants:
+                raise LlmstackError(f"{o.variant!r} is not a variant of model {d.model!r}",
+                                    path=f"{key}.variant", hint=f"variants are {variants}")
+            changes["variant"] = o.variant
+        if o.pool is not None:
+            if o.pool not in pools:
+                raise LlmstackError(f"unknown pool {o.pool!r}", path=f"{key}.pool", hint=f"pools are {pools}")
+            changes["pool"] = o.pool
+        if o.tensor_parallel is not None:
+            changes["tensor_parallel"] = o.tensor_parallel
+        deployments.append(d.model_copy(update=changes))
+    return stack.model_copy(update={"deployments": deployments})
+
+
+def current_scaling(stack: StackSpec) -> dict[str, dict[str, Any]]:
+    """The scaling knobs of every deployment as the spec (with overrides applied) has them."""
+    return {
+        d.name: {"replicas": d.replicas.start, "variant": d.variant, "pool": d.pool,
+                 "tensor_parallel": d.tensor_parallel}
+        for d in stack.deployments
+    }

@@ -1,0 +1,80 @@
+"""Memory model against known values (config.json arithmetic and public checkpoint sizes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmstack.capacity import memory, validity
+from llmstack.catalog import accelerators, architectures
+from llmstack.spec import resolving
+from llmstack.spec.models import EngineOptions, VariantSpec
+from tests.conftest import make_stack
+
+BF16 = VariantSpec(name="bf16", weights="x")
+
+
+def test_llama_3_1_8b_kv_cache_is_128_kib_per_token_bf16() -> None:
+    assert memory.kv_bytes_per_token(architectures.get("Llama-3.1-8B")) == 128 * 1024
+
+
+def test_fp8_kv_cache_halves_bytes_per_token() -> None:
+    arch = architectures.get("Llama-3.1-8B")
+    fp8 = VariantSpec(name="kv8", weights="x", kv_cache_dtype="fp8")
+    assert memory.kv_bytes_per_token_per_gpu(arch, memory.kv_dtype_bytes(fp8), 1, 1) == 64 * 1024
+
+
+def test_llama_3_1_8b_bf16_weights_about_16_gb() -> None:
+    arch = architectures.get("Llama-3.1-8B")
+    fmt = memory.weight_format(BF16, accelerators.get("H100-SXM-80GB"))
+    assert memory.weights_bytes(arch, fmt) / 1e9 == pytest.approx(16.06, abs=0.1)
+
+
+def test_awq_int4_weights_near_public_checkpoint_size() -> None:
+    # hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4 is about 5.7 GB on disk
+    arch = architectures.get("Llama-3.1-8B")
+    awq = VariantSpec(name="awq", weights="x", quantization="awq")
+    fmt = memory.weight_format(awq, accelerators.get("L4"))
+    assert memory.weights_bytes(arch, fmt) / 1e9 == pytest.approx(5.7, abs=0.3)
+
+
+def test_kv_heads_replicated_when_tp_exceeds_them() -> None:
+    arch = architectures.get("Llama-3.1-70B")  # 8 KV heads
+    per_gpu_tp8 = memory.kv_bytes_per_token_per_gpu(arch, 2, 8, 1)
+    per_gpu_tp16 = memory.kv_bytes_per_token_per_gpu(arch, 2, 16, 1)
+    assert per_gpu_tp8 == per_gpu_tp16 == memory.kv_bytes_per_token(arch) // 8
+
+
+def test_llama_70b_bf16_does_not_fit_one_h100() -> None:
+    stack = make_stack(model_spec={"name": "m", "architecture": "Llama-3.1-70B",
+                                   "variants": [{"name": "bf16", "weights": "meta-llama/Llama-3.1-70B"}]})
+    found = validity.problems(resolving.resolve(stack, stack.deployments[0]))
+    assert len(found) == 1
+    assert "does not fit" in found[0].message and "131.5 GiB weights" in found[0].message
+
+
+def test_llama_70b_bf16_fits_tp4_h100_with_kv_room() -> None:
+    stack = make_stack(tensor_parallel=4, engine={"max_model_len": 32768},
+                       model_spec={"name": "m", "architecture": "Llama-3.1-70B",
+                                   "variants": [{"name": "bf16", "weights": "meta-llama/Llama-3.1-70B"}]})
+    r = resolving.resolve(stack, stack.deployments[0])
+    assert validity.problems(r) == []
+    mem = memory.breakdown(r.architecture, r.variant, r.accelerator, r.deployment.engine, 4, 1)
+    assert mem.weights_bytes / memory.GIB == pytest.approx(32.9, abs=0.2)
+    assert mem.kv_cache_bytes / memory.GIB > 20
+    assert mem.max_concurrent_seqs >= 4
+
+
+def test_kv_capacity_grows_with_gpu_memory_utilization() -> None:
+    arch, accel = architectures.get("Llama-3.1-8B"), accelerators.get("L4")
+    low = memory.breakdown(arch, BF16, accel, EngineOptions(gpu_memory_utilization=0.85, max_model_len=2048))
+    high = memory.breakdown(arch, BF16, accel, EngineOptions(gpu_memory_utilization=0.95, max_model_len=2048))
+    assert high.kv_cache_tokens > low.kv_cache_tokens
+    assert (high.kv_cache_bytes - low.kv_cache_bytes) == pytest.approx(0.10 * 24e9, rel=1e-6)
+
+
+def test_vllm_batch_defaults_follow_memory_size() -> None:
+    assert memory.default_max_num_seqs(accelerators.get("H100-SXM-80GB")) == 1024
+    assert memory.default_max_num_seqs(accelerators.get("A100-SXM-80GB")) == 256
+    assert memory.default_max_num_batched_tokens(accelerators.get("H200-SXM-141GB")) == 8192
+    assert memory.default_max_num_batched_tokens(accelerators.get("B200")) == 16384
+    assert memory.default_max_num_batched_tokens(accelerators.get("L4")) == 2048

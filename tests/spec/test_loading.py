@@ -1,0 +1,98 @@
+"""Loading specs from YAML: valid input round-trips, bad input names the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmstack.errors import LlmstackError
+from llmstack.spec.loading import load_spec, parse_spec
+from tests.conftest import EXAMPLE_SPEC
+
+GOOD = """
+name: demo
+pools: [{name: l4, accelerator: L4, gpus_per_node: 1, cost_per_gpu_hour: 0.5}]
+models: [{name: m, architecture: Llama-3.1-8B, variants: [{name: bf16, weights: meta-llama/Llama-3.1-8B}]}]
+deployments: [{name: chat, model: m, variant: bf16, pool: l4}]
+"""
+
+
+def test_example_spec_loads_with_two_pools_and_variants() -> None:
+    stack = load_spec(EXAMPLE_SPEC)
+    assert len(stack.pools) >= 2
+    kinds = {v.effective_kind for m in stack.models for v in m.variants}
+    assert {"base", "quantized", "distilled"} <= kinds
+    assert any(d.tensor_parallel * d.pipeline_parallel > 1 for d in stack.deployments)
+
+
+def test_spec_constructible_in_python_equals_yaml() -> None:
+    from_yaml = parse_spec(GOOD)
+    assert from_yaml.deployment("chat").pool == "l4"
+    again = type(from_yaml).model_validate(from_yaml.model_dump(by_alias=True))
+    assert again == from_yaml
+
+
+@pytest.mark.parametrize(
+    ("patch", "path", "words"),
+    [
+        pytest.param(("pool: l4}", "pool: l4, tensor_parallel: 0}"), "deployments[chat].tensor_parallel",
+                     "greater than or equal to 1", id="tp-zero"),
+        pytest.param(("cost_per_gpu_hour: 0.5}", "cost_per_gpu_hour: 0.5, colour: red}"), "pools[l4].colour",
+                     "unknown field", id="extra-field"),
+        pytest.param(("weights: meta-llama/Llama-3.1-8B}", "weights: x, quantization: bnb}"),
+                     "models[m].variants[bf16].quantization", "'bnb' is not allowed", id="bad-quant"),
+        pytest.param(("variant: bf16, pool", "variant: awq, pool"), "deployments[chat].variant",
+                     "has no variant 'awq'", id="unknown-variant"),
+        pytest.param(("pool: l4}", "pool: a100}"), "deployments[chat].pool", "unknown pool 'a100'",
+                     id="unknown-pool"),
+    ],
+)
+def test_bad_spec_error_names_field_path(patch: tuple[str, str], path: str, words: str) -> None:
+    text = GOOD.replace(*patch)
+    assert text != GOOD
+    with pytest.raises(LlmstackError) as info:
+        parse_spec(text)
+    assert info.value.path == path
+    assert words in info.value.message
+
+
+def test_yaml_syntax_error_gives_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: demo\npools: [a\n  b: c\n")
+    with pytest.raises(LlmstackError) as info:
+        load_spec(bad)
+    assert info.value.path is not None and info.value.path.startswith(f"{bad}:3:")
+    assert "YAML syntax error" in info.value.message
+
+
+def test_missing_spec_file_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(LlmstackError, match="does not exist"):
+        load_spec(tmp_path / "missing.yaml")
+
+
+def test_route_weights_summing_to_zero_rejected() -> None:
+    text = GOOD + "routers: [{name: gw, routes: [{model: m, backends: {chat: 0}}]}]\n"
+    with pytest.raises(LlmstackError, match="sum to zero"):
+        parse_spec(text)
+
+
+def test_route_to_unknown_deployment_rejected() -> None:
+    text = GOOD + "routers: [{name: gw, routes: [{model: m, backends: {nope: 1}}]}]\n"
+    with pytest.raises(LlmstackError) as info:
+        parse_spec(text)
+    assert info.value.path == "routers[gw].routes[m].backends"
+    assert "unknown deployment 'nope'" in info.value.message
+
+
+@pytest.mark.parametrize("name", ["Chat", "chat_1", "a" * 41, "-chat"])
+def test_non_dns_names_rejected(name: str) -> None:
+    with pytest.raises(LlmstackError) as info:
+        parse_spec(GOOD.replace("name: chat", f"name: '{name}'"))
+    assert info.value.path == f"deployments[{name}].name"
+
+
+def test_strings_with_newlines_cannot_reach_configs() -> None:
+    with pytest.raises(LlmstackError) as info:
+        parse_spec(GOOD.replace("weights: meta-llama/Llama-3.1-8B", 'weights: "a\\nbind :80"'))
+    assert info.value.path == "models[m].variants[bf16].weights"
