@@ -6,6 +6,8 @@ line on stderr with exit code 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
 import typer
@@ -31,9 +33,16 @@ def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks for
     _state["debug"] = debug
 
 
+NOT_COMMANDS = {"app", "output"}
+
+
 def _register() -> None:
-    """Import the command modules; each adds its commands to ``app``."""
-    from llmstack.cli import plan  # noqa: F401
+    """Import every command module of this package; each adds its commands to ``app``."""
+    import llmstack.cli
+
+    for module in sorted(pkgutil.iter_modules(llmstack.cli.__path__), key=lambda m: m.name):
+        if module.name not in NOT_COMMANDS and not module.name.startswith("_"):
+            importlib.import_module(f"llmstack.cli.{module.name}")
 
 
 def main(argv: list[str] | None = None) -> None:
