@@ -9,6 +9,7 @@ Catalog lookups (accelerator and architecture names) happen in
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal, TypeVar
 
@@ -357,6 +358,25 @@ class MonitoringSpec(Spec):
     node_exporter: bool = False
 
 
+class DockerSpec(Spec):
+    """Docker target only: where the host publishes ports (the Kubernetes target ignores this section)."""
+
+    publish_address: str = Field(
+        default="127.0.0.1", description="host address published ports bind to; 0.0.0.0 exposes them to the network"
+    )
+    prometheus_port: int | None = Field(default=9090, ge=1, le=65535, description="None: not published")
+    grafana_port: int | None = Field(default=3000, ge=1, le=65535, description="None: not published")
+
+    @field_validator("publish_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"publish_address {value!r} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)") from None
+        return value
+
+
 # ---------------------------------------------------------------- the stack
 
 
@@ -369,6 +389,7 @@ class StackSpec(Spec):
     deployments: list[DeploymentSpec] = Field(default_factory=list)
     routers: list[RouterSpec] = Field(default_factory=list)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    docker: DockerSpec = Field(default_factory=DockerSpec, description="Docker target: published ports")
     accelerators: list[AcceleratorSpec] = Field(default_factory=list, description="inline catalog additions")
     architectures: list[ArchitectureSpec] = Field(default_factory=list, description="inline catalog additions")
     budget_per_hour: float | None = Field(default=None, gt=0)
