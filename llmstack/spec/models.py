@@ -377,6 +377,20 @@ class DockerSpec(Spec):
         return value
 
 
+class BatchJobSpec(Spec):
+    """Offline inference: ``vllm run-batch`` over an OpenAI batch file, with a deployment's model and pool."""
+
+    name: Name
+    deployment: Name = Field(description="serves the batch with this deployment's variant, pool, parallelism "
+                                         "and engine options")
+    input: SafeText = Field(default="input.jsonl", description="OpenAI batch file, relative to the data volume")
+    output: SafeText = Field(default="output.jsonl", description="results file, relative to the data volume")
+    volume_size: str = Field(default="50Gi", pattern=r"^\d+(Mi|Gi|Ti)$", description="size of the data claim")
+    storage_class: str | None = Field(default=None, description="None: the cluster's default storage class")
+    backoff_limit: int = Field(default=1, ge=0, le=10)
+    active_deadline_s: int | None = Field(default=None, ge=60, description="None: no deadline")
+
+
 # ---------------------------------------------------------------- the stack
 
 
@@ -390,6 +404,7 @@ class StackSpec(Spec):
     routers: list[RouterSpec] = Field(default_factory=list)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     docker: DockerSpec = Field(default_factory=DockerSpec, description="Docker target: published ports")
+    batch_jobs: list[BatchJobSpec] = Field(default_factory=list, description="vllm run-batch jobs (Kubernetes)")
     accelerators: list[AcceleratorSpec] = Field(default_factory=list, description="inline catalog additions")
     architectures: list[ArchitectureSpec] = Field(default_factory=list, description="inline catalog additions")
     budget_per_hour: float | None = Field(default=None, gt=0)
@@ -400,6 +415,7 @@ class StackSpec(Spec):
         _require_unique([m.name for m in self.models], "model")
         _require_unique([d.name for d in self.deployments], "deployment")
         _require_unique([r.name for r in self.routers], "router")
+        _require_unique([b.name for b in self.batch_jobs], "batch job")
         pools = {p.name for p in self.pools}
         models = {m.name: m for m in self.models}
         deployments = {d.name for d in self.deployments}
@@ -416,6 +432,10 @@ class StackSpec(Spec):
                     f"deployments[{d.name}].variant: model {d.model!r} has no variant {d.variant!r}; "
                     f"it has {variants}"
                 )
+        for job in self.batch_jobs:
+            if job.deployment not in deployments:
+                raise ValueError(f"batch_jobs[{job.name}].deployment: unknown deployment {job.deployment!r}; "
+                                 f"deployments are {sorted(deployments)}")
         for r in self.routers:
             for route in r.routes:
                 for backend in route.backends:
