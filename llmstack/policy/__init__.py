@@ -1,0 +1,7 @@
+"""The policy engine: decide horizontal, vertical and variant changes from signals, guard, apply, audit.
+
+``rules`` (policies/*.yaml as pydantic), ``deciding`` (pure: snapshot + state -> recommendations),
+``guards`` (small functions applied after deciding), ``predicting`` (the capacity model's view of a
+change), ``applying`` (writes ``llmstack:scaling`` and runs Pulumi), ``audit`` (JSONL), ``loop``
+(read -> decide -> apply -> audit) and ``simulation`` (the simulator's autoscaler adapter).
+"""

@@ -1,0 +1,128 @@
+"""One cycle of the engine, and the ticker that repeats it.
+
+``run_once`` reads every signal once for all deployments, decides, hands the
+recommendations to an ``apply`` callable (or not, for a dry run), and appends every
+decision to the audit log. A Prometheus fault refuses the whole cycle: no action, a
+warning, and one audit entry per deployment saying why. ``watch`` calls ``run_once``
+every interval and carries the state from one cycle to the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from llmstack.errors import LlmstackError
+from llmstack.metrics import reading
+from llmstack.policy import deciding
+from llmstack.policy.audit import AuditLog
+from llmstack.policy.recommendation import Recommendation, Setting, Skip, settings_of
+from llmstack.policy.rules import Policy
+from llmstack.policy.state import ScalingState, change_kinds
+from llmstack.spec.models import StackSpec
+
+log = logging.getLogger("llmstack.policy")
+
+Applier = Callable[[Sequence[Recommendation]], Any]
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    now: float
+    recommendations: list[Recommendation]
+    skips: list[Skip]
+    snapshots: Mapping[str, reading.SignalSnapshot]
+    applied: bool
+    warnings: list[str]
+    error: str | None = None
+
+
+def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, state: ScalingState, now: float,
+             *, current: Mapping[str, Setting] | None = None, apply: Applier | None = None,
+             audit: AuditLog | None = None, recording_rules: bool = False) -> tuple[CycleResult, ScalingState]:
+    """Read, decide, apply (when ``apply`` is given) and audit one cycle."""
+    settings = dict(settings_of(stack)) | dict(current or {})
+    expected = {name: s.replicas for name, s in settings.items()}
+    warnings: list[str] = []
+    try:
+        snapshots = reading.read_snapshots(source, expected, now, recording_rules=recording_rules,
+                                           stale_after_s=policy.data.stale_after)
+    except reading.MetricsError as exc:
+        warnings.append(f"metrics read failed, no action this cycle: {exc.render()}")
+        snapshots = reading.failed_snapshots(expected, now, exc.render())
+    evaluation = deciding.evaluate(snapshots, state, policy, stack, now, settings)
+    state = evaluation.state
+    for skip in evaluation.skips:
+        if skip.refused:
+            warnings.append(f"{skip.deployment}: {skip.reason}")
+    for w in warnings:
+        log.warning(w)
+    outcome = "dry-run"
+    error: str | None = None
+    applied = False
+    if apply is not None and evaluation.recommendations:
+        try:
+            apply(evaluation.recommendations)
+            applied = True
+            outcome = "applied"
+            state = state.with_actions(
+                [(r.deployment, change_kinds(r.kind, r.current.replicas, r.proposed.replicas))
+                 for r in evaluation.recommendations], now)
+        except LlmstackError as exc:
+            outcome, error = "failed", exc.render()
+            warnings.append(f"apply failed: {error}")
+            log.warning("apply failed: %s", error)
+    if audit is not None:
+        audit.append(_entries(now, evaluation, snapshots, outcome, error))
+    result = CycleResult(now, evaluation.recommendations, evaluation.skips, snapshots, applied, warnings, error)
+    return result, state
+
+
+def _entries(now: float, evaluation: deciding.Evaluation, snapshots: Mapping[str, reading.SignalSnapshot],
+             outcome: str, error: str | None) -> list[dict[str, Any]]:
+    stamp = datetime.fromtimestamp(now, tz=UTC).isoformat()
+    out: list[dict[str, Any]] = []
+    for rec in evaluation.recommendations:
+        snap = snapshots.get(rec.deployment)
+        out.append({"time": stamp, "t": now, "deployment": rec.deployment, "outcome": outcome,
+                    "reason": rec.reason if error is None else f"{rec.reason}; apply failed: {error}",
+                    "recommendation": rec.to_json(), "inputs": snap.to_json() if snap else None})
+    for skip in evaluation.skips:
+        snap = snapshots.get(skip.deployment)
+        out.append({"time": stamp, "t": now, "deployment": skip.deployment,
+                    "outcome": "refused" if skip.refused else "skipped", "reason": skip.reason,
+                    "rule": skip.rule, "recommendation": None, "inputs": snap.to_json() if snap else None})
+    return out
+
+
+def watch(source: reading.MetricsSource, stack: StackSpec, policy: Policy, *, interval_s: float,
+          state: ScalingState | None = None, current: Mapping[str, Setting] | None = None,
+          apply: Applier | None = None, audit: AuditLog | None = None, cycles: int | None = None,
+          clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+          on_cycle: Callable[[CycleResult], None] | None = None,
+          on_state: Callable[[ScalingState], None] | None = None) -> ScalingState:
+    """Run ``run_once`` every ``interval_s`` (``cycles`` times, or forever); applied changes update ``current``."""
+    state = state or ScalingState()
+    settings = dict(settings_of(stack)) | dict(current or {})
+    done = 0
+    while cycles is None or done < cycles:
+        started = clock()
+        result, state = run_once(source, stack, policy, state, started, current=settings, apply=apply, audit=audit)
+        if result.applied:
+            for rec in result.recommendations:
+                base = settings[rec.deployment]
+                changed = {k: v for k, v in rec.proposed.to_json().items() if v != rec.current.to_json()[k]}
+                settings[rec.deployment] = base.with_(**changed)
+        if on_cycle is not None:
+            on_cycle(result)
+        if on_state is not None:
+            on_state(state)
+        done += 1
+        if cycles is not None and done >= cycles:
+            break
+        sleep(max(0.0, interval_s - (clock() - started)))
+    return state

@@ -1,0 +1,194 @@
+"""Policies as pydantic models: ``policies/*.yaml`` loaded and merged in order.
+
+Merging is a deep merge of the YAML mappings, later files winning key by key (lists are
+replaced, not appended), and the result is validated once. Durations are seconds or
+strings like ``90s``, ``5m``, ``1h``.
+
+Conflict order (documented here, enforced in :mod:`llmstack.policy.deciding`):
+**safety > SLO > cost**. Safety: refusing to act on bad data, min/max replicas, the
+budget cap, fit checks, and the KV-saturation (vertical) rule. SLO: scale-out rules and
+the variant switch under pressure. Cost: scale-in and the variant switch for budget or back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from llmstack.errors import LlmstackError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string such as ``90s``, ``5m``, ``1h``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '90s' or '5m'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"{value!r} is not a duration (use seconds or '90s', '5m', '1h')")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DataQuality(Rule):
+    """When a reading is too poor to act on."""
+
+    min_completeness: float = Field(default=0.8, gt=0, le=1, description="replicas reporting / expected")
+    stale_after: Duration = Field(default=60.0, description="newest sample older than this: stale")
+    required_signals: list[str] = Field(
+        default_factory=lambda: ["request_rate", "queue_length", "running_requests", "kv_cache_usage"])
+
+
+class TargetTracking(Rule):
+    """Scale out in proportion to how far a signal is above its target (HPA's formula)."""
+
+    name: str
+    signal: str
+    target: float | None = Field(default=None, gt=0, description="absolute target; or use slo_fraction")
+    slo_fraction: float | None = Field(default=None, gt=0, le=2,
+                                       description="target = this x the deployment's SLO (ttft_p95, tpot_p95)")
+    per_replica: bool = False
+    scale_in: bool = False
+
+
+class Threshold(Rule):
+    """Add or remove replicas when a signal stays above / below a bound ``for`` a duration."""
+
+    name: str
+    signal: str
+    above: float | None = None
+    below: float | None = None
+    per_replica: bool = False
+    for_: Duration = Field(default=0.0, alias="for")
+    step: int = Field(default=1, ge=-64, le=64, description="replicas to add (negative: remove)")
+
+
+class ModelBased(Rule):
+    """replicas = demand / what one replica sustains within the SLO (capacity model)."""
+
+    enabled: bool = True
+    utilization: float = Field(default=0.8, gt=0, le=1, description="plan each replica at this share of its SLO rps")
+    queue_drain: Duration = Field(default=60.0, description="queued requests count as demand spread over this")
+    min_request_rate: float = Field(default=0.0, ge=0)
+
+
+class Horizontal(Rule):
+    target_tracking: list[TargetTracking] = Field(default_factory=list)
+    thresholds: list[Threshold] = Field(default_factory=list)
+    model_based: ModelBased = Field(default_factory=ModelBased)
+
+
+class Vertical(Rule):
+    """KV-cache saturation or preemptions -> a larger accelerator class or more TP GPUs."""
+
+    enabled: bool = True
+    kv_usage_above: float = Field(default=0.95, gt=0, le=1)
+    preemptions_per_s_above: float = Field(default=0.5, ge=0)
+    for_: Duration = Field(default=120.0, alias="for")
+    min_kv_gain: float = Field(default=1.5, ge=1, description="the new option holds at least this x KV tokens")
+    cooldown: Duration = 1800.0
+
+
+class Variants(Rule):
+    """Switch to a cheaper/faster variant under sustained pressure or over budget; back when it passes."""
+
+    enabled: bool = True
+    pressure_for: Duration = 300.0
+    back_after: Duration = 900.0
+    back_headroom: float = Field(default=0.7, gt=0, le=1,
+                                 description="switch back when the declared variant would need <= this x max replicas")
+    cooldown: Duration = 1800.0
+
+
+class Guards(Rule):
+    tolerance: float = Field(default=0.1, ge=0, lt=1, description="ignore replica changes within this fraction")
+    max_step_up: int = Field(default=4, ge=1)
+    max_step_up_ratio: float = Field(default=1.0, ge=0, description="or this x current replicas, whichever is larger")
+    max_step_down: int = Field(default=1, ge=1)
+    scale_out_cooldown: Duration = 60.0
+    scale_in_cooldown: Duration = 300.0
+    scale_in_stabilization: Duration = 300.0
+    budget_per_hour: float | None = Field(default=None, gt=0, description="default: the stack's budget_per_hour")
+    min_replicas: int | None = Field(default=None, ge=0, description="default: each deployment's replicas.min")
+    max_replicas: int | None = Field(default=None, ge=1, description="default: each deployment's replicas.max")
+    max_actions_per_hour: int = Field(default=12, ge=1, description="per deployment, all kinds")
+
+
+class Policy(Rule):
+    """A merged policy."""
+
+    name: str = "policy"
+    data: DataQuality = Field(default_factory=DataQuality)
+    horizontal: Horizontal = Field(default_factory=Horizontal)
+    vertical: Vertical = Field(default_factory=Vertical)
+    variants: Variants = Field(default_factory=Variants)
+    guards: Guards = Field(default_factory=Guards)
+    deployments: dict[str, Guards] = Field(default_factory=dict, description="per-deployment guard overrides")
+
+    def guards_for(self, deployment: str) -> Guards:
+        return self.deployments.get(deployment, self.guards)
+
+
+Kind = Literal["horizontal", "vertical", "variant"]
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge of two YAML mappings; ``override`` wins, lists are replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def from_mapping(raw: dict[str, Any], source: str = "policy") -> Policy:
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise LlmstackError(msg, path=f"{source}: {where}" if where else source,
+                            hint=f"{len(exc.errors())} problem(s) in all" if len(exc.errors()) > 1 else None) from exc
+
+
+def load_policy(paths: str | Path | Iterable[str | Path]) -> Policy:
+    """Load one or more policy files, merged in order (later wins)."""
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not items:
+        raise LlmstackError("no policy file given", hint="pass policies/default.yaml")
+    merged: dict[str, Any] = {}
+    for item in items:
+        path = Path(item)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise LlmstackError(f"policy file {path} does not exist", path=str(path)) from exc
+        except yaml.YAMLError as exc:
+            raise LlmstackError(f"not valid YAML: {exc}", path=str(path)) from exc
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            raise LlmstackError("a policy file is a mapping", path=str(path))
+        merged = merge(merged, raw)
+    return from_mapping(merged, source=", ".join(str(i) for i in items))

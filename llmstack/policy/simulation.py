@@ -1,0 +1,60 @@
+"""The policy evaluator behind the simulator's autoscaler interface.
+
+The simulated fleet computes a signal snapshot (``Mapping[str, float]`` keyed by the
+signal names of :mod:`llmstack.catalog.signals`) every 15 s and asks
+``desired_replicas(now_s, signals, current)``. :class:`PolicyAutoscaler` turns that into a
+:class:`~llmstack.metrics.reading.SignalSnapshot` (complete: the simulator knows every
+replica), runs the same :func:`llmstack.policy.deciding.evaluate` with the same guards and
+state, and answers the horizontal proposal. Vertical and variant proposals are recorded in
+``log`` but not acted on: the simulated fleet has one variant on one pool.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from llmstack.metrics.reading import SignalSnapshot
+from llmstack.policy import deciding
+from llmstack.policy.recommendation import Recommendation, settings_of
+from llmstack.policy.rules import Policy, load_policy
+from llmstack.policy.state import ScalingState, change_kinds
+from llmstack.spec.models import StackSpec
+
+
+class PolicyAutoscaler:
+    """``Autoscaler`` (``name``, ``desired_replicas``) driven by a policy."""
+
+    def __init__(self, policy: Policy, stack: StackSpec, deployment: str, name: str | None = None) -> None:
+        self.policy = policy
+        self.stack = stack
+        self.deployment = stack.deployment(deployment)
+        self.name = name or f"policy:{policy.name}"
+        self.state = ScalingState()
+        self.log: list[Recommendation] = []
+
+    def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
+        values = {k: float(v) for k, v in signals.items() if v is not None and math.isfinite(float(v))}
+        nan = tuple(k for k, v in signals.items() if v is not None and not math.isfinite(float(v))
+                    and not (k.endswith(("_p50", "_p95")) and values.get("request_rate", 0.0) == 0.0))
+        snap = SignalSnapshot(self.deployment.name, now_s, "sim", values, current, current, 0.0, nan=nan)
+        base = settings_of(self.stack)[self.deployment.name].with_(replicas=current)
+        only = self.stack.model_copy(update={"deployments": [self.deployment]})
+        evaluation = deciding.evaluate({self.deployment.name: snap}, self.state, self.policy, only, now_s,
+                                       {self.deployment.name: base})
+        self.state = evaluation.state
+        answer = current
+        for rec in evaluation.recommendations:
+            self.log.append(rec)
+            if rec.kind == "horizontal":
+                answer = rec.proposed.replicas
+                self.state = self.state.with_actions(
+                    [(rec.deployment, change_kinds(rec.kind, current, answer))], now_s)
+        return answer
+
+
+def policy_autoscaler(path: str, stack: StackSpec, deployment: str) -> PolicyAutoscaler:
+    """The autoscaler ``llmstack simulate --autoscaler policy:PATH`` uses (PATH: one or more files, comma-separated)."""
+    paths = [Path(p) for p in path.split(",") if p]
+    return PolicyAutoscaler(load_policy(paths), stack, deployment, name=f"policy:{path}")

@@ -1,0 +1,83 @@
+"""What the engine remembers between cycles: how long conditions held, when it last acted.
+
+Immutable: every update returns a new :class:`ScalingState`. Serialised as JSON by the loop
+(``watch`` keeps it next to the audit log) and kept in memory by the simulator adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+HISTORY_KEEP_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ScalingState:
+    since: Mapping[str, float] = field(default_factory=dict)
+    """``deployment/condition`` -> when the condition started holding (absent: it does not hold)."""
+    last_action: Mapping[str, float] = field(default_factory=dict)
+    """``deployment/what`` (``out``, ``in``, ``vertical``, ``variant``) -> time of the last applied change."""
+    desired: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
+    """deployment -> (time, raw desired replicas) of recent cycles: the scale-in stabilization window."""
+    actions: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    """deployment -> times of applied changes within the last hour."""
+
+    def held_for(self, deployment: str, condition: str, now: float) -> float:
+        start = self.since.get(f"{deployment}/{condition}")
+        return 0.0 if start is None else max(0.0, now - start)
+
+    def last(self, deployment: str, what: str) -> float | None:
+        return self.last_action.get(f"{deployment}/{what}")
+
+    def with_conditions(self, deployment: str, holding: Mapping[str, bool], now: float) -> ScalingState:
+        since = dict(self.since)
+        for condition, holds in holding.items():
+            key = f"{deployment}/{condition}"
+            if holds:
+                since.setdefault(key, now)
+            else:
+                since.pop(key, None)
+        return replace(self, since=since)
+
+    def forget_conditions(self, deployment: str) -> ScalingState:
+        prefix = f"{deployment}/"
+        return replace(self, since={k: v for k, v in self.since.items() if not k.startswith(prefix)})
+
+    def with_desired(self, deployment: str, desired: int, now: float, keep_s: float) -> ScalingState:
+        kept = tuple((t, n) for t, n in self.desired.get(deployment, ()) if now - t <= keep_s)
+        history = dict(self.desired)
+        history[deployment] = (*kept, (now, desired))
+        return replace(self, desired=history)
+
+    def with_actions(self, changes: Iterable[tuple[str, str]], now: float) -> ScalingState:
+        """Record applied changes: (deployment, what) pairs."""
+        last = dict(self.last_action)
+        actions = {k: tuple(t for t in v if now - t <= HISTORY_KEEP_S) for k, v in self.actions.items()}
+        for deployment, what in changes:
+            last[f"{deployment}/{what}"] = now
+            last[f"{deployment}/any"] = now
+            actions[deployment] = (*actions.get(deployment, ()), now)
+        return replace(self, last_action=last, actions=actions)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": dict(self.since), "last_action": dict(self.last_action),
+                "desired": {k: [list(p) for p in v] for k, v in self.desired.items()},
+                "actions": {k: list(v) for k, v in self.actions.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScalingState:
+        return cls(
+            since={str(k): float(v) for k, v in data.get("since", {}).items()},
+            last_action={str(k): float(v) for k, v in data.get("last_action", {}).items()},
+            desired={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("desired", {}).items()},
+            actions={str(k): tuple(float(t) for t in v) for k, v in data.get("actions", {}).items()},
+        )
+
+
+def change_kinds(kind: str, current_replicas: int, proposed_replicas: int) -> str:
+    """The ``what`` a recommendation counts as for cooldowns."""
+    if kind != "horizontal":
+        return kind
+    return "out" if proposed_replicas > current_replicas else "in"
