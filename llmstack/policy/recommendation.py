@@ -96,3 +96,15 @@ class Skip:
 
     def to_json(self) -> dict[str, Any]:
         return {"deployment": self.deployment, "reason": self.reason, "refused": self.refused, "rule": self.rule}
+
+
+def recommendation_from_json(data: dict[str, Any]) -> Recommendation:
+    """A recommendation back from :meth:`Recommendation.to_json` (the approval-file flow)."""
+    signals = data.get("signals") or {}
+    return Recommendation(
+        deployment=str(data["deployment"]), kind=data["kind"], current=Setting(**data["current"]),
+        proposed=Setting(**data["proposed"]), rule=str(data.get("rule", "approved")),
+        priority=data.get("priority", "slo"), signals=dict(signals.get("values", {})),
+        window=str(signals.get("window", "")), confidence=float(data.get("confidence", 1.0)),
+        reason=str(data.get("reason", "")),
+    )

@@ -1,0 +1,70 @@
+"""``llmstack watch``: the policy loop every interval, with the same guards; applies only with --yes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import typer
+
+from llmstack.cli import _policy as opts
+from llmstack.cli.app import app, err_console
+from llmstack.cli.output import console
+from llmstack.errors import LlmstackError
+from llmstack.fileio import atomic_write_text
+from llmstack.policy import applying, loop
+from llmstack.policy.audit import AuditLog
+from llmstack.policy.context import load_context
+from llmstack.policy.recommendation import Recommendation
+from llmstack.policy.rules import load_policy
+from llmstack.policy.state import ScalingState
+
+
+def _load_state(path: Path) -> ScalingState:
+    if not path.exists():
+        return ScalingState()
+    try:
+        return ScalingState.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise LlmstackError(f"state file is damaged: {exc}", path=str(path), hint="delete it to start afresh") from exc
+
+
+@app.command()
+def watch(
+    prometheus: str = opts.PROMETHEUS,
+    spec: Path | None = opts.SPEC,
+    stack: str = opts.STACK,
+    project_dir: Path = opts.PROJECT,
+    policy: list[Path] = opts.POLICY,
+    audit_log: Path = opts.AUDIT,
+    state_file: Path = typer.Option(Path(".llmstack/state.json"), "--state-file", help="conditions and cooldowns"),
+    interval: float = typer.Option(30.0, "--interval", min=1.0, help="seconds between cycles"),
+    cycles: int | None = typer.Option(None, "--cycles", min=1, help="stop after this many cycles"),
+    timeout: float = opts.TIMEOUT,
+    username: str | None = opts.USER,
+    password: str | None = opts.PASSWORD,
+    bearer_token: str | None = opts.TOKEN,
+    insecure: bool = opts.INSECURE,
+    ca_file: Path | None = opts.CA_FILE,
+    yes: bool = typer.Option(False, "--yes", help="apply with pulumi up (default: recommend and audit only)"),
+    config_only: bool = typer.Option(False, "--config-only", help="apply by writing llmstack:scaling only"),
+) -> None:
+    """Run recommend every --interval seconds; with --yes or --config-only also apply."""
+    ctx = load_context(spec, stack, project_dir)
+    source = opts.reader(prometheus, timeout, username, password, bearer_token, insecure, ca_file)
+    mode: applying.Mode | None = "config-only" if config_only else ("up" if yes else None)
+
+    def do_apply(recs: Sequence[Recommendation]) -> None:
+        assert mode is not None
+        applying.apply(recs, ctx.project_dir, ctx.stack_name, mode=mode)
+
+    def show(result: loop.CycleResult) -> None:
+        for w in result.warnings:
+            err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        if result.recommendations:
+            console.print(opts.table(result.recommendations, [], "applied" if result.applied else "recommended"))
+
+    loop.watch(source, ctx.stack, load_policy(policy), interval_s=interval, state=_load_state(state_file),
+               current=ctx.current, apply=do_apply if mode else None, audit=AuditLog(audit_log), cycles=cycles,
+               on_cycle=show, on_state=lambda s: atomic_write_text(state_file, json.dumps(s.to_json())))

@@ -1,0 +1,37 @@
+"""Where a command's stack comes from: the spec file and the settings in force.
+
+The spec is ``--spec`` or, failing that, ``llmstack:spec`` of ``Pulumi.<stack>.yaml``; the
+settings in force are the spec's with that file's ``llmstack:scaling`` laid over them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmstack.errors import LlmstackError
+from llmstack.policy import applying
+from llmstack.policy.recommendation import Setting, settings_of
+from llmstack.spec.loading import load_spec
+from llmstack.spec.models import StackSpec
+
+
+@dataclass(frozen=True)
+class StackContext:
+    stack: StackSpec
+    current: dict[str, Setting]
+    config_path: Path
+    stack_name: str
+    project_dir: Path
+
+
+def load_context(spec: Path | None, stack_name: str, project_dir: Path) -> StackContext:
+    path = applying.config_path(project_dir, stack_name)
+    if spec is None:
+        configured = applying.read_stack_file(path).get("config", {}).get("llmstack:spec")
+        if not configured:
+            raise LlmstackError("no spec given", hint=f"pass --spec, or set llmstack:spec in {path}")
+        spec = Path(configured) if Path(configured).is_absolute() else project_dir / configured
+    stack = load_spec(spec)
+    current = applying.settings_from_file(path, settings_of(stack))
+    return StackContext(stack, current, path, stack_name, project_dir)
