@@ -1,0 +1,465 @@
+"""HAProxy 2.6 configuration for a router: an OpenAI-compatible front end over vLLM deployments.
+
+How a request travels (one ``frontend`` per router, one ``backend`` per deployment):
+
+1. The OpenAI ``model`` is read from the JSON body (``option http-buffer-request`` +
+   ``req.body,json_query('$.model')``), else from a path prefix: ``/<model>/v1/...`` is
+   routed like ``/v1/...`` with that model, and the prefix is stripped before forwarding.
+   ``GET /v1/models`` without a model lists the routed models; a request without a model
+   gets 400, an unknown model 404 (JSON bodies in OpenAI's error shape).
+2. The route's backends (deployments) are weighted: a pick in ``0..sum(weights)-1`` chooses
+   one (a canary between variants). The pick is random for round_robin and least_request,
+   a hash of the session header for session_affinity and a hash of the prompt start for
+   prefix_hash, so a session or prefix stays on one deployment. A deployment with no
+   server up is skipped for the next one that has one; if none has, HAProxy answers 503.
+3. Inside a deployment the replicas are balanced by the router's strategy: ``roundrobin``,
+   ``leastconn`` (least_request), a consistent hash of the session header
+   (session_affinity) or of the first ``prefix_hash_bytes`` of the prompt (prefix_hash).
+
+Replicas are addressed statically (:meth:`BackendAddressing.static`) or through DNS
+(:meth:`BackendAddressing.dns`: ``server-template`` slots filled by the ``resolvers``
+section, so scaling changes no configuration and needs no reload). Health checks
+``GET /health``; client and server timeouts let token streams (SSE) run for minutes, and
+responses are forwarded as they arrive. A second frontend on ``stats_port`` serves
+``/metrics`` (HAProxy's Prometheus exporter) and ``/stats``; ``/healthz`` on the main port
+is the router's own liveness check.
+
+Every string from the spec or the caller is checked against a strict pattern before it is
+written, so nothing can add a line or a directive to the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from llmstack.errors import LlmstackError
+from llmstack.spec.models import RouterSpec, StackSpec
+
+STRATEGY_BALANCE = {
+    "round_robin": "roundrobin",
+    "least_request": "leastconn",
+}
+"""Strategies that map onto a plain ``balance`` algorithm; the two hash strategies are built below."""
+STRATEGIES = ("round_robin", "least_request", "session_affinity", "prefix_hash")
+
+RESOLVERS = "llmstack_dns"
+HEALTH_PATH = "/health"
+ROUTER_HEALTH_PATH = "/healthz"
+PICK_RANGE = 2147483647
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,199}$")
+_HEADER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
+_DURATION = re.compile(r"^[1-9][0-9]{0,8}(us|ms|s|m|h|d)?$")
+_SOCKET = re.compile(r"^/[A-Za-z0-9._/-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class Server:
+    """One replica address for static addressing."""
+
+    name: str
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        _check(_SERVER_NAME, self.name, "server name")
+        _check(_HOST, self.host, "server host")
+        _check_port(self.port, f"server {self.name} port")
+
+
+@dataclass(frozen=True)
+class BackendAddressing:
+    """How a deployment's replicas are found: a fixed server list, or DNS with ``server-template``."""
+
+    servers: tuple[Server, ...] = ()
+    hostname: str | None = None
+    port: int | None = None
+    max_servers: int = 0
+    resolver_nameserver: str | None = None
+
+    @classmethod
+    def static(cls, servers: Sequence[Server]) -> BackendAddressing:
+        names = [s.name for s in servers]
+        if len(set(names)) != len(names):
+            raise LlmstackError(f"duplicate server names in {names}")
+        return cls(servers=tuple(servers))
+
+    @classmethod
+    def dns(
+        cls,
+        hostname: str,
+        port: int,
+        max_servers: int,
+        resolver_nameserver: str | None = None,
+    ) -> BackendAddressing:
+        """``max_servers`` slots filled from the A records of ``hostname`` (a headless Service).
+
+        ``resolver_nameserver`` None: the nameservers of the container's ``/etc/resolv.conf``
+        (``parse-resolv-conf``: kube-dns in a pod, Docker's embedded DNS in a container). An
+        explicit ``host:port`` must be resolvable when HAProxy starts (an IP address is safest).
+        """
+        _check(_HOST, hostname, "DNS hostname")
+        _check_port(port, f"port of {hostname}")
+        if not 1 <= max_servers <= 1024:
+            raise LlmstackError(f"max_servers for {hostname} is {max_servers}; allowed 1..1024")
+        if resolver_nameserver is not None:
+            _nameserver(resolver_nameserver)
+        return cls(hostname=hostname, port=port, max_servers=max_servers, resolver_nameserver=resolver_nameserver)
+
+    @property
+    def is_dns(self) -> bool:
+        return self.hostname is not None
+
+
+@dataclass(frozen=True)
+class HaproxyOptions:
+    """Where the router listens and how patient it is. ``port`` None: the router spec's port."""
+
+    bind_host: str = "0.0.0.0"
+    port: int | None = None
+    stats_port: int = 8404
+    runtime_socket: str | None = None
+    health_check_interval: str = "2s"
+    health_check_fall: int = 3
+    health_check_rise: int = 2
+    stream_timeout: str = "10m"
+    """Client and server inactivity timeout: a token stream may pause this long."""
+    connect_timeout: str = "5s"
+    queue_timeout: str = "60s"
+    request_timeout: str = "30s"
+    buffer_size: int = 262144
+    """Bytes of a request HAProxy buffers to read ``model`` (and the prompt start) from the body."""
+    maxconn: int = 4096
+    log: bool = True
+    extra_global: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        _check(_HOST, self.bind_host, "bind_host")
+        if self.port is not None:
+            _check_port(self.port, "port")
+        _check_port(self.stats_port, "stats_port")
+        if self.runtime_socket is not None:
+            _check(_SOCKET, self.runtime_socket, "runtime_socket")
+        for name in ("health_check_interval", "stream_timeout", "connect_timeout", "queue_timeout",
+                     "request_timeout"):
+            _check(_DURATION, getattr(self, name), name)
+        if not 16384 <= self.buffer_size <= 16 * 1024 * 1024:
+            raise LlmstackError(f"buffer_size {self.buffer_size} is outside 16384..16777216")
+        for name in ("health_check_fall", "health_check_rise", "maxconn"):
+            if getattr(self, name) < 1:
+                raise LlmstackError(f"{name} must be >= 1")
+        for line in self.extra_global:
+            if "\n" in line or "\r" in line:
+                raise LlmstackError("extra_global lines may not contain line breaks")
+
+
+def backend_name(deployment: str) -> str:
+    """The haproxy.cfg backend of a deployment (also the ``proxy`` label of HAProxy's metrics)."""
+    return f"be_{deployment}"
+
+
+def build_haproxy_config(
+    stack: StackSpec,
+    router: str,
+    addressing: Mapping[str, BackendAddressing],
+    options: HaproxyOptions | None = None,
+) -> str:
+    """The haproxy.cfg text for ``router``; ``addressing`` maps each of its deployments to its replicas.
+
+    ``options`` None means ``HaproxyOptions()``.
+    """
+    options = options if options is not None else HaproxyOptions()
+    spec = _router(stack, router)
+    path = f"routers[{spec.name}]"
+    _validate(stack, spec, path)
+    deployments = _deployments(spec)
+    for deployment in deployments:
+        if deployment not in addressing:
+            raise LlmstackError(f"no addressing given for deployment {deployment!r}", path=path,
+                                hint=f"pass addressing for {deployments}")
+    dns = [a for a in addressing.values() if a.is_dns]
+    nameservers = sorted({a.resolver_nameserver for a in dns if a.resolver_nameserver is not None})
+    resolv_conf = any(a.resolver_nameserver is None for a in dns)
+    port = options.port if options.port is not None else spec.port
+    if port == options.stats_port:
+        raise LlmstackError(f"router port and stats port are both {port}", path=path)
+    sections = [
+        _global(options),
+        _defaults(options),
+        *([_resolvers(nameservers, resolv_conf)] if dns else []),
+        _stats_frontend(options),
+        _frontend(spec, options, port),
+        *(_backend(spec, d, addressing[d], options) for d in deployments),
+    ]
+    header = (f"# Generated by llmstack for stack {stack.name!r}, router {spec.name!r} "
+              f"(strategy {spec.strategy}). Do not edit: change the stack spec and render again.\n")
+    return header + "\n".join(sections)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _global(options: HaproxyOptions) -> str:
+    lines = ["global", f"    maxconn {options.maxconn}", f"    tune.bufsize {options.buffer_size}"]
+    if options.log:
+        lines.append("    log stdout format raw local0")
+    if options.runtime_socket:
+        lines.append(f"    stats socket {options.runtime_socket} mode 600 level admin expose-fd listeners")
+    lines += [f"    {line}" for line in options.extra_global]
+    return "\n".join(lines) + "\n"
+
+
+def _defaults(options: HaproxyOptions) -> str:
+    lines = [
+        "defaults",
+        "    mode http",
+        *(["    log global", "    option dontlognull"] if options.log else []),
+        "    option forwardfor",
+        "    option http-no-delay",
+        "    option redispatch 1",
+        "    retries 2",
+        "    retry-on conn-failure empty-response",
+        f"    timeout connect {options.connect_timeout}",
+        f"    timeout client {options.stream_timeout}",
+        f"    timeout server {options.stream_timeout}",
+        f"    timeout http-request {options.request_timeout}",
+        "    timeout http-keep-alive 10s",
+        f"    timeout queue {options.queue_timeout}",
+        f"    timeout tunnel {options.stream_timeout}",
+        f"    default-server inter {options.health_check_interval} fall {options.health_check_fall} "
+        f"rise {options.health_check_rise}",
+        _http_error(502, "bad_gateway", "the model server closed the connection or answered badly"),
+        _http_error(503, "service_unavailable", "no healthy model server is available for this model"),
+        _http_error(504, "gateway_timeout", "the model server did not answer in time"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _resolvers(nameservers: list[str], resolv_conf: bool) -> str:
+    lines = [f"resolvers {RESOLVERS}", *(["    parse-resolv-conf"] if resolv_conf else [])]
+    for index, nameserver in enumerate(nameservers, start=1):
+        lines.append(f"    nameserver dns{index} {_nameserver(nameserver)}")
+    lines += [
+        "    accepted_payload_size 8192",
+        "    resolve_retries 3",
+        "    timeout resolve 1s",
+        "    timeout retry 1s",
+        "    hold valid 10s",
+        "    hold obsolete 30s",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _stats_frontend(options: HaproxyOptions) -> str:
+    lines = [
+        "frontend stats",
+        f"    bind {_bind(options.bind_host, options.stats_port)}",
+        *(["    no log"] if options.log else []),
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+        "    stats enable",
+        "    stats uri /stats",
+        "    stats refresh 10s",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _frontend(spec: RouterSpec, options: HaproxyOptions, port: int) -> str:
+    lines = [
+        f"frontend {spec.name}",
+        f"    bind {_bind(options.bind_host, port)}",
+        *(["    option httplog"] if options.log else []),
+        "    option http-buffer-request",
+        f"    monitor-uri {ROUTER_HEALTH_PATH}",
+        "    # the OpenAI model: from the JSON body, else from a /<model>/v1/ path prefix",
+        "    http-request set-var(txn.model) req.body,json_query('$.model') if METH_POST",
+        "    acl has_model var(txn.model) -m found",
+    ]
+    for index, route in enumerate(spec.routes):
+        lines.append(f"    acl path_{index} path_beg /{route.model}/v1/")
+        lines.append(f"    http-request set-var(txn.model) str({route.model}) if !has_model path_{index}")
+    for index, route in enumerate(spec.routes):
+        lines.append(f"    http-request replace-path '^/{re.escape(route.model)}(/v1/.*)$' '\\1' if path_{index}")
+    for index, route in enumerate(spec.routes):
+        lines.append(f"    acl route_{index} var(txn.model) -m str {route.model}")
+    models = json.dumps({"object": "list", "data": [
+        {"id": r.model, "object": "model", "owned_by": "llmstack"} for r in spec.routes]}, separators=(",", ":"))
+    no_model = _error_body('no model given: set "model" in the JSON body or use a /<model>/v1/ path',
+                           "invalid_request_error", 400)
+    unknown = _error_body(f"model %[var(txn.model),json(utf8s)] is not served by router {spec.name}",
+                          "not_found_error", 404)
+    unknown_condition = " ".join(f"!route_{i}" for i in range(len(spec.routes)))
+    lines += [
+        f"    http-request return status 200 content-type application/json string '{models}' "
+        "if { path /v1/models } !has_model",
+        f"    http-request return status 400 content-type application/json string '{no_model}' if !has_model",
+        f"    http-request return status 404 content-type application/json lf-string '{unknown}' "
+        f"if {unknown_condition}",
+    ]
+    lines += _pick_lines(spec)
+    for index, route in enumerate(spec.routes):
+        lines += _use_backend_lines(index, route.backends)
+    lines += [
+        "    http-response set-header x-llmstack-backend %b",
+        "    http-response set-header x-llmstack-server %s",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _pick_lines(spec: RouterSpec) -> list[str]:
+    """A number per request that chooses among a route's weighted deployments."""
+    lines = [f"    http-request set-var(txn.pick_key) rand({PICK_RANGE})"]
+    if spec.strategy == "session_affinity":
+        header = spec.session_header
+        lines.append(f"    http-request set-var(txn.pick_key) req.hdr({header}),crc32 if {{ req.hdr({header}) -m found }}")
+    elif spec.strategy == "prefix_hash":
+        # the prompt start: the body from the "prompt" or "messages" key on, or the body itself
+        regex = "^.*?\\\"(prompt|messages)\\\"[[:space:]]*:"
+        lines.append(
+            f"    http-request set-var(txn.prefix) \"req.body,regsub('{regex}',''),bytes(0,{spec.prefix_hash_bytes})\""
+            " if METH_POST")
+        lines.append("    http-request set-var(txn.pick_key) var(txn.prefix),crc32 if { var(txn.prefix) -m found }")
+    for index, route in enumerate(spec.routes):
+        total = sum(route.backends.values())
+        lines.append(f"    http-request set-var(txn.pick) var(txn.pick_key),mod({total}) if route_{index}")
+    return lines
+
+
+def _use_backend_lines(index: int, backends: Mapping[str, int]) -> list[str]:
+    lines: list[str] = []
+    low = 0
+    weighted = [(d, w) for d, w in backends.items() if w > 0]
+    for deployment, weight in weighted:
+        high = low + weight
+        be = backend_name(deployment)
+        lines.append(
+            f"    use_backend {be} if route_{index} {{ var(txn.pick) -m int ge {low} }} "
+            f"{{ var(txn.pick) -m int lt {high} }} {{ nbsrv({be}) gt 0 }}")
+        low = high
+    # the picked deployment has no server up: the next one that has, by weight
+    by_weight = sorted(weighted, key=lambda item: -item[1])
+    for deployment, _ in by_weight:
+        be = backend_name(deployment)
+        lines.append(f"    use_backend {be} if route_{index} {{ nbsrv({be}) gt 0 }}")
+    lines.append(f"    use_backend {backend_name(by_weight[0][0])} if route_{index}")
+    return lines
+
+
+def _backend(spec: RouterSpec, deployment: str, addressing: BackendAddressing, options: HaproxyOptions) -> str:
+    lines = [f"backend {backend_name(deployment)}"]
+    if spec.strategy in STRATEGY_BALANCE:
+        lines.append(f"    balance {STRATEGY_BALANCE[spec.strategy]}")
+    elif spec.strategy == "session_affinity":
+        lines += [f"    balance hdr({spec.session_header})", "    hash-type consistent"]
+    else:
+        lines += ["    balance hash var(txn.prefix)", "    hash-type consistent"]
+    lines += [
+        f"    option httpchk GET {HEALTH_PATH}",
+        "    http-check expect status 200",
+    ]
+    if addressing.is_dns:
+        lines.append(
+            f"    server-template {deployment}- 1-{addressing.max_servers} {addressing.hostname}:{addressing.port} "
+            f"check resolvers {RESOLVERS} init-addr none resolve-prefer ipv4")
+    else:
+        if not addressing.servers:
+            raise LlmstackError(f"deployment {deployment!r} has no servers", path=f"routers[{spec.name}]",
+                                hint="give at least one Server, or use DNS addressing")
+        for server in addressing.servers:
+            lines.append(f"    server {server.name} {_address(server.host, server.port)} check")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- checks and helpers
+
+
+def _router(stack: StackSpec, router: str) -> RouterSpec:
+    for candidate in stack.routers:
+        if candidate.name == router:
+            return candidate
+    raise LlmstackError(f"unknown router {router!r}", path="routers",
+                        hint=f"routers are {sorted(r.name for r in stack.routers)}")
+
+
+def _validate(stack: StackSpec, spec: RouterSpec, path: str) -> None:
+    """Re-check what the spec models check, for specs built without validation (model_construct)."""
+    _check(_NAME, spec.name, "router name", path)
+    if spec.strategy not in STRATEGIES:
+        raise LlmstackError(f"unsupported strategy {spec.strategy!r}", path=f"{path}.strategy",
+                            hint=f"use one of {', '.join(STRATEGIES)}")
+    _check(_HEADER, spec.session_header, "session_header", f"{path}.session_header")
+    if not spec.routes:
+        raise LlmstackError("router has no routes", path=f"{path}.routes")
+    deployments = {d.name for d in stack.deployments}
+    seen: set[str] = set()
+    for route in spec.routes:
+        route_path = f"{path}.routes[{route.model}]"
+        _check(_MODEL, route.model, "route model", route_path)
+        if route.model in seen:
+            raise LlmstackError(f"model {route.model!r} is routed twice", path=route_path)
+        seen.add(route.model)
+        if not route.backends:
+            raise LlmstackError("route has no backends", path=f"{route_path}.backends")
+        for deployment, weight in route.backends.items():
+            _check(_NAME, deployment, "backend deployment", f"{route_path}.backends")
+            if deployment not in deployments:
+                raise LlmstackError(f"unknown deployment {deployment!r}", path=f"{route_path}.backends",
+                                    hint=f"deployments are {sorted(deployments)}")
+            if not 0 <= weight <= 256:
+                raise LlmstackError(f"weight of {deployment!r} is {weight}; allowed 0..256",
+                                    path=f"{route_path}.backends")
+        if sum(route.backends.values()) <= 0:
+            raise LlmstackError("backend weights sum to zero", path=f"{route_path}.backends",
+                                hint="give at least one backend a weight > 0")
+
+
+def _deployments(spec: RouterSpec) -> list[str]:
+    names: list[str] = []
+    for route in spec.routes:
+        for deployment in route.backends:
+            if deployment not in names:
+                names.append(deployment)
+    return names
+
+
+def _error_body(message: str, kind: str, code: int) -> str:
+    # OpenAI's error shape; message text is ours (no quote of user input except via json())
+    return '{"error":{"message":"' + message.replace('"', '\\"') + f'","type":"{kind}","code":{code}}}}}'
+
+
+def _http_error(status: int, kind: str, message: str) -> str:
+    return (f"    http-error status {status} content-type application/json string "
+            f"'{_error_body(message, kind, status)}'")
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str, path: str | None = None) -> None:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise LlmstackError(f"{what} {value!r} is not allowed in haproxy.cfg", path=path,
+                            hint=f"it must match {pattern.pattern}")
+
+
+def _check_port(port: int, what: str) -> None:
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise LlmstackError(f"{what} {port!r} is not a TCP port (1..65535)")
+
+
+def _nameserver(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise LlmstackError(f"resolver nameserver {value!r} must be host:port")
+    _check(_HOST, host, "resolver nameserver host")
+    _check_port(int(port), "resolver nameserver port")
+    return value
+
+
+def _address(host: str, port: int) -> str:
+    return f"{host}:{port}"
+
+
+def _bind(host: str, port: int) -> str:
+    return f"{host}:{port}"
