@@ -316,7 +316,8 @@ def _pick_lines(spec: RouterSpec) -> list[str]:
     lines = [f"    http-request set-var(txn.pick_key) rand({PICK_RANGE})"]
     if spec.strategy == "session_affinity":
         header = spec.session_header
-        lines.append(f"    http-request set-var(txn.pick_key) req.hdr({header}),crc32 if {{ req.hdr({header}) -m found }}")
+        lines.append(f"    http-request set-var(txn.pick_key) req.hdr({header}),crc32 "
+                     f"if {{ req.hdr({header}) -m found }}")
     elif spec.strategy == "prefix_hash":
         # the prompt start: the body from the "prompt" or "messages" key on, or the body itself
         regex = "^.*?\\\"(prompt|messages)\\\"[[:space:]]*:"

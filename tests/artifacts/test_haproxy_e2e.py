@@ -11,10 +11,11 @@ Design notes:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,17 @@ def router_stack(strategy: str, routes: list[dict[str, object]], deployments: li
 
 
 @contextlib.contextmanager
+def serving(
+    stack: StackSpec, layout: dict[str, list[str]], tmp_path: Path
+) -> Iterator[tuple[str, dict[str, Upstream]]]:
+    """Fake engines named as in ``layout`` (deployment -> upstream names) behind the generated router."""
+    names = [name for group in layout.values() for name in group]
+    with running_upstreams(*names) as ups, start_router(
+            stack, {d: [ups[n] for n in group] for d, group in layout.items()}, tmp_path) as url:
+        yield url, ups
+
+
+@contextlib.contextmanager
 def start_router(stack: StackSpec, upstreams: dict[str, list[Upstream]], tmp_path: Path) -> Iterator[str]:
     port, stats = free_port(), free_port()
     addressing = {d: haproxy.BackendAddressing.static([haproxy.Server(u.name, "127.0.0.1", u.port) for u in ups])
@@ -50,18 +62,18 @@ def start_router(stack: StackSpec, upstreams: dict[str, list[Upstream]], tmp_pat
         yield url
 
 
-def chat(client: httpx.Client, url: str, model: str | None, **extra: object) -> httpx.Response:
+def chat(client: httpx.Client, url: str, model: str | None, headers: dict[str, str] | None = None,
+         **extra: object) -> httpx.Response:
     body: dict[str, object] = {"messages": [{"role": "user", "content": "hello"}], **extra}
     if model is not None:
         body["model"] = model
-    headers = {str(k): str(v) for k, v in body.pop("headers", {}).items()}  # type: ignore[attr-defined]
     return client.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)
 
 
-def wait_for(predicate: object, timeout: float = 5.0) -> bool:
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.05)
     return False
@@ -73,9 +85,8 @@ def two_models(tmp_path: Path) -> Iterator[tuple[str, dict[str, Upstream]]]:
         {"model": "alpha", "backends": {"dep-a": 1}},
         {"model": "org/beta-1.5", "backends": {"dep-b": 1}},
     ], ["dep-a", "dep-b"])
-    with running_upstreams("a1", "b1") as ups:
-        with start_router(stack, {"dep-a": [ups["a1"]], "dep-b": [ups["b1"]]}, tmp_path) as url:
-            yield url, ups
+    with serving(stack, {"dep-a": ["a1"], "dep-b": ["b1"]}, tmp_path) as (url, ups):
+        yield url, ups
 
 
 def test_request_routed_by_body_model(two_models: tuple[str, dict[str, Upstream]]) -> None:
@@ -91,7 +102,7 @@ def test_request_routed_by_body_model(two_models: tuple[str, dict[str, Upstream]
 
 
 def test_request_routed_by_path_prefix_when_body_has_no_model(two_models: tuple[str, dict[str, Upstream]]) -> None:
-    url, ups = two_models
+    url, _ = two_models
     reply = httpx.post(f"{url}/org/beta-1.5/v1/chat/completions", json={"messages": []}, timeout=10)
     assert reply.status_code == 200
     assert reply.json()["upstream"] == "b1"
@@ -131,10 +142,8 @@ def test_missing_model_gets_400_and_model_list_served(two_models: tuple[str, dic
 def test_canary_weights_respected_within_tolerance(tmp_path: Path) -> None:
     stack = router_stack("round_robin", [{"model": "m", "backends": {"stable": 75, "canary": 25}}],
                          ["stable", "canary"])
-    with running_upstreams("s1", "c1") as ups:
-        with start_router(stack, {"stable": [ups["s1"]], "canary": [ups["c1"]]}, tmp_path) as url:
-            with httpx.Client() as client:
-                served = Counter(chat(client, url, "m").json()["upstream"] for _ in range(400))
+    with serving(stack, {"stable": ["s1"], "canary": ["c1"]}, tmp_path) as (url, _ups), httpx.Client() as client:
+        served = Counter(chat(client, url, "m").json()["upstream"] for _ in range(400))
     assert served["s1"] + served["c1"] == 400
     assert abs(served["c1"] / 400 - 0.25) < 0.08
 
@@ -142,98 +151,89 @@ def test_canary_weights_respected_within_tolerance(tmp_path: Path) -> None:
 def test_canary_fails_over_when_its_deployment_is_down(tmp_path: Path) -> None:
     stack = router_stack("round_robin", [{"model": "m", "backends": {"stable": 50, "canary": 50}}],
                          ["stable", "canary"])
-    with running_upstreams("s1", "c1") as ups:
-        with start_router(stack, {"stable": [ups["s1"]], "canary": [ups["c1"]]}, tmp_path) as url:
-            ups["c1"].stop()
-            with httpx.Client() as client:
-                assert wait_for(lambda: all(chat(client, url, "m").status_code == 200 for _ in range(10)))
-                served = Counter(chat(client, url, "m").json()["upstream"] for _ in range(40))
+    with serving(stack, {"stable": ["s1"], "canary": ["c1"]}, tmp_path) as (url, ups):
+        ups["c1"].stop()
+        with httpx.Client() as client:
+            assert wait_for(lambda: all(chat(client, url, "m").status_code == 200 for _ in range(10)))
+            served = Counter(chat(client, url, "m").json()["upstream"] for _ in range(40))
     assert served == Counter({"s1": 40})
 
 
 def test_least_request_prefers_idle_upstream(tmp_path: Path) -> None:
     stack = router_stack("least_request", [{"model": "m", "backends": {"dep": 1}}], ["dep"])
-    with running_upstreams("u1", "u2") as ups:
-        with start_router(stack, {"dep": [ups["u1"], ups["u2"]]}, tmp_path) as url:
-            slow = threading.Thread(target=lambda: chat(httpx.Client(), url, "m", headers={"x-test-delay": "1.5"}))
-            slow.start()
-            try:
-                assert wait_for(lambda: ups["u1"].in_flight + ups["u2"].in_flight == 1, timeout=2)
-                busy = "u1" if ups["u1"].in_flight else "u2"
-                with httpx.Client() as client:
-                    served = Counter(chat(client, url, "m").json()["upstream"] for _ in range(20))
-            finally:
-                slow.join(timeout=5)
+    with serving(stack, {"dep": ["u1", "u2"]}, tmp_path) as (url, ups):
+        slow = threading.Thread(target=lambda: chat(httpx.Client(), url, "m", headers={"x-test-delay": "1.5"}))
+        slow.start()
+        try:
+            assert wait_for(lambda: ups["u1"].in_flight + ups["u2"].in_flight == 1, timeout=2)
+            busy = "u1" if ups["u1"].in_flight else "u2"
+            with httpx.Client() as client:
+                served = Counter(chat(client, url, "m").json()["upstream"] for _ in range(20))
+        finally:
+            slow.join(timeout=5)
     idle = "u2" if busy == "u1" else "u1"
     assert served == Counter({idle: 20})
 
 
 def test_session_affinity_sticks_per_session(tmp_path: Path) -> None:
     stack = router_stack("session_affinity", [{"model": "m", "backends": {"dep": 1}}], ["dep"])
-    with running_upstreams("u1", "u2", "u3") as ups:
-        with start_router(stack, {"dep": list(ups.values())}, tmp_path) as url:
-            with httpx.Client() as client:
-                per_session = {
-                    session: {chat(client, url, "m", headers={"x-session-id": session}).json()["upstream"]
-                              for _ in range(5)}
-                    for session in (f"session-{i}" for i in range(12))
-                }
+    with serving(stack, {"dep": ["u1", "u2", "u3"]}, tmp_path) as (url, _ups), httpx.Client() as client:
+        per_session = {
+            session: {chat(client, url, "m", headers={"x-session-id": session}).json()["upstream"]
+                      for _ in range(5)}
+            for session in (f"session-{i}" for i in range(12))
+        }
     assert all(len(upstreams) == 1 for upstreams in per_session.values())
     assert len(set().union(*per_session.values())) > 1
 
 
 def test_prefix_hash_sends_same_prompt_start_to_same_upstream(tmp_path: Path) -> None:
     stack = router_stack("prefix_hash", [{"model": "m", "backends": {"dep": 1}}], ["dep"])
-    with running_upstreams("u1", "u2", "u3") as ups:
-        with start_router(stack, {"dep": list(ups.values())}, tmp_path) as url:
-            with httpx.Client() as client:
-                per_prefix = {}
-                for i in range(12):
-                    system = f"You are assistant number {i}. " * 20
-                    per_prefix[i] = {
-                        chat(client, url, "m", messages=[{"role": "system", "content": system},
-                                                         {"role": "user", "content": f"question {q}"}]
-                             ).json()["upstream"]
-                        for q in range(4)
-                    }
+    with serving(stack, {"dep": ["u1", "u2", "u3"]}, tmp_path) as (url, _ups), httpx.Client() as client:
+        per_prefix = {}
+        for i in range(12):
+            system = f"You are assistant number {i}. " * 20
+            per_prefix[i] = {
+                chat(client, url, "m", messages=[{"role": "system", "content": system},
+                                                 {"role": "user", "content": f"question {q}"}]
+                     ).json()["upstream"]
+                for q in range(4)
+            }
     assert all(len(upstreams) == 1 for upstreams in per_prefix.values())
     assert len(set().union(*per_prefix.values())) > 1
 
 
 def test_sse_chunks_arrive_incrementally(tmp_path: Path) -> None:
     stack = router_stack("least_request", [{"model": "m", "backends": {"dep": 1}}], ["dep"])
-    with running_upstreams("u1") as ups:
-        with start_router(stack, {"dep": [ups["u1"]]}, tmp_path) as url:
-            arrivals = []
-            body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-            with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=10) as reply:
-                assert reply.headers["content-type"] == "text/event-stream"
-                for line in reply.iter_lines():
-                    if line.startswith("data: "):
-                        arrivals.append((time.monotonic(), line))
+    with serving(stack, {"dep": ["u1"]}, tmp_path) as (url, _ups):
+        arrivals = []
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=10) as reply:
+            assert reply.headers["content-type"] == "text/event-stream"
+            for line in reply.iter_lines():
+                if line.startswith("data: "):
+                    arrivals.append((time.monotonic(), line))
     assert arrivals[-1][1] == "data: [DONE]"
     assert len(arrivals) == 6
     # 5 gaps of 0.2 s upstream: the first event is seen long before the last one is sent
     assert arrivals[-1][0] - arrivals[0][0] > 0.7
-    gaps = [b[0] - a[0] for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) > 0.1
 
 
 def test_503_json_when_all_down_and_recovery(tmp_path: Path) -> None:
     stack = router_stack("round_robin", [{"model": "m", "backends": {"dep": 1}}], ["dep"])
-    with running_upstreams("u1", "u2") as ups:
-        with start_router(stack, {"dep": [ups["u1"], ups["u2"]]}, tmp_path) as url:
-            with httpx.Client() as client:
-                assert chat(client, url, "m").status_code == 200
-                ups["u1"].stop()
-                ups["u2"].stop()
-                assert wait_for(lambda: chat(client, url, "m").status_code == 503)
-                down = chat(client, url, "m")
-                assert down.headers["content-type"] == "application/json"
-                assert down.json()["error"]["code"] == 503
-                ups["u2"].start()
-                assert wait_for(lambda: chat(client, url, "m").status_code == 200)
-                assert chat(client, url, "m").json()["upstream"] == "u2"
+    with serving(stack, {"dep": ["u1", "u2"]}, tmp_path) as (url, ups), httpx.Client() as client:
+        assert chat(client, url, "m").status_code == 200
+        ups["u1"].stop()
+        ups["u2"].stop()
+        assert wait_for(lambda: chat(client, url, "m").status_code == 503)
+        down = chat(client, url, "m")
+        assert down.headers["content-type"] == "application/json"
+        assert down.json()["error"]["code"] == 503
+        ups["u2"].start()
+        assert wait_for(lambda: chat(client, url, "m").status_code == 200)
+        assert chat(client, url, "m").json()["upstream"] == "u2"
 
 
 def test_stats_port_serves_prometheus_metrics(tmp_path: Path) -> None:

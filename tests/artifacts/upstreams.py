@@ -61,7 +61,7 @@ class Upstream:
                 # answer at once: no Nagle wait between the header and body writes
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: object) -> None:
                 return
 
             def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
