@@ -1,0 +1,242 @@
+"""Servers the policy and metrics tests run for real: Prometheus, a vLLM-format exporter, fakes.
+
+- :func:`running_prometheus`: the Debian ``/usr/bin/prometheus`` on a free loopback port,
+  temporary storage, ``scrape_interval: 1s``; always stopped.
+- :class:`EngineExporter`: one fake vLLM engine replica serving vLLM 0.33 metric names with
+  prometheus_client; a ticker thread turns a set load (req/s, tokens, TTFT) into counters
+  and histogram observations. The ``deployment`` label comes from the scrape config, as in
+  the generated Prometheus config.
+- :class:`FakePrometheus`: a tiny HTTP server answering ``/api/v1/query`` from a function,
+  optionally after a delay, for NaN / stale / partial / slow answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EngineExporter:
+    """One fake vLLM replica on 127.0.0.1:<port>."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.running = Gauge("vllm:num_requests_running", "running", registry=r)
+        self.waiting = Gauge("vllm:num_requests_waiting", "waiting", registry=r)
+        self.kv = Gauge("vllm:kv_cache_usage_perc", "kv", registry=r)
+        self.success = Counter("vllm:request_success", "finished", registry=r)
+        self.prompt = Counter("vllm:prompt_tokens", "prompt tokens", registry=r)
+        self.generation = Counter("vllm:generation_tokens", "generated tokens", registry=r)
+        self.preemptions = Counter("vllm:num_preemptions", "preemptions", registry=r)
+        buckets = (0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 20.0)
+        self.ttft = Histogram("vllm:time_to_first_token_seconds", "ttft", buckets=buckets, registry=r)
+        self.tpot = Histogram("vllm:request_time_per_output_token_seconds", "tpot",
+                              buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.2, 0.5), registry=r)
+        self.port = free_port()
+        self.load: dict[str, float] = {"rps": 0.0, "prompt": 1000, "output": 250, "ttft": 0.2, "tpot": 0.03,
+                                       "preempt": 0.0}
+        self._carry = 0.0
+        self._stop = threading.Event()
+        self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+        self._ticker.start()
+
+    def set(self, *, rps: float | None = None, ttft: float | None = None, queue: float | None = None,
+            running: float | None = None, kv: float | None = None, preempt: float | None = None,
+            prompt: int | None = None, output: int | None = None) -> None:
+        for key, value in (("rps", rps), ("ttft", ttft), ("preempt", preempt), ("prompt", prompt),
+                           ("output", output)):
+            if value is not None:
+                self.load[key] = float(value)
+        if queue is not None:
+            self.waiting.set(queue)
+        if running is not None:
+            self.running.set(running)
+        if kv is not None:
+            self.kv.set(kv)
+
+    def _tick(self) -> None:
+        step = 0.1
+        while not self._stop.wait(step):
+            load = dict(self.load)
+            self._carry += load["rps"] * step
+            done = int(self._carry)
+            self._carry -= done
+            if done:
+                self.success.inc(done)
+                self.prompt.inc(done * load["prompt"])
+                self.generation.inc(done * load["output"])
+                for _ in range(done):
+                    self.ttft.observe(load["ttft"])
+                    self.tpot.observe(load["tpot"])
+            if load["preempt"]:
+                self.preemptions.inc(load["preempt"] * step)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextlib.contextmanager
+def running_exporters(count: int) -> Iterator[list[EngineExporter]]:
+    exporters: list[EngineExporter] = []
+    try:
+        for _ in range(count):
+            exporters.append(EngineExporter())
+        yield exporters
+    finally:
+        for e in exporters:
+            with contextlib.suppress(Exception):
+                e.stop()
+
+
+def prometheus_config(targets: dict[str, list[int]], interval: str = "1s") -> dict[str, Any]:
+    """Scrape config: each deployment's replica ports, labelled like the generated config."""
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [{
+            "job_name": "vllm",
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "static_configs": [
+                {"targets": [f"127.0.0.1:{p}" for p in ports],
+                 "labels": {"deployment": name, "llmstack_role": "engine"}}
+                for name, ports in targets.items()
+            ],
+        }],
+    }
+
+
+def query(url: str, expr: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}", timeout=5) as r:
+        return list(json.load(r)["data"]["result"])
+
+
+class PrometheusProcess:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def wait_for(self, expr: str, check: Callable[[list[dict[str, Any]]], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        last: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                last = query(self.url, expr)
+                if check(last):
+                    return
+            time.sleep(0.25)
+        raise AssertionError(f"{expr} never satisfied the check; last answer {last}")
+
+
+@contextlib.contextmanager
+def running_prometheus(tmp: Path, config: dict[str, Any], extra_args: tuple[str, ...] = ()) -> Iterator[
+        PrometheusProcess]:
+    port = free_port()
+    config_path = tmp / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    data = tmp / "tsdb"
+    data.mkdir(exist_ok=True)
+    log = (tmp / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={config_path}", f"--storage.tsdb.path={data}",
+         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d", *extra_args],
+        stdout=log, stderr=subprocess.STDOUT)
+    server = PrometheusProcess(proc, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"prometheus exited: {(tmp / 'prometheus.log').read_text()[-2000:]}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as r:
+                if r.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise AssertionError("prometheus did not become ready")
+            time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()
+        log.close()
+
+
+class FakePrometheus:
+    """``/api/v1/query`` answered by ``answer(expr) -> result list``, after ``delay_s``; records headers."""
+
+    def __init__(self, answer: Callable[[str], list[dict[str, Any]]], delay_s: float = 0.0) -> None:
+        self.answer = answer
+        self.delay_s = delay_s
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parsed = urllib.parse.urlparse(self.path)
+                expr = urllib.parse.parse_qs(parsed.query).get("query", [""])[0]
+                outer.requests.append((expr, dict(self.headers.items())))
+                if outer.delay_s:
+                    time.sleep(outer.delay_s)
+                body = json.dumps({"status": "success",
+                                   "data": {"resultType": "vector", "result": outer.answer(expr)}}).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakePrometheus:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def vector(values: dict[str, float | str], ts: float | None = None) -> list[dict[str, Any]]:
+    """An instant-vector result: deployment -> value (a string such as 'NaN' passes through)."""
+    t = time.time() if ts is None else ts
+    return [{"metric": {"deployment": d}, "value": [t, str(v)]} for d, v in values.items()]
