@@ -1,0 +1,281 @@
+"""Manifests of one model deployment: the vLLM workload, its Services and disruption budget.
+
+A replica that fits one node is a pod of a ``Deployment``; a replica sharded beyond one
+node is a group of a ``LeaderWorkerSet`` (leaderworkerset.x-k8s.io/v1), set up the way
+vLLM documents multi-node serving: the leader starts a Ray head, waits for the group's
+workers to join and runs ``vllm serve ... --distributed-executor-backend ray``; each
+worker runs ``ray start --address=$(LWS_LEADER_ADDRESS):6379 --block``.
+
+Pods get the pinned vLLM image, GPU requests = limits from :mod:`.sizing`, the pool's
+nodeSelector, tolerations and affinity, a startup probe sized for the weights, readiness
+and liveness on ``/health``, ``/dev/shm`` in memory, the model cache at the Hugging Face
+cache, and ``HF_TOKEN`` from a Secret (never a literal value).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from llmstack.artifacts import images, labels, vllm_args
+from llmstack.spec.models import PoolSpec, StackSpec
+from llmstack.spec.resolving import ResolvedDeployment
+from llmstack.targets.kubernetes import meta, naming
+from llmstack.targets.kubernetes.options import HF_CACHE_PATH, KubernetesOptions
+from llmstack.targets.kubernetes.sizing import STARTUP_PERIOD_S, PodShape
+
+RAY_PORT = 6379
+RAY_JOIN_TIMEOUT_S = 600
+LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
+HF_TOKEN_KEY = "token"
+
+
+def selector(stack: StackSpec, deployment: str) -> dict[str, str]:
+    """Labels that select the pods serving HTTP (single-node pods, or LeaderWorkerSet leaders)."""
+    return {**labels.selector_labels(stack, deployment), labels.K8S_COMPONENT: labels.ENGINE_ROLE}
+
+
+def pool_scheduling(pool: PoolSpec) -> dict[str, Any]:
+    """nodeSelector, tolerations and affinity of a pool, as pod spec fields."""
+    fields: dict[str, Any] = {}
+    if pool.node_selector:
+        fields["nodeSelector"] = dict(sorted(pool.node_selector.items()))
+    if pool.tolerations:
+        fields["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in pool.tolerations]
+    if pool.affinity:
+        fields["affinity"] = pool.affinity
+    return fields
+
+
+def engine_env(options: KubernetesOptions) -> list[dict[str, Any]]:
+    return [
+        {"name": "HF_HOME", "value": HF_CACHE_PATH},
+        {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
+            "name": options.hf_token_secret, "key": HF_TOKEN_KEY, "optional": True}}},
+        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+    ]
+
+
+def engine_volumes(shape: PodShape, options: KubernetesOptions) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    cache = options.model_cache
+    source: dict[str, Any]
+    if cache.kind == "pvc":
+        source = {"persistentVolumeClaim": {"claimName": cache.claim_name}}
+    elif cache.kind == "hostPath":
+        source = {"hostPath": {"path": cache.host_path, "type": "DirectoryOrCreate"}}
+    else:
+        source = {"emptyDir": {}}
+    volumes = [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": meta.gib(shape.shm_gib)}},
+        {"name": "model-cache", **source},
+    ]
+    mounts = [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "model-cache", "mountPath": HF_CACHE_PATH}]
+    return volumes, mounts
+
+
+def engine_resources(pool: PoolSpec, shape: PodShape) -> dict[str, Any]:
+    """GPU requests = limits (extended resources must); memory limit = request; no CPU limit (no throttling)."""
+    gpus = str(shape.gpus_per_pod)
+    memory = meta.gib(shape.memory_gib)
+    return {
+        "requests": {"cpu": str(shape.cpu), "memory": memory, pool.device_resource: gpus},
+        "limits": {"memory": memory, pool.device_resource: gpus},
+    }
+
+
+def _probes(shape: PodShape) -> dict[str, Any]:
+    http = {"path": "/health", "port": labels.ENGINE_PORT_NAME}
+    return {
+        "startupProbe": {"httpGet": http, "periodSeconds": STARTUP_PERIOD_S,
+                         "failureThreshold": shape.startup_failure_threshold, "timeoutSeconds": 5},
+        "readinessProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 3, "timeoutSeconds": 5},
+        "livenessProbe": {"httpGet": http, "periodSeconds": 15, "failureThreshold": 4, "timeoutSeconds": 10},
+    }
+
+
+def _container(name: str, command: list[str], args: list[str], resolved: ResolvedDeployment, shape: PodShape,
+               options: KubernetesOptions, *, serves_http: bool) -> dict[str, Any]:
+    _, mounts = engine_volumes(shape, options)
+    container: dict[str, Any] = {
+        "name": name,
+        "image": images.VLLM_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "args": args,
+        "env": engine_env(options),
+        "resources": engine_resources(resolved.pool, shape),
+        "volumeMounts": mounts,
+        "securityContext": {"allowPrivilegeEscalation": False},
+    }
+    if serves_http:
+        container["ports"] = [{"name": labels.ENGINE_PORT_NAME, "containerPort": meta.ENGINE_PORT,
+                               "protocol": "TCP"}]
+        container.update(_probes(shape))
+    else:
+        container["ports"] = [{"name": "ray", "containerPort": RAY_PORT, "protocol": "TCP"}]
+    return container
+
+
+def _pod_spec(container: dict[str, Any], resolved: ResolvedDeployment, shape: PodShape,
+              options: KubernetesOptions) -> dict[str, Any]:
+    volumes, _ = engine_volumes(shape, options)
+    return {
+        "containers": [container],
+        "volumes": volumes,
+        "terminationGracePeriodSeconds": 60,
+        "enableServiceLinks": False,
+        **pool_scheduling(resolved.pool),
+    }
+
+
+def _annotations(shape: PodShape) -> dict[str, str]:
+    return {meta.GPUS_PER_POD_ANNOTATION: str(shape.gpus_per_pod),
+            meta.GPUS_PER_REPLICA_ANNOTATION: str(shape.gpus_per_replica)}
+
+
+def deployment(stack: StackSpec, resolved: ResolvedDeployment, shape: PodShape,
+               options: KubernetesOptions) -> dict[str, Any]:
+    """apps/v1 Deployment of a single-node deployment (one pod per replica)."""
+    d = resolved.deployment
+    pod_labels = labels.k8s_labels(stack, d.name)
+    args = vllm_args.serve_args(stack, d.name, port=meta.ENGINE_PORT)
+    container = _container("vllm", list(vllm_args.VLLM_ENTRYPOINT), args, resolved, shape, options,
+                           serves_http=True)
+    strategy: dict[str, Any] = (
+        {"type": "Recreate"} if d.update_strategy == "Recreate"
+        else {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta.metadata(naming.engine(d.name), options.namespace, pod_labels, _annotations(shape)),
+        "spec": {
+            "replicas": d.replicas.start,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": selector(stack, d.name)},
+            "strategy": strategy,
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": _annotations(shape)},
+                "spec": _pod_spec(container, resolved, shape, options),
+            },
+        },
+    }
+
+
+def leader_script(serve: list[str]) -> str:
+    """Leader of a LeaderWorkerSet group: Ray head, wait for the group, then ``vllm serve`` over Ray."""
+    attempts = RAY_JOIN_TIMEOUT_S // 5
+    count = ("python3 -c 'import ray; ray.init(address=\"auto\", logging_level=\"ERROR\"); "
+             "print(sum(1 for n in ray.nodes() if n[\"Alive\"]))'")
+    return "\n".join([
+        "set -e",
+        f"ray start --head --port={RAY_PORT}",
+        f"for i in `seq 1 {attempts}`; do",
+        f"  if [ \"`{count}`\" -ge \"$LWS_GROUP_SIZE\" ]; then break; fi",
+        "  echo \"waiting for $LWS_GROUP_SIZE Ray nodes\"; sleep 5",
+        "done",
+        "exec " + shlex.join(serve),
+    ]) + "\n"
+
+
+def leader_worker_set(stack: StackSpec, resolved: ResolvedDeployment, shape: PodShape,
+                      options: KubernetesOptions) -> dict[str, Any]:
+    """LeaderWorkerSet of a deployment sharded over ``shape.pods_per_replica`` nodes."""
+    d = resolved.deployment
+    leader_labels = labels.k8s_labels(stack, d.name)
+    worker_labels = {**leader_labels, labels.K8S_COMPONENT: meta.ENGINE_WORKER_COMPONENT}
+    serve = [*vllm_args.VLLM_ENTRYPOINT,
+             *vllm_args.serve_args(stack, d.name, port=meta.ENGINE_PORT,
+                                   extra=["--distributed-executor-backend", "ray"])]
+    leader = _container("vllm-leader", ["/bin/sh", "-c"], [leader_script(serve)], resolved, shape, options,
+                        serves_http=True)
+    worker = _container("vllm-worker", ["ray", "start"],
+                        [f"--address=$(LWS_LEADER_ADDRESS):{RAY_PORT}", "--block"], resolved, shape, options,
+                        serves_http=False)
+    rollout: dict[str, Any] = (
+        {"type": "RollingUpdate", "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0}}
+        if d.update_strategy == "Recreate"
+        else {"type": "RollingUpdate", "rollingUpdateConfiguration": {"maxUnavailable": 0, "maxSurge": 1}}
+    )
+    return {
+        "apiVersion": LWS_API_VERSION,
+        "kind": "LeaderWorkerSet",
+        "metadata": meta.metadata(naming.engine(d.name), options.namespace, leader_labels, _annotations(shape)),
+        "spec": {
+            "replicas": d.replicas.start,
+            "startupPolicy": "LeaderCreated",
+            "rolloutStrategy": rollout,
+            "leaderWorkerTemplate": {
+                "size": shape.pods_per_replica,
+                "restartPolicy": "RecreateGroupOnPodRestart",
+                "leaderTemplate": {
+                    "metadata": {"labels": leader_labels, "annotations": _annotations(shape)},
+                    "spec": _pod_spec(leader, resolved, shape, options),
+                },
+                "workerTemplate": {
+                    "metadata": {"labels": worker_labels, "annotations": _annotations(shape)},
+                    "spec": _pod_spec(worker, resolved, shape, options),
+                },
+            },
+        },
+    }
+
+
+def service(stack: StackSpec, deployment_name: str, options: KubernetesOptions) -> dict[str, Any]:
+    """ClusterIP Service of the engines (in-cluster clients; never exposed outside)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.metadata(naming.engine(deployment_name), options.namespace,
+                                  labels.k8s_labels(stack, deployment_name)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(stack, deployment_name),
+            "ports": [{"name": labels.ENGINE_PORT_NAME, "port": meta.ENGINE_PORT,
+                       "targetPort": labels.ENGINE_PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+
+
+def headless_service(stack: StackSpec, deployment_name: str, options: KubernetesOptions) -> dict[str, Any]:
+    """Headless Service: one DNS record per ready engine pod, which the router resolves at run time."""
+    svc = service(stack, deployment_name, options)
+    svc["metadata"]["name"] = naming.headless(deployment_name)
+    svc["spec"] = {"clusterIP": "None", **svc["spec"]}
+    return svc
+
+
+def pod_disruption_budget(stack: StackSpec, deployment_name: str, options: KubernetesOptions) -> dict[str, Any]:
+    """At most one engine pod evicted at a time (drains proceed, capacity drops by one replica at most)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta.metadata(naming.engine(deployment_name), options.namespace,
+                                  labels.k8s_labels(stack, deployment_name)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels.selector_labels(stack, deployment_name)}},
+    }
+
+
+def model_cache_claim(options: KubernetesOptions) -> dict[str, Any] | None:
+    """The shared PersistentVolumeClaim of the model cache (None unless the cache is a PVC)."""
+    cache = options.model_cache
+    if cache.kind != "pvc":
+        return None
+    spec: dict[str, Any] = {"accessModes": [cache.access_mode], "resources": {"requests": {"storage": cache.size}}}
+    if cache.storage_class is not None:
+        spec["storageClassName"] = cache.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": meta.metadata(cache.claim_name, options.namespace, meta.PART_OF),
+        "spec": spec,
+    }
+
+
+def deployment_objects(stack: StackSpec, resolved: ResolvedDeployment, shape: PodShape,
+                       options: KubernetesOptions) -> list[dict[str, Any]]:
+    """Every object of one model deployment, workload first."""
+    name = resolved.deployment.name
+    workload = (leader_worker_set if shape.multi_node else deployment)(stack, resolved, shape, options)
+    return [workload, service(stack, name, options), headless_service(stack, name, options),
+            pod_disruption_budget(stack, name, options)]
