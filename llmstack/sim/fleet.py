@@ -1,0 +1,431 @@
+"""A fleet of simulated replicas behind a balancer, resized by an autoscaler while a trace replays.
+
+One global event loop in time order: trace arrivals, step ends of each replica (a heap; each
+replica has at most one pending step or decode run, see :mod:`llmstack.sim.engine`), replicas
+becoming ready after their start-up delay, and a scrape tick every ``interval_s`` at which the
+signal snapshot (:mod:`llmstack.sim.autoscaling`) is computed and the autoscaler asked for a
+replica count. New replicas start after ``startup_delay_s`` (model load); on scale-in, starting
+replicas are cancelled first, then up replicas stop receiving requests and drain, stopping when
+empty. GPU-seconds count from a replica's request to its stop.
+
+Requests longer than the model's context (``prompt + output > max_model_len``, or more than the
+KV cache holds) are rejected as vLLM does, and counted in :attr:`SimResult.rejected_over_context`.
+Requests that arrive while no replica is up wait at the balancer (arrival time unchanged).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from llmstack.capacity import throughput
+from llmstack.capacity.throughput import EngineProfile
+from llmstack.errors import LlmstackError
+from llmstack.sim.autoscaling import Autoscaler, histogram_quantile, vllm_buckets
+from llmstack.sim.engine import Engine, SimRequest
+from llmstack.sim.traces import Trace
+from llmstack.spec.models import DeploymentSpec, StackSpec
+from llmstack.spec.resolving import resolve
+
+Balancer = Literal["round_robin", "least_request"]
+ReplicaState = Literal["starting", "up", "draining", "stopped"]
+
+_STEP, _READY = 0, 1
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    balancer: Balancer = "least_request"
+    startup_delay_s: float = 120.0
+    interval_s: float = 15.0
+    window_s: float = 60.0
+    initial_replicas: int | None = None
+    """Replicas up at t=0 (default: the autoscaler's ``initial_replicas`` or the deployment's ``replicas.start``)."""
+    prefix_caching: bool | None = None
+    """Default: the deployment's ``engine.enable_prefix_caching`` (hits need Mooncake ``hash_ids``)."""
+    max_drain_s: float = 3600.0
+    """Give up this long after the last arrival if requests still wait with no replica to serve them."""
+
+
+class Replica:
+    """One simulated engine and its lifecycle."""
+
+    __slots__ = ("busy_history", "end", "engine", "index", "ready_s", "requested_s", "state", "stopped_s",
+                 "version")
+
+    def __init__(self, index: int, engine: Engine, requested_s: float, ready_s: float) -> None:
+        self.index = index
+        self.engine = engine
+        self.requested_s = requested_s
+        self.ready_s = ready_s
+        self.stopped_s: float | None = None
+        self.state: ReplicaState = "starting"
+        self.version = 0
+        self.end: float | None = None
+        self.busy_history: deque[tuple[float, float]] = deque()
+
+    def busy_at(self, t: float) -> float:
+        plan = self.engine.plan
+        partial = max(0.0, t - plan.start) if plan is not None else 0.0
+        return self.engine.busy_s + partial
+
+    def gpu_seconds(self, end_s: float) -> float:
+        return max(0.0, (self.stopped_s if self.stopped_s is not None else end_s) - self.requested_s)
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    t: float
+    arrival_rate: float
+    replicas_up: int
+    replicas_total: int
+    desired: int
+    signals: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class ScaleEvent:
+    t: float
+    before: int
+    after: int
+
+
+@dataclass
+class SimResult:
+    """Everything a run produced; :mod:`llmstack.sim.scoring` turns it into a score."""
+
+    deployment: DeploymentSpec
+    autoscaler: str
+    trace_name: str
+    profile: EngineProfile
+    requests: list[SimRequest]
+    rejected_over_context: int
+    skipped_rows: int
+    timeline: list[TimelinePoint]
+    scale_events: list[ScaleEvent]
+    replica_gpu_seconds: list[float]
+    gpus_per_replica: int
+    cost_per_gpu_hour: float
+    end_s: float
+    preemptions: int
+    config: FleetConfig = field(default_factory=FleetConfig)
+
+    @property
+    def finished(self) -> list[SimRequest]:
+        return [r for r in self.requests if r.finish_s is not None]
+
+    @property
+    def gpu_hours(self) -> float:
+        return sum(self.replica_gpu_seconds) * self.gpus_per_replica / 3600.0
+
+
+class _Window:
+    """Observations with timestamps, trimmed to the last ``window_s``."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.items: deque[tuple[float, float]] = deque()
+
+    def add(self, t: float, value: float) -> None:
+        self.items.append((t, value))
+
+    def values(self, now: float) -> list[float]:
+        cutoff = now - self.window_s
+        while self.items and self.items[0][0] <= cutoff:
+            self.items.popleft()
+        return [v for _, v in self.items]
+
+
+class Fleet:
+    """The simulation state of one deployment's fleet; :func:`simulate` runs it over a trace."""
+
+    def __init__(self, stack: StackSpec, deployment: str | DeploymentSpec, autoscaler: Autoscaler,
+                 config: FleetConfig | None = None) -> None:
+        spec = stack.deployment(deployment) if isinstance(deployment, str) else deployment
+        self.stack = stack
+        self.spec = spec
+        self.resolved = resolve(stack, spec)
+        self.profile = throughput.profile(self.resolved)
+        self.autoscaler = autoscaler
+        self.config = config or FleetConfig()
+        self.prefix_caching = (spec.engine.enable_prefix_caching if self.config.prefix_caching is None
+                               else self.config.prefix_caching)
+        self.replicas: list[Replica] = []
+        self.heap: list[tuple[float, int, int, int, int]] = []
+        self._order = 0
+        self._rr = 0
+        self.backlog: deque[SimRequest] = deque()
+        self.timeline: list[TimelinePoint] = []
+        self.scale_events: list[ScaleEvent] = []
+        self.desired = 0
+        w = self.config.window_s
+        self.ttft_window = _Window(w)
+        self.tpot_window = _Window(w)
+        self.e2e_window = _Window(w)
+        self.arrivals_since_tick = 0
+        self.successes = 0
+        self.counter_history: deque[tuple[float, float, float, float, float]] = deque([(0.0, 0, 0, 0, 0)])
+        self.ttft_buckets = vllm_buckets("vllm:time_to_first_token_seconds")
+        self.tpot_buckets = vllm_buckets("vllm:request_time_per_output_token_seconds")
+        self.e2e_buckets = vllm_buckets("vllm:e2e_request_latency_seconds")
+
+    # ------------------------------------------------------------ replicas
+
+    def _push(self, t: float, kind: int, replica: Replica) -> None:
+        self._order += 1
+        heapq.heappush(self.heap, (t, self._order, kind, replica.index, replica.version))
+
+    def add_replica(self, now: float, *, ready: bool = False) -> Replica:
+        engine = Engine(self.profile, prefix_caching=self.prefix_caching)
+        delay = 0.0 if ready else self.config.startup_delay_s
+        replica = Replica(len(self.replicas), engine, now, now + delay)
+        self.replicas.append(replica)
+        if delay <= 0:
+            self._ready(replica, now)
+        else:
+            self._push(now + delay, _READY, replica)
+        return replica
+
+    def _ready(self, replica: Replica, now: float) -> None:
+        if replica.state != "starting":
+            return
+        replica.state = "up"
+        replica.busy_history.append((now, replica.busy_at(now)))
+        while self.backlog:
+            target = self._pick()
+            if target is None:
+                break
+            self._assign(self.backlog.popleft(), target, now)
+
+    def _stop(self, replica: Replica, now: float) -> None:
+        replica.state = "stopped"
+        replica.stopped_s = now
+
+    def active(self) -> list[Replica]:
+        """Replicas counted as the deployment's size: starting or up (not draining)."""
+        return [r for r in self.replicas if r.state in ("starting", "up")]
+
+    def scale_to(self, target: int, now: float) -> None:
+        current = self.active()
+        if target > len(current):
+            for _ in range(target - len(current)):
+                self.add_replica(now)
+        elif target < len(current):
+            remove = len(current) - target
+            starting = [r for r in current if r.state == "starting"][::-1]
+            up = sorted((r for r in current if r.state == "up"), key=lambda r: (r.engine.in_flight, -r.index))
+            for replica in (starting + up)[:remove]:
+                if replica.state == "starting":
+                    self._stop(replica, now)
+                else:
+                    replica.state = "draining"
+                    if not replica.engine.has_work and not replica.engine.busy:
+                        self._stop(replica, now)
+
+    # ------------------------------------------------------------ requests
+
+    def _pick(self) -> Replica | None:
+        up = [r for r in self.replicas if r.state == "up"]
+        if not up:
+            return None
+        start = self._rr % len(up)
+        self._rr += 1
+        if self.config.balancer == "round_robin":
+            return up[start]
+        best = up[start]
+        best_load = best.engine.in_flight
+        for i in range(len(up)):
+            r = up[(start + i) % len(up)]
+            load = r.engine.in_flight
+            if load < best_load:
+                best, best_load = r, load
+                if load == 0:
+                    break
+        return best
+
+    def _assign(self, request: SimRequest, replica: Replica, now: float) -> None:
+        request.replica = replica.index
+        engine = replica.engine
+        engine.submit(request)
+        if engine.busy:
+            end = engine.interrupt(now)
+            if end is not None and end != replica.end:
+                replica.version += 1
+                replica.end = end
+                self._push(end, _STEP, replica)
+        else:
+            self._start(replica, now)
+
+    def _start(self, replica: Replica, now: float) -> None:
+        end = replica.engine.start(now)
+        replica.version += 1
+        replica.end = end
+        if end is not None:
+            self._push(end, _STEP, replica)
+
+    def _step_done(self, replica: Replica, now: float) -> None:
+        engine = replica.engine
+        firsts = [r for r, _ in engine.plan.chunks] if engine.plan is not None else []
+        finished = engine.complete()
+        for r in firsts:
+            if r.first_token_s == now:  # set by this step (a recompute keeps its first token time)
+                self.ttft_window.add(now, now - r.arrival_s)
+        for r in finished:
+            self.successes += 1
+            self.tpot_window.add(now, r.tpot_s)
+            self.e2e_window.add(now, now - r.arrival_s)
+        self._start(replica, now)
+        if replica.state == "draining" and replica.end is None and not engine.has_work:
+            self._stop(replica, now)
+
+    # ------------------------------------------------------------ signals
+
+    def signals(self, now: float) -> dict[str, float]:
+        """The signal snapshot at ``now`` (see :mod:`llmstack.sim.autoscaling`)."""
+        up = [r for r in self.replicas if r.state in ("up", "draining")]
+        result: dict[str, float] = {"replicas_up": float(len(up))}
+        gen = prompt = preempt = 0.0
+        for r in self.replicas:
+            gen += r.engine.generation_tokens
+            prompt += r.engine.prompt_tokens
+            preempt += r.engine.preemptions
+        history = self.counter_history
+        history.append((now, float(self.successes), gen, prompt, preempt))
+        while len(history) > 2 and history[1][0] <= now - self.config.window_s + 1e-9:
+            history.popleft()
+        old = history[0]
+        span = max(1e-9, now - old[0])
+        if not up:
+            return result
+        engines = [r.engine for r in up]
+        result.update(
+            request_rate=(self.successes - old[1]) / span,
+            queue_length=float(sum(len(e.waiting) for e in engines)),
+            running_requests=float(sum(len(e.running) for e in engines)),
+            kv_cache_usage=sum(e.kv_usage for e in engines) / len(engines),
+            kv_cache_usage_max=max(e.kv_usage for e in engines),
+            ttft_p50=histogram_quantile(0.5, self.ttft_buckets, self.ttft_window.values(now)),
+            ttft_p95=histogram_quantile(0.95, self.ttft_buckets, self.ttft_window.values(now)),
+            tpot_p95=histogram_quantile(0.95, self.tpot_buckets, self.tpot_window.values(now)),
+            e2e_latency_p95=histogram_quantile(0.95, self.e2e_buckets, self.e2e_window.values(now)),
+            generation_tokens_rate=(gen - old[2]) / span,
+            prompt_tokens_rate=(prompt - old[3]) / span,
+            preemption_rate=(preempt - old[4]) / span,
+            gpu_utilization=sum(self._utilization(r, now) for r in up) / len(up),
+            gpu_memory_used=self.spec.engine.gpu_memory_utilization,
+        )
+        return result
+
+    def _utilization(self, replica: Replica, now: float) -> float:
+        busy = replica.busy_at(now)
+        history = replica.busy_history
+        history.append((now, busy))
+        while len(history) > 2 and history[1][0] <= now - self.config.window_s + 1e-9:
+            history.popleft()
+        t0, b0 = history[0]
+        return min(1.0, (busy - b0) / (now - t0)) if now > t0 else 0.0
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, trace: Trace, progress: Callable[[int, int], None] | None = None) -> SimResult:
+        p = self.profile
+        cfg = self.config
+        limit = min(p.max_model_len, p.kv_cache_tokens)
+        requests: list[SimRequest] = []
+        rejected = 0
+        for i, tr in enumerate(trace.requests):
+            if tr.prompt_tokens + tr.output_tokens > limit:
+                rejected += 1
+                continue
+            requests.append(SimRequest(i, tr.arrival_s, tr.prompt_tokens, tr.output_tokens, tr.hash_ids))
+        initial = cfg.initial_replicas
+        if initial is None:
+            hook = getattr(self.autoscaler, "initial_replicas", None)
+            initial = int(hook()) if callable(hook) else self.spec.replicas.start
+        initial = self._clamp(initial)
+        for _ in range(initial):
+            self.add_replica(0.0, ready=True)
+        self.desired = initial
+        total = len(requests)
+        last_arrival = requests[-1].arrival_s if requests else 0.0
+        next_tick = cfg.interval_s
+        i = 0
+        now = 0.0
+        heap = self.heap
+        replicas = self.replicas
+        report_every = max(1, total // 200)
+        while True:
+            t_arr = requests[i].arrival_s if i < total else math.inf
+            t_ev = heap[0][0] if heap else math.inf
+            if i >= total and not heap and not self.backlog:
+                break
+            if i >= total and not heap and self.backlog and now > last_arrival + cfg.max_drain_s:
+                break
+            if t_ev <= t_arr and t_ev <= next_tick:
+                now, _, kind, index, version = heapq.heappop(heap)
+                replica = replicas[index]
+                if kind == _READY:
+                    self._ready(replica, now)
+                elif version == replica.version and replica.state != "stopped":
+                    self._step_done(replica, now)
+            elif t_arr <= next_tick:
+                now = t_arr
+                request = requests[i]
+                i += 1
+                self.arrivals_since_tick += 1
+                target = self._pick()
+                if target is None:
+                    self.backlog.append(request)
+                else:
+                    self._assign(request, target, now)
+                if progress is not None and i % report_every == 0:
+                    progress(i, total)
+            else:
+                now = next_tick
+                self._tick(now)
+                next_tick += cfg.interval_s
+        if progress is not None:
+            progress(total, total)
+        end = max(now, last_arrival)
+        return SimResult(
+            deployment=self.spec, autoscaler=self.autoscaler.name, trace_name=trace.name, profile=p,
+            requests=requests, rejected_over_context=rejected, skipped_rows=trace.skipped_rows,
+            timeline=self.timeline, scale_events=self.scale_events,
+            replica_gpu_seconds=[r.gpu_seconds(end) for r in replicas],
+            gpus_per_replica=self.spec.gpus_per_replica, cost_per_gpu_hour=self.resolved.pool.cost_per_gpu_hour,
+            end_s=end, preemptions=sum(r.engine.preemptions for r in replicas), config=cfg,
+        )
+
+    def _clamp(self, n: int) -> int:
+        if not getattr(self.autoscaler, "respect_limits", True):
+            return max(0, int(n))
+        return max(self.spec.replicas.min, min(self.spec.replicas.max, int(n)))
+
+    def _tick(self, now: float) -> None:
+        for replica in self.replicas:
+            if replica.engine.busy:
+                replica.engine.advance_to(now)
+        signals = self.signals(now)
+        current = len(self.active())
+        wanted = self.autoscaler.desired_replicas(now, signals, current)
+        target = self._clamp(wanted)
+        if target != current:
+            self.scale_events.append(ScaleEvent(now, current, target))
+            self.scale_to(target, now)
+        self.desired = target
+        up = sum(1 for r in self.replicas if r.state == "up")
+        self.timeline.append(TimelinePoint(now, self.arrivals_since_tick / self.config.interval_s, up,
+                                           len(self.active()), target, signals))
+        self.arrivals_since_tick = 0
+
+
+def simulate(stack: StackSpec, deployment: str, trace: Trace, autoscaler: Autoscaler,
+             config: FleetConfig | None = None, progress: Callable[[int, int], None] | None = None) -> SimResult:
+    """Replay ``trace`` through ``deployment``'s fleet under ``autoscaler``."""
+    if not trace.requests:
+        raise LlmstackError("trace has no requests", path="--trace")
+    return Fleet(stack, deployment, autoscaler, config).run(trace, progress)
