@@ -72,9 +72,9 @@ def burst_onsets(result: SimResult) -> list[float]:
         if len(history) * result.config.interval_s < BURST_BASELINE_S / 2:
             continue
         base = sum(history) / len(history)
-        if p.arrival_rate >= BURST_FACTOR * base and p.arrival_rate >= base + BURST_MIN_INCREASE:
-            if not onsets or p.t - onsets[-1] >= BURST_BASELINE_S:
-                onsets.append(p.t)
+        jump = p.arrival_rate >= BURST_FACTOR * base and p.arrival_rate >= base + BURST_MIN_INCREASE
+        if jump and (not onsets or p.t - onsets[-1] >= BURST_BASELINE_S):
+            onsets.append(p.t)
     return onsets
 
 
