@@ -1,0 +1,94 @@
+"""``llmstack simulate``: replay a trace through a simulated fleet under one or more autoscalers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmstack.cli.app import app, err_console
+from llmstack.cli.output import console, print_json
+from llmstack.errors import LlmstackError
+from llmstack.sim import replay as replaying
+from llmstack.sim.fleet import FleetConfig
+from llmstack.spec.loading import load_spec
+
+BALANCERS = ("round_robin", "least_request")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+@app.command()
+def simulate(
+    spec: Path = typer.Option(..., "--spec", help="stack spec YAML"),
+    deployment: str = typer.Option(..., "--deployment", help="deployment to simulate"),
+    trace: str = typer.Option(..., "--trace", help="trace file, builtin (azure-conv, azure-code) or synthetic spec"),
+    time_slice: str | None = typer.Option(None, "--slice", help="time slice of the trace, e.g. 10m..40m"),
+    rate_scale: float = typer.Option(1.0, "--rate-scale", help="multiply the request rate (keeps the duration)"),
+    autoscaler: str = typer.Option("static", "--autoscaler",
+                                   help="static[:N], hpa[:TARGET], keda[:THRESHOLD], saturation, oracle, policy:PATH"),
+    compare: str | None = typer.Option(None, "--compare", help="comma-separated autoscalers to run side by side"),
+    balancer: str = typer.Option("least_request", "--balancer", help="round_robin or least_request"),
+    startup_delay: float = typer.Option(120.0, "--startup-delay", min=0, help="seconds from scale-out to ready"),
+    interval: float = typer.Option(15.0, "--interval", min=1, help="seconds between signal snapshots"),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="skip malformed trace rows and count them"),
+    seed: int = typer.Option(0, "--seed", help="seed of rate scaling"),
+    plot: Path | None = typer.Option(None, "--plot", help="write load, replicas and latency over time to a PNG"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Score autoscalers on a trace: SLO attainment, latency percentiles, GPU-hours, cost, scale events."""
+    if balancer not in BALANCERS:
+        raise LlmstackError(f"unknown balancer {balancer!r}", path="--balancer", hint=" or ".join(BALANCERS))
+    stack = load_spec(spec)
+    names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [autoscaler]
+    config = FleetConfig(balancer=balancer, startup_delay_s=startup_delay, interval_s=interval)  # type: ignore[arg-type]
+    source = replaying.prepare_trace(trace, time_slice=time_slice, rate_scale=rate_scale,
+                                     skip_bad_rows=skip_bad_rows, seed=seed)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err_console, transient=True,
+                  disable=len(source.requests) < 2000) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"simulating {name}", total=total)
+            bar.update(tasks[name], completed=done)
+
+        runs = replaying.replay(stack, deployment, source, names, config=config, progress=progress)
+    if plot is not None:
+        from llmstack.sim.plotting import plot_runs
+
+        plot_runs(runs, plot)
+    if as_json:
+        data = [r.score.to_json() for r in runs]
+        print_json(data[0] if len(data) == 1 and not compare else data)
+        return
+    table = Table(title=f"simulation: {deployment} on {source.name} ({len(source.requests)} requests)")
+    for column in ("autoscaler", "in SLO", "TTFT p50", "TTFT p95", "TTFT p99", "TPOT p50", "TPOT p95", "TPOT p99",
+                   "GPU-h", "cost", "scale events", "mean repl.", "max repl.", "preempt.", "burst react s"):
+        table.add_column(column, justify="right")
+    for run in runs:
+        s = run.score
+        table.add_row(s.autoscaler, f"{s.slo_attainment:.1%}", _fmt(s.ttft_p50_s), _fmt(s.ttft_p95_s),
+                      _fmt(s.ttft_p99_s), _fmt(s.tpot_p50_s), _fmt(s.tpot_p95_s), _fmt(s.tpot_p99_s),
+                      _fmt(s.gpu_hours, 2), _fmt(s.cost, 2), str(s.scale_events), _fmt(s.mean_replicas, 1),
+                      str(s.max_replicas), str(s.preemptions), _fmt(s.burst_reaction_s, 0))
+    console.print(table)
+    first = runs[0].score
+    notes = []
+    if first.rejected_over_context:
+        notes.append(f"{first.rejected_over_context} request(s) longer than the model's context were rejected "
+                     "(counted as SLO misses)")
+    if first.skipped_rows:
+        notes.append(f"{first.skipped_rows} malformed trace row(s) skipped")
+    if any(r.score.unfinished for r in runs):
+        notes.append("some requests never finished (no replica to serve them)")
+    for note in notes:
+        console.print(f"note: {note}")
