@@ -33,7 +33,8 @@ NODE_JOB = "node"
 RECORDING_GROUP = "llmstack-signals"
 ALERT_GROUP = "llmstack-alerts"
 
-_TARGET = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+_TARGET = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PATH = re.compile(r"^/?[A-Za-z0-9._/-]+$")
 
