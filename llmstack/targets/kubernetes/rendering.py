@@ -1,0 +1,73 @@
+"""``llmstack render --target kubernetes``: every object of the stack as YAML, one file per object.
+
+Layout under the output folder: ``00-namespace/``, ``deployments/<name>/``,
+``routers/<name>/``, ``monitoring/``, ``batch/<name>/``, each file named
+``<kind>-<name>.yaml``, plus ``kustomization.yaml`` listing them in apply order, so
+``kubectl apply -k DIR`` works. Output is deterministic: same spec, byte-identical files.
+Secrets are never written: engine pods reference the Secret named in the options
+(``llmstack-hf-token``, key ``token``), which the user creates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from llmstack.spec.models import StackSpec
+from llmstack.targets.kubernetes import objects
+from llmstack.targets.kubernetes.options import KubernetesOptions
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for multi-line strings (haproxy.cfg, scripts), so the files stay readable; no anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def to_yaml(obj: dict[str, Any]) -> str:
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000,
+                     allow_unicode=True)
+
+
+def _file(folder: str, obj: dict[str, Any]) -> str:
+    return f"{folder}/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+
+
+def render_objects(built: objects.StackObjects) -> dict[str, str]:
+    files: dict[str, str] = {}
+
+    def add(folder: str, items: list[dict[str, Any]]) -> None:
+        for obj in items:
+            path = _file(folder, obj)
+            if path in files:
+                raise AssertionError(f"two objects render to {path}")  # names are unique per kind by construction
+            files[path] = to_yaml(obj)
+
+    add("00-namespace", built.shared)
+    for name in sorted(built.deployments):
+        add(f"deployments/{name}", built.deployments[name])
+    for name in sorted(built.routers):
+        add(f"routers/{name}", built.routers[name])
+    add("monitoring", built.monitoring)
+    for name in sorted(built.batch_jobs):
+        add(f"batch/{name}", built.batch_jobs[name])
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                     "resources": list(files)}
+    files["kustomization.yaml"] = to_yaml(kustomization)
+    return files
+
+
+def render(stack: StackSpec, options: KubernetesOptions | None = None) -> dict[str, str]:
+    """Relative path -> YAML text of every object of ``stack`` (checked first)."""
+    return render_objects(objects.build(stack, options))
