@@ -1,0 +1,66 @@
+"""``llmstack simulate`` end to end through the console entry point (short slices keep it fast)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import EXAMPLE_SPEC
+
+KEYS = {"slo_attainment", "gpu_hours", "ttft_p95_s", "tpot_p95_s", "scale_events", "cost", "rejected_over_context"}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmstack", *args], capture_output=True, text=True, timeout=120)
+
+
+def simulate(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("simulate", "--spec", str(EXAMPLE_SPEC), "--deployment", "chat", *args)
+
+
+def test_simulate_json_has_score_keys() -> None:
+    result = simulate("--trace", "azure-conv", "--slice", "10m..13m", "--autoscaler", "static:4", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) >= KEYS
+    assert 0 < data["slo_attainment"] <= 1
+    assert data["gpu_hours"] > 0.15  # 4 replicas for a bit over 3 minutes
+
+
+def test_simulate_compare_prints_table_and_plot(tmp_path: Path) -> None:
+    plot = tmp_path / "run.png"
+    result = simulate("--trace", "azure-code", "--slice", "0..4m", "--compare", "static,keda,saturation",
+                      "--plot", str(plot))
+    assert result.returncode == 0, result.stderr
+    for name in ("static", "keda", "saturation", "in SLO", "GPU-h"):
+        assert name in result.stdout
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_simulate_reports_bad_row_with_line(tmp_path: Path) -> None:
+    trace = tmp_path / "bad.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00.0,10,5\n"
+                     "2023-11-16 18:00:01.0,-3,5\n2023-11-16 18:00:02.0,10,5\n")
+    result = simulate("--trace", str(trace), "--autoscaler", "static:1", "--json")
+    assert result.returncode == 2
+    assert "line 3" in result.stderr and "negative" in result.stderr
+    skipped = simulate("--trace", str(trace), "--autoscaler", "static:1", "--json", "--skip-bad-rows")
+    assert skipped.returncode == 0, skipped.stderr
+    assert json.loads(skipped.stdout)["skipped_rows"] == 1
+
+
+def test_simulate_reports_over_context_requests(tmp_path: Path) -> None:
+    trace = tmp_path / "long.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00.0,10,5\n"
+                     "2023-11-16 18:00:01.0,9000,5\n")
+    result = simulate("--trace", str(trace), "--autoscaler", "static:1")
+    assert result.returncode == 0, result.stderr
+    assert "1 request(s) longer than the model's context" in result.stdout
+
+
+def test_simulate_unknown_autoscaler_is_one_line_error() -> None:
+    result = simulate("--trace", "azure-conv", "--slice", "0..1m", "--autoscaler", "magic")
+    assert result.returncode == 2
+    assert "unknown autoscaler" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,76 @@
+"""Baseline autoscalers: HPA tolerance and stabilization, KEDA threshold and cooldown, saturation, oracle, registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmstack.errors import LlmstackError
+from llmstack.sim import traces
+from llmstack.sim.autoscalers import Hpa, Keda, Oracle, Saturation, Static, resolve_autoscaler
+from llmstack.sim.autoscaling import Autoscaler
+from llmstack.spec.models import StackSpec
+
+
+def test_hpa_holds_within_tolerance_and_scales_up_at_once() -> None:
+    hpa = Hpa(target=0.5)
+    assert hpa.desired_replicas(0, {"gpu_utilization": 0.54}, 4) == 4
+    assert hpa.desired_replicas(15, {"gpu_utilization": 1.0}, 4) == 8
+
+
+def test_hpa_scale_down_waits_for_stabilization_window() -> None:
+    hpa = Hpa(target=0.5)
+    assert hpa.desired_replicas(0, {"gpu_utilization": 0.5}, 4) == 4
+    assert hpa.desired_replicas(100, {"gpu_utilization": 0.1}, 4) == 4
+    assert hpa.desired_replicas(301, {"gpu_utilization": 0.1}, 4) == 1
+
+
+def test_hpa_keeps_replicas_without_metric() -> None:
+    assert Hpa().desired_replicas(0, {"replicas_up": 3}, 3) == 3
+
+
+def test_keda_targets_five_waiting_per_replica_with_360s_cooldown() -> None:
+    keda = Keda()
+    assert keda.desired_replicas(0, {"queue_length": 20}, 2) == 4
+    assert keda.desired_replicas(15, {"queue_length": 0}, 4) == 4
+    assert keda.desired_replicas(370, {"queue_length": 0}, 4) == 0
+
+
+def test_saturation_adds_one_when_spare_capacity_low_and_removes_only_if_load_fits() -> None:
+    sat = Saturation()
+    assert sat.desired_replicas(0, {"replicas_up": 2, "kv_cache_usage": 0.75, "queue_length": 0}, 2) == 3
+    assert sat.desired_replicas(0, {"replicas_up": 2, "kv_cache_usage": 0.2, "queue_length": 8}, 2) == 3
+    assert sat.desired_replicas(0, {"replicas_up": 3, "kv_cache_usage": 0.3, "queue_length": 0}, 3) == 2
+    assert sat.desired_replicas(0, {"replicas_up": 3, "kv_cache_usage": 0.6, "queue_length": 0}, 3) == 3
+    assert sat.desired_replicas(0, {"replicas_up": 2, "kv_cache_usage": 0.75, "queue_length": 0}, 3) == 3
+
+
+def test_oracle_follows_future_load(example_stack: StackSpec) -> None:
+    trace = traces.bursts(1.0, 1200, burst=6, every_s=600, length_s=120, start_s=600, seed=2,
+                          prompt_tokens=500, output_tokens=100)
+    oracle = resolve_autoscaler("oracle", example_stack, "chat", trace=trace, startup_delay_s=60)
+    assert isinstance(oracle, Oracle)
+    quiet = oracle.desired_replicas(100, {}, 1)
+    ahead = oracle.desired_replicas(600 - 60, {}, 1)  # a replica requested now is ready at the burst
+    assert ahead > quiet >= 1
+
+
+@pytest.mark.parametrize(("name", "kind"), [("static:3", Static), ("hpa:0.6", Hpa), ("keda", Keda),
+                                            ("saturation", Saturation)])
+def test_registry_resolves_baselines(example_stack: StackSpec, name: str, kind: type) -> None:
+    scaler = resolve_autoscaler(name, example_stack, "chat")
+    assert isinstance(scaler, kind)
+    assert isinstance(scaler, Autoscaler)
+
+
+def test_registry_static_defaults_to_deployment_start(example_stack: StackSpec) -> None:
+    scaler = resolve_autoscaler("static", example_stack, "chat")
+    assert scaler.desired_replicas(0, {}, 5) == 2
+
+
+def test_registry_rejects_unknown_and_malformed_names(example_stack: StackSpec) -> None:
+    with pytest.raises(LlmstackError, match="unknown autoscaler"):
+        resolve_autoscaler("magic", example_stack, "chat")
+    with pytest.raises(LlmstackError, match="bad argument"):
+        resolve_autoscaler("static:x", example_stack, "chat")
+    with pytest.raises(LlmstackError, match="trace"):
+        resolve_autoscaler("oracle", example_stack, "chat")

@@ -1,0 +1,107 @@
+"""The fleet: balancing, start-up delay, drain on scale-in, GPU-seconds, over-context requests, conservation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from llmstack.sim import traces
+from llmstack.sim.autoscalers import Static
+from llmstack.sim.engine import SimRequest
+from llmstack.sim.fleet import Fleet, FleetConfig, simulate
+from llmstack.sim.traces import Trace, TraceRequest
+from llmstack.spec.models import StackSpec
+
+
+class Scripted:
+    """Returns scripted replica counts by time: [(from_s, replicas), ...]."""
+
+    name = "scripted"
+
+    def __init__(self, plan: list[tuple[float, int]]) -> None:
+        self.plan = plan
+        self.seen: list[Mapping[str, float]] = []
+
+    def initial_replicas(self) -> int:
+        return self.plan[0][1]
+
+    def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
+        self.seen.append(dict(signals))
+        return [n for t, n in self.plan if t <= now_s][-1]
+
+
+def short_trace() -> Trace:
+    return traces.slice_trace(traces.load_trace("azure-conv"), 600, 900)
+
+
+def test_every_request_finishes_once_under_scaling(example_stack: StackSpec) -> None:
+    trace = short_trace()
+    result = simulate(example_stack, "chat", trace, Scripted([(0, 2), (60, 6), (200, 3)]),
+                      FleetConfig(startup_delay_s=30))
+    assert len(result.finished) == len(result.requests) == len(trace.requests)
+    assert len({r.id for r in result.finished}) == len(result.finished)
+    assert [(e.before, e.after) for e in result.scale_events] == [(2, 6), (6, 3)]
+
+
+def test_gpu_seconds_count_from_request_to_stop_including_startup(example_stack: StackSpec) -> None:
+    trace = Trace("two", (TraceRequest(0.0, 100, 10), TraceRequest(400.0, 100, 10)))
+    result = simulate(example_stack, "chat", trace, Scripted([(0, 1), (30, 2), (200, 1)]),
+                      FleetConfig(startup_delay_s=60))
+    # replica 0 lives the whole run; replica 1 from its request at 30 s to its drain at 210 s (idle)
+    assert result.replica_gpu_seconds[1] == pytest.approx(180.0)
+    assert result.replica_gpu_seconds[0] == pytest.approx(result.end_s)
+    up_at = {p.t: p.replicas_up for p in result.timeline}
+    assert up_at[75.0] == 1 and up_at[90.0] == 2  # ready 60 s after the request
+
+
+def test_draining_replica_finishes_its_requests(example_stack: StackSpec) -> None:
+    trace = Trace("long", tuple(TraceRequest(i * 0.5, 200, 2000) for i in range(8)))
+    result = simulate(example_stack, "chat", trace, Scripted([(0, 2), (15, 1)]), FleetConfig(balancer="round_robin"))
+    assert len(result.finished) == 8
+    assert {r.replica for r in result.requests} == {0, 1}
+    assert result.replica_gpu_seconds[1] > 15  # stopped only once its requests were done
+
+
+def test_least_request_picks_the_replica_with_fewest_requests(example_stack: StackSpec) -> None:
+    fleet = Fleet(example_stack, "chat", Static(3))
+    replicas = [fleet.add_replica(0.0, ready=True) for _ in range(3)]
+    for replica, load in zip(replicas, [3, 1, 2], strict=True):
+        for i in range(load):
+            replica.engine.submit(SimRequest(i, 0.0, 10, 10))
+    assert {fleet._pick() for _ in range(6)} == {replicas[1]}
+
+
+def test_round_robin_cycles_through_up_replicas(example_stack: StackSpec) -> None:
+    trace = traces.slice_trace(traces.load_trace("azure-conv"), 600, 700)
+    rr = simulate(example_stack, "chat", trace, Static(5), FleetConfig(balancer="round_robin"))
+    counts = [sum(1 for r in rr.requests if r.replica == i) for i in range(5)]
+    assert max(counts) - min(counts) <= 1
+
+
+def test_requests_over_context_counted_not_simulated(example_stack: StackSpec) -> None:
+    trace = Trace("mixed", (TraceRequest(0.0, 100, 10), TraceRequest(1.0, 8000, 500), TraceRequest(2.0, 50, 5)))
+    result = simulate(example_stack, "chat", trace, Static(1))
+    assert result.rejected_over_context == 1
+    assert len(result.finished) == 2
+
+
+def test_signals_carry_catalog_names_and_plausible_values(example_stack: StackSpec) -> None:
+    scripted = Scripted([(0, 3)])
+    simulate(example_stack, "chat", short_trace(), scripted)
+    busy = scripted.seen[len(scripted.seen) // 2]
+    assert busy["replicas_up"] == 3
+    assert 3 < busy["request_rate"] < 10
+    assert 0 < busy["kv_cache_usage"] <= busy["kv_cache_usage_max"] <= 1
+    assert 0 < busy["gpu_utilization"] <= 1
+    assert busy["generation_tokens_rate"] > busy["request_rate"]
+    assert 0 < busy["ttft_p50"] <= busy["ttft_p95"]
+
+
+def test_requests_wait_at_balancer_until_a_replica_is_ready(example_stack: StackSpec) -> None:
+    from tests.conftest import make_stack
+
+    stack = make_stack(replicas={"min": 0, "max": 2, "initial": 0})
+    trace = Trace("t", (TraceRequest(0.0, 100, 10),))
+    result = simulate(stack, "chat", trace, Scripted([(0, 0), (15, 1)]), FleetConfig(startup_delay_s=45))
+    assert result.finished[0].first_token_s is not None and result.finished[0].first_token_s > 60
