@@ -24,6 +24,13 @@ from llmstack.spec.models import StackSpec
 
 VLLM_ENTRYPOINT = ["vllm", "serve"]
 ARGS_FILE = "vllm-serve-args.json"
+RESERVED_FLAGS = frozenset({
+    "--model", "--served-model-name", "--tensor-parallel-size", "--pipeline-parallel-size", "--quantization",
+    "--dtype", "--kv-cache-dtype", "--max-model-len", "--gpu-memory-utilization", "--max-num-seqs",
+    "--max-num-batched-tokens", "--block-size", "--enable-prefix-caching", "--no-enable-prefix-caching",
+    "--port", "--host",
+})
+"""Flags the spec sets through its fields (the capacity model reads those): not allowed as free-form."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ def serve_args(
     args += ["--block-size", str(engine.block_size)]
     args.append("--enable-prefix-caching" if engine.enable_prefix_caching else "--no-enable-prefix-caching")
     args += ["--port", str(port), "--host", host]
-    generated = set(_flags(args))
+    generated = set(_flags(args)) | RESERVED_FLAGS
     path = f"deployments[{deployment}].engine.extra_args"
     for source, more in (("extra", list(extra)), (path, list(engine.extra_args))):
         for flag in _flags(more):
@@ -132,6 +139,9 @@ def validate_args(args: Sequence[str]) -> None:
     while index < len(items):
         token = items[index]
         index += 1
+        if token.startswith("-") and not token.startswith("--"):
+            raise LlmstackError(f"{token} is not a `vllm serve` option in vLLM 0.33.0 (short aliases are not "
+                                "in the pinned list)", hint="use the long --option name")
         if not token.startswith("--"):
             raise LlmstackError(
                 f"unexpected argument {token!r}",
