@@ -211,3 +211,66 @@ def test_program_rejects_too_many_replicas_before_registering_resources(
     with pytest.raises(LlmstackError, match=r"chat: 3 x 1 = 3, code: 1 x 2 = 2\) and has 4"):
         program.build(settings(chat=3), pulumi.Config("llmstack"), state_file=tmp_path / "gpus.json")
     assert mocks.resources == []
+
+
+@pulumi.runtime.test
+def test_preview_does_not_write_the_assignment(tmp_path: Path) -> Any:
+    recorder = RecordingMocks()
+    pulumi.runtime.set_mocks(recorder, project="llmstack", stack="dev", preview=True)
+    gpus = tmp_path / "gpus.json"
+    stack = program.build(settings(), pulumi.Config("llmstack"), state_file=gpus)
+
+    def check(_: Any) -> None:
+        assert len(engines(recorder)) == 3
+        assert not gpus.exists()
+
+    return registered(stack).apply(check)
+
+
+@pulumi.runtime.test
+def test_docker_host_from_config_gets_its_own_provider(mocks: RecordingMocks, tmp_path: Path) -> Any:
+    pulumi.runtime.set_all_config({"llmstack:dockerHost": "ssh://ops@gpu-box",
+                                   "llmstack:gpuStateFile": str(tmp_path / "gpus.json")})
+    stack = program.build(settings(), pulumi.Config("llmstack"))
+
+    def check(_: Any) -> None:
+        providers = [r for r in mocks.resources if r.typ == "pulumi:providers:docker"]
+        assert [p.inputs.get("host") for p in providers] == ["ssh://ops@gpu-box"]
+        assert (tmp_path / "gpus.json").is_file()
+
+    return registered(stack).apply(check)
+
+
+@pulumi.runtime.test
+def test_minimal_stack_without_routers_or_dashboards(mocks: RecordingMocks, tmp_path: Path) -> Any:
+    data = yaml.safe_load(DOCKER_SPEC.read_text())
+    data["routers"] = []
+    data["monitoring"] = {"grafana": False, "dcgm_exporter": False}
+    spec = tmp_path / "minimal.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    stack = program.build(settings(spec), pulumi.Config("llmstack"), state_file=tmp_path / "gpus.json")
+
+    def check(values: list[Any]) -> None:
+        assert values[0] == {}
+        assert sorted(mocks.containers()) == ["workstation-chat-0", "workstation-chat-1", "workstation-code-0",
+                                              "workstation-prometheus"]
+
+    return pulumi.Output.all(stack.router_urls, registered(stack)).apply(check)
+
+
+def test_infra_program_builds_the_docker_target(mocks: RecordingMocks, tmp_path: Path) -> None:
+    import runpy
+
+    pulumi.runtime.set_all_config({"llmstack:target": "docker", "llmstack:spec": str(DOCKER_SPEC),
+                                   "llmstack:scaling": '{"chat": {"replicas": 1}}',
+                                   "llmstack:gpuStateFile": str(tmp_path / "gpus.json")})
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__")
+        return None
+
+    run()
+    assert state.load_assignment(tmp_path / "gpus.json") == {"chat": [[0]], "code": [[2, 3]]}
+    assert sorted(n for n in mocks.containers() if "-chat-" in n or "-code-" in n) == [
+        "workstation-chat-0", "workstation-code-0"]
