@@ -150,8 +150,13 @@ def _horizontal_wishes(d: DeploymentSpec, cur: Setting, values: Mapping[str, flo
     return wishes, holding
 
 
+CONTEXT_SIGNALS = ("request_rate", "queue_length", "running_requests", "kv_cache_usage", "ttft_p95")
+"""Shown with every recommendation, after the signals of the rule that fired."""
+
+
 def _signals(values: Mapping[str, float], names: tuple[str, ...]) -> dict[str, float]:
-    return {n: round(values[n], 6) for n in names if n in values}
+    ordered = list(dict.fromkeys((*names, *CONTEXT_SIGNALS)))
+    return {n: round(values[n], 6) for n in ordered if n in values}
 
 
 def _pool_free_gpus(stack: StackSpec, current: Mapping[str, Setting], pool: str, exclude: str) -> int:
@@ -226,7 +231,10 @@ def _one(d: DeploymentSpec, snap: SignalSnapshot | None, cur: Setting, state: Sc
     low, high = _bounds(d, gd)
     wishes, holding = _horizontal_wishes(d, cur, values, policy, state, now, view, w)
     desired = max((wi.replicas for wi in wishes), default=cur.replicas)
-    state = state.with_desired(d.name, min(high, max(low, desired)), now, max(gd.scale_in_stabilization, 60.0))
+    keep_s = max(gd.scale_in_stabilization, 60.0)
+    if not state.desired.get(d.name):  # first cycle: the current count counts as desired (as HPA starts)
+        state = state.with_desired(d.name, cur.replicas, now, keep_s)
+    state = state.with_desired(d.name, min(high, max(low, desired)), now, keep_s)
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
 
     # conditions with durations

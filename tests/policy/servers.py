@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -35,6 +35,31 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _text_server(port: int, registry: CollectorRegistry) -> ThreadingHTTPServer:
+    """Serve the classic text format whatever Prometheus asks for: prometheus_client's OpenMetrics
+    output would rewrite ``vllm:`` names to ``vllm_`` on newer clients, unlike vLLM's own endpoint."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = generate_latest(registry)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 class EngineExporter:
@@ -59,7 +84,7 @@ class EngineExporter:
                                        "preempt": 0.0}
         self._carry = 0.0
         self._stop = threading.Event()
-        self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+        self._server = _text_server(self.port, self.registry)
         self._ticker = threading.Thread(target=self._tick, daemon=True)
         self._ticker.start()
 
