@@ -8,6 +8,7 @@ as JSON text, ``llmstack:hfToken`` among the secret keys).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ def run_program(spec: Path = EXAMPLE_SPEC, scaling: dict[str, Any] | None = None
                 mocks: Recorder | None = None) -> tuple[Recorder, dict[str, Any]]:
     """Run ``program.build`` under mocks; the recorder and facts read from the outputs."""
     mocks = mocks or Recorder()
+    # an earlier asyncio.run() elsewhere in the suite leaves the main thread without a loop; Pulumi needs one
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(mocks, preview=False)
     config = {"llmstack:spec": str(spec), "llmstack:target": "kubernetes", "llmstack:hfToken": TOKEN}
     if scaling is not None:
