@@ -170,12 +170,13 @@ def test_prometheus_signals_return_series_for_every_replica(fleet: LiveFleet, pr
         per_replica = query('count by (instance) (vllm:num_requests_running{deployment="chat"})')
         missing = [s.name for s in signals.signals()
                    if not any(r["metric"].get("deployment") == "chat" for r in query(s.expr))]  # type: ignore[union-attr]
-        if not missing and len(per_replica) == len(fleet.ports):
+        rate = query(signals.by_name()["request_rate"].expr)
+        flowing = bool(rate) and float(rate[0]["value"][1]) > 0  # type: ignore[index]
+        if not missing and len(per_replica) == len(fleet.ports) and flowing:
             break
         time.sleep(1)
     assert not missing, f"signals without a series: {missing}"
     up = query('up{llmstack_role="engine"}')
     assert sorted(r["metric"]["instance"] for r in up) == sorted(  # type: ignore[index]
         f"127.0.0.1:{p}" for p in fleet.ports)
-    rate = query(signals.by_name()["request_rate"].expr)
-    assert float(rate[0]["value"][1]) > 0  # type: ignore[index]
+    assert flowing, "request_rate stayed 0"
