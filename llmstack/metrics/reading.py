@@ -93,6 +93,9 @@ class PrometheusReader:
             raise MetricsError(f"TLS verification of {self.url} failed: {exc}",
                                hint="pass --ca-file with the CA that signed it") from exc
         except requests.ConnectionError as exc:
+            if "timed out" in str(exc):  # with retries off, urllib3 reports read timeouts this way
+                raise MetricsError(f"Prometheus at {self.url} did not answer within {self.timeout_s:g} s",
+                                   hint="check its load or raise --timeout") from exc
             raise MetricsError(f"Prometheus at {self.url} is unreachable",
                                hint="check --prometheus and that Prometheus runs") from exc
         except PrometheusApiClientException as exc:

@@ -1,0 +1,92 @@
+"""Reading: snapshots from answers (pure), and PrometheusReader against tiny local HTTP servers.
+
+Design note: NaN, stale, partial and slow answers come from :class:`FakePrometheus`, a local
+server that answers each query from a function (and can sleep), so every fault is exact.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from llmstack.metrics import queries, reading
+from llmstack.metrics.reading import MetricsError, PrometheusReader, Sample
+from tests.policy.servers import FakePrometheus, free_port, vector
+
+
+def answers(now: float, **overrides: dict[str, float | str]) -> dict[str, list[Sample]]:
+    base: dict[str, dict[str, float | str]] = {
+        "request_rate": {"chat": 2.0}, "queue_length": {"chat": 0}, "running_requests": {"chat": 4},
+        "kv_cache_usage": {"chat": 0.3}, "ttft_p95": {"chat": 0.4},
+        queries.REPLICAS_REPORTING: {"chat": 2}, queries.OLDEST_SAMPLE: {"chat": now - 5},
+    }
+    base.update(overrides)
+    return {k: reading.parse_vector(vector(v, now)) for k, v in base.items()}
+
+
+def test_snapshot_complete_when_all_replicas_report() -> None:
+    snap = reading.assemble(answers(100.0), {"chat": 2}, 100.0)["chat"]
+    assert snap.completeness == 1.0 and not snap.stale and not snap.nan and not snap.missing
+    assert snap.values["request_rate"] == 2.0 and snap.oldest_sample_age_s == 5.0
+
+
+def test_nan_flagged_and_not_read_as_zero() -> None:
+    snap = reading.assemble(answers(100.0, kv_cache_usage={"chat": "NaN"}), {"chat": 2}, 100.0)["chat"]
+    assert "kv_cache_usage" in snap.nan and "kv_cache_usage" not in snap.values
+
+
+def test_quantile_nan_accepted_when_idle() -> None:
+    snap = reading.assemble(answers(100.0, request_rate={"chat": 0.0}, ttft_p95={"chat": "NaN"}),
+                            {"chat": 2}, 100.0)["chat"]
+    assert snap.nan == () and "ttft_p95" not in snap.values
+
+
+def test_stale_when_newest_sample_is_old() -> None:
+    snap = reading.assemble(answers(1000.0, **{queries.OLDEST_SAMPLE: {"chat": 100.0}}), {"chat": 2}, 1000.0,
+                            stale_after_s=60)["chat"]
+    assert snap.stale and snap.oldest_sample_age_s == 900.0
+
+
+def test_partial_when_replicas_missing() -> None:
+    snap = reading.assemble(answers(100.0, **{queries.REPLICAS_REPORTING: {"chat": 1}}), {"chat": 4}, 100.0)["chat"]
+    assert snap.completeness == 0.25
+
+
+def test_missing_deployment_has_every_signal_missing() -> None:
+    snap = reading.assemble(answers(100.0), {"chat": 2, "other": 1}, 100.0)["other"]
+    assert "request_rate" in snap.missing and snap.replicas_reporting == 0
+
+
+def test_one_request_per_query_for_all_deployments() -> None:
+    def answer(expr: str) -> list[dict[str, object]]:
+        return vector({f"d{i}": 1.0 for i in range(50)})
+
+    with FakePrometheus(answer) as fake:
+        snaps = reading.read_snapshots(PrometheusReader(fake.url), {f"d{i}": 1 for i in range(50)}, time.time())
+    assert len(snaps) == 50
+    assert len(fake.requests) == len(queries.cycle_queries())
+
+
+def test_slow_prometheus_raises_metrics_error() -> None:
+    with FakePrometheus(lambda e: [], delay_s=1.5) as fake, pytest.raises(MetricsError, match="did not answer"):
+        PrometheusReader(fake.url, timeout_s=0.3).query("up")
+
+
+def test_unreachable_prometheus_raises_metrics_error() -> None:
+    with pytest.raises(MetricsError, match="unreachable"):
+        PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout_s=1).query("up")
+
+
+def test_bearer_token_and_basic_auth_sent() -> None:
+    with FakePrometheus(lambda e: []) as fake:
+        PrometheusReader(fake.url, bearer_token="s3cret").query("up")
+        PrometheusReader(fake.url, username="me", password="pw").query("up")
+    assert fake.requests[0][1]["Authorization"] == "Bearer s3cret"
+    assert fake.requests[1][1]["Authorization"].startswith("Basic ")
+
+
+def test_tls_verified_by_default() -> None:
+    assert PrometheusReader("https://127.0.0.1:1")._client._session.verify is True
+    assert PrometheusReader("https://127.0.0.1:1", ca_file="/tmp/ca.pem")._client._session.verify == "/tmp/ca.pem"
+    assert PrometheusReader("https://127.0.0.1:1", verify=False)._client._session.verify is False
