@@ -2,7 +2,7 @@
 
 A request that arrives at trace time ``t`` is sent at wall time ``t / speed`` after the
 start. Each is a streamed ``/v1/completions`` call whose prompt has the trace's number of
-prompt tokens (one word per token, as the simulator counts them) and ``max_tokens`` equal
+prompt tokens (4 characters per token, as the simulator counts them) and ``max_tokens`` equal
 to the trace's output tokens. Concurrency is bounded and every request has a timeout, so
 the replay always ends.
 """
@@ -38,8 +38,8 @@ class ClientResult:
 
 
 def prompt_text(tokens: int) -> str:
-    """A prompt the simulator counts as ``tokens`` tokens (one word each)."""
-    return " ".join(["tok"] * max(1, min(tokens, MAX_PROMPT_WORDS)))
+    """A prompt the simulator counts as ``tokens`` tokens (it counts one token per 4 characters)."""
+    return "tok " * max(1, min(tokens, MAX_PROMPT_WORDS))
 
 
 async def _one(client: httpx.AsyncClient, url: str, model: str, req: TraceRequest) -> ClientResult:
