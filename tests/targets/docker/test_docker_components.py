@@ -10,6 +10,7 @@ the alias the router resolves is carried by exactly the replica containers.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +55,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def containers(self) -> dict[str, dict[str, Any]]:
         return {r.inputs["name"]: r.inputs for r in self.resources if r.typ == CONTAINER}
+
+
+@pytest.fixture(autouse=True)
+def ensure_event_loop() -> None:
+    """Pulumi's mocks run on the thread's current loop; tests elsewhere (asyncio.run) may leave none."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 @pytest.fixture
