@@ -141,3 +141,11 @@ def test_allocate_rejects_negative_device_id() -> None:
 def test_allocate_rejects_unknown_pool() -> None:
     with pytest.raises(LlmstackError, match="unknown pool 'x'"):
         allocate([GpuDemand("a", "x", 1, 1)], {"p": [0]})
+
+
+def test_allocate_keeps_other_deployments_when_one_changes_tensor_parallel() -> None:
+    devices = {"p": list(range(8))}
+    first = allocate([GpuDemand("a", "p", 2, 1), GpuDemand("b", "p", 1, 2)], devices)
+    second = allocate([GpuDemand("a", "p", 2, 2), GpuDemand("b", "p", 1, 2)], devices, previous=first)
+    assert second["b"] == first["b"]
+    assert not {i for ids in second["a"] for i in ids} & set(second["b"][0])
