@@ -20,16 +20,17 @@ from llmstack.policy import deciding
 from llmstack.policy.recommendation import Recommendation, settings_of
 from llmstack.policy.rules import Policy, load_policy
 from llmstack.policy.state import ScalingState, change_kinds
-from llmstack.spec.models import StackSpec
+from llmstack.spec.models import DeploymentSpec, StackSpec
 
 
 class PolicyAutoscaler:
     """``Autoscaler`` (``name``, ``desired_replicas``) driven by a policy."""
 
-    def __init__(self, policy: Policy, stack: StackSpec, deployment: str, name: str | None = None) -> None:
+    def __init__(self, policy: Policy, stack: StackSpec, deployment: str | DeploymentSpec,
+                 name: str | None = None) -> None:
         self.policy = policy
         self.stack = stack
-        self.deployment = stack.deployment(deployment)
+        self.deployment = stack.deployment(deployment) if isinstance(deployment, str) else deployment
         self.name = name or f"policy:{policy.name}"
         self.state = ScalingState()
         self.log: list[Recommendation] = []
@@ -54,7 +55,7 @@ class PolicyAutoscaler:
         return answer
 
 
-def policy_autoscaler(path: str, stack: StackSpec, deployment: str) -> PolicyAutoscaler:
+def policy_autoscaler(path: str, stack: StackSpec, deployment: str | DeploymentSpec) -> PolicyAutoscaler:
     """The autoscaler ``llmstack simulate --autoscaler policy:PATH`` uses (PATH: one or more files, comma-separated)."""
     paths = [Path(p) for p in path.split(",") if p]
     return PolicyAutoscaler(load_policy(paths), stack, deployment, name=f"policy:{path}")
