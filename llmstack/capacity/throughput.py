@@ -109,7 +109,7 @@ def profile(resolved: ResolvedDeployment) -> EngineProfile:
     )
 
 
-def _weight_bytes_read(p: EngineProfile, tokens: int) -> float:
+def weight_bytes_read(p: EngineProfile, tokens: int) -> float:
     """Weight bytes one step reads per GPU; for MoE only the experts its tokens route to."""
     if p.expert_weight_fraction == 0 or tokens <= 0:
         return p.weight_bytes_per_gpu
@@ -118,7 +118,7 @@ def _weight_bytes_read(p: EngineProfile, tokens: int) -> float:
     return dense + p.weight_bytes_per_gpu * p.expert_weight_fraction * touched
 
 
-def _allreduce_time(p: EngineProfile, tokens: int) -> float:
+def allreduce_time(p: EngineProfile, tokens: int) -> float:
     if p.tensor_parallel == 1:
         return 0.0
     message = tokens * p.hidden_size * memory.BF16_BYTES
@@ -145,9 +145,9 @@ def step_time(p: EngineProfile, prefill_tokens: int = 0, prefill_context: int = 
     compute = (linear_flops + attention_flops) / (p.tensor_parallel * p.peak_flops_per_gpu * PREFILL_MFU)
     kv_read = (prefill_context + decode_context_tokens) * p.kv_bytes_per_token_per_gpu
     kv_write = tokens * p.kv_bytes_per_token_per_gpu
-    bytes_moved = (_weight_bytes_read(p, tokens) + kv_read + kv_write) * p.pipeline_parallel
+    bytes_moved = (weight_bytes_read(p, tokens) + kv_read + kv_write) * p.pipeline_parallel
     memory_time = bytes_moved / (p.bandwidth_per_gpu * DECODE_MBU)
-    return max(compute, memory_time) + _allreduce_time(p, tokens) + STEP_OVERHEAD_S
+    return max(compute, memory_time) + allreduce_time(p, tokens) + STEP_OVERHEAD_S
 
 
 def prefill_chunks(p: EngineProfile, prompt_tokens: int, running: int = 0) -> list[int]:

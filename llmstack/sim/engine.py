@@ -156,14 +156,14 @@ def decode_line(p: EngineProfile, n: int) -> DecodeLine:
     flops = p.tensor_parallel * p.peak_flops_per_gpu * throughput.PREFILL_MFU
     bandwidth = p.bandwidth_per_gpu * throughput.DECODE_MBU
     kv = p.kv_bytes_per_token_per_gpu
-    weights = throughput._weight_bytes_read(p, n)
+    weights = throughput.weight_bytes_read(p, n)
     return DecodeLine(
         n=n,
         c0=2 * p.active_params * n / flops,
         c1=4 * p.num_layers * p.attention_dim / flops,
         m0=(weights + n * kv) * p.pipeline_parallel / bandwidth,
         m1=kv * p.pipeline_parallel / bandwidth,
-        fixed=throughput._allreduce_time(p, n) + throughput.STEP_OVERHEAD_S,
+        fixed=throughput.allreduce_time(p, n) + throughput.STEP_OVERHEAD_S,
     )
 
 
