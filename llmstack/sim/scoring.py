@@ -2,6 +2,7 @@
 
 - ``slo_attainment``: share of the trace's requests (over-context rejections and unfinished
   ones count as misses) whose TTFT and TPOT are both within the deployment's SLO thresholds;
+  ``ttft_slo_attainment`` and ``tpot_slo_attainment`` count each threshold alone (same denominator);
 - percentiles are exact (linear interpolation) over finished requests;
 - ``burst_reaction_s``: for each burst onset (a tick whose last-interval arrival rate is at least
   1.5x the mean of the previous 5 minutes and 1 req/s above it, bursts at least 5 minutes apart),
@@ -43,6 +44,8 @@ class Score:
     rejected_over_context: int
     skipped_rows: int
     slo_attainment: float
+    ttft_slo_attainment: float
+    tpot_slo_attainment: float
     ttft_p50_s: float
     ttft_p95_s: float
     ttft_p99_s: float
@@ -99,6 +102,8 @@ def score(result: SimResult) -> Score:
     e2es = sorted(r.finish_s - r.arrival_s for r in finished if r.finish_s is not None)
     ttft_limit, tpot_limit = slo.ttft_p95_ms / 1000, slo.tpot_p95_ms / 1000
     met = sum(1 for r in finished if r.ttft_s <= ttft_limit and r.tpot_s <= tpot_limit)
+    ttft_met = sum(1 for r in finished if r.ttft_s <= ttft_limit)
+    tpot_met = sum(1 for r in finished if r.tpot_s <= tpot_limit)
     total = len(result.requests) + result.rejected_over_context
     replicas = [p.replicas_up for p in result.timeline]
     return Score(
@@ -110,6 +115,8 @@ def score(result: SimResult) -> Score:
         rejected_over_context=result.rejected_over_context,
         skipped_rows=result.skipped_rows,
         slo_attainment=met / total if total else math.nan,
+        ttft_slo_attainment=ttft_met / total if total else math.nan,
+        tpot_slo_attainment=tpot_met / total if total else math.nan,
         ttft_p50_s=percentile(ttfts, 50),
         ttft_p95_s=percentile(ttfts, 95),
         ttft_p99_s=percentile(ttfts, 99),

@@ -24,6 +24,16 @@ def test_score_counts_over_context_requests_as_misses(example_stack: StackSpec) 
     assert s.slo_attainment == pytest.approx(0.5)
 
 
+def test_score_counts_ttft_and_tpot_attainment_separately(example_stack: StackSpec) -> None:
+    # 6000-token prompt: over 1 s TTFT on an idle L4 (a TTFT miss) but its decode stays within 60 ms TPOT
+    trace = Trace("t", (TraceRequest(0.0, 100, 10), TraceRequest(30.0, 6000, 10)))
+    s = score(simulate(example_stack, "chat", trace, Static(1)))
+    assert s.ttft_slo_attainment == pytest.approx(0.5)
+    assert s.tpot_slo_attainment == pytest.approx(1.0)
+    assert s.slo_attainment == pytest.approx(0.5)
+    assert {"ttft_slo_attainment", "tpot_slo_attainment"} <= set(s.to_json())
+
+
 def test_score_gpu_hours_and_cost_of_static_fleet(example_stack: StackSpec) -> None:
     trace = traces.slice_trace(traces.load_trace("azure-conv"), 0, 300)
     s = score(simulate(example_stack, "chat", trace, Static(3)))
