@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_clean() -> None:
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "llmstack", "tests", "infra", "policies"],
+    paths = ["llmstack", "tests", "infra", "policies", "examples", "benchmarks"]
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", *paths],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

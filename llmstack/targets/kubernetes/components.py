@@ -19,7 +19,9 @@ import pulumi_kubernetes as k8s
 
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import engines, meta, naming, routing
+from llmstack.targets.kubernetes import objects as stack_objects
 from llmstack.targets.kubernetes.objects import Manifest, StackObjects
+from llmstack.targets.kubernetes.options import KubernetesOptions
 
 SLOW_ROLLOUT = pulumi.CustomTimeouts(create="60m", update="60m")
 """Engines download and load weights before they are ready: allow an hour per rollout."""
@@ -160,6 +162,12 @@ class LlmStackArgs:
     stack: StackSpec
     objects: StackObjects
     hf_token: pulumi.Input[str] | None = None
+
+    @classmethod
+    def from_spec(cls, stack: StackSpec, hf_token: pulumi.Input[str] | None = None,
+                  options: KubernetesOptions | None = None) -> LlmStackArgs:
+        """Check ``stack`` (capacity model, names, pools) and build its objects; raises before any resource."""
+        return cls(stack, stack_objects.build(stack, options), hf_token)
 
 
 class LlmStack(pulumi.ComponentResource):
