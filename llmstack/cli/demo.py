@@ -1,0 +1,82 @@
+"""``llmstack demo``: the whole loop on 127.0.0.1, with a live view and a summary at the end."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from llmstack.cli.app import app, err_console
+from llmstack.cli.output import console, print_json
+from llmstack.demo import report, view
+from llmstack.demo.run import Demo, DemoOptions
+
+
+@app.command()
+def demo(
+    spec: Path = typer.Option(Path("examples/stack.yaml"), "--spec", help="stack spec YAML"),
+    policy: list[Path] = typer.Option([Path("policies/default.yaml"), Path("policies/demo.yaml")], "--policy",
+                                      help="policy files, merged in order"),
+    duration: float = typer.Option(150.0, "--duration", min=5.0, help="wall seconds of load"),
+    speed: float = typer.Option(10.0, "--speed", min=1.0, max=50.0, help="simulated seconds per wall second"),
+    burst: float = typer.Option(4.0, "--burst", min=1.0, help="rate multiplier in the middle third (1: no burst)"),
+    rate: float = typer.Option(0.6, "--rate", min=0.01, help="base req/s (simulated) of the first deployment"),
+    background_rate: float = typer.Option(0.3, "--background-rate", min=0.01,
+                                          help="req/s (simulated) of the other deployments"),
+    max_prompt_tokens: int = typer.Option(2048, "--max-prompt-tokens", min=0,
+                                          help="clip prompts to this many tokens (0: no clipping)"),
+    interval: float = typer.Option(2.0, "--interval", min=0.5, help="wall seconds between policy cycles"),
+    workdir: Path = typer.Option(Path(".llmstack/demo"), "--workdir", help="configs, logs, stack file, plot"),
+    plot: Path | None = typer.Option(None, "--plot", help="PNG path (default: <workdir>/demo.png)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the trace thinning and burst"),
+    as_json: bool = typer.Option(False, "--json", help="no live view; print the summary as JSON"),
+) -> None:
+    """Simulated vLLM replicas, HAProxy, Prometheus and the policy engine scaling them under a replayed trace."""
+    options = DemoOptions(spec=spec, policies=tuple(policy), workdir=workdir, duration_s=duration, speed=speed,
+                          burst=burst, rate=rate, background_rate=background_rate, interval_s=interval, seed=seed,
+                          max_prompt_tokens=max_prompt_tokens or None,
+                          plot=plot if plot is not None else workdir / "demo.png")
+    run = Demo(options)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        run.stop.set()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if as_json:
+            result = run.run()
+        else:
+            screen = Console(stderr=True)
+            with Live(console=screen, refresh_per_second=2, transient=False) as live:
+                def tick(d: Demo) -> None:
+                    live.update(view.render(d.stack, d.timeline.snapshot(), elapsed_wall_s=time.time() - d.started_wall,
+                                            duration_s=d.options.duration_s, speed=d.options.speed,
+                                            replicas=d.replicas(),
+                                            header=f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
+                                                   f"prometheus {d.monitoring.url}"))
+                result = run.run(on_tick=tick)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if as_json:
+        print_json(result.summary)
+    else:
+        title = (f"llmstack demo: {result.summary['simulated_s'] / 60:.1f} simulated minutes at x{speed:g}"
+                 + (" (interrupted)" if result.interrupted else ""))
+        console.print(report.summary_table(result.rows, title))
+        if result.summary.get("policy_note"):
+            console.print(f"policy: {result.summary['policy_note']}", highlight=False)
+        console.print(f"stack file {result.summary['stack_file']}, audit log {result.summary['audit_log']}"
+                      + (f", plot {result.plot}" if result.plot else ""), highlight=False)
+    for error in result.summary["errors"]:
+        err_console.print(f"[red]error during the run:[/] {error}", highlight=False)
+    if result.interrupted:
+        sys.exit(130)
+    if result.summary["errors"]:
+        sys.exit(1)

@@ -1,0 +1,79 @@
+"""The demo's configuration files: haproxy.cfg, prometheus.yml, rules and file_sd targets (pure text).
+
+Everything is built by the same artifact builders that ``llmstack render`` and the Pulumi
+targets use (:mod:`llmstack.artifacts.haproxy`, :mod:`llmstack.artifacts.prometheus`), for a
+copy of the stack whose monitoring scrapes and evaluates every second (the demo runs on an
+accelerated clock). Replicas are addressed statically on 127.0.0.1; the engines' scrape
+targets come from one file_sd file per deployment, so scaling needs no Prometheus reload.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from llmstack.artifacts import haproxy, prometheus
+from llmstack.spec.models import StackSpec
+
+HOST = "127.0.0.1"
+SCRAPE_INTERVAL = "1s"
+FILE_SD_DIR = "targets"
+RULES_DIR = "rules"
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    """Where the demo's router and Prometheus listen (all on 127.0.0.1)."""
+
+    router: int
+    router_stats: int
+    prometheus: int
+
+
+def demo_stack(stack: StackSpec, scrape_interval: str = SCRAPE_INTERVAL) -> StackSpec:
+    """``stack`` with Prometheus scraping and evaluating every ``scrape_interval``."""
+    monitoring = stack.monitoring.model_copy(update={"scrape_interval": scrape_interval,
+                                                     "evaluation_interval": scrape_interval})
+    return stack.model_copy(update={"monitoring": monitoring})
+
+
+def server_name(deployment: str, port: int) -> str:
+    """The haproxy server name of the replica listening on ``port``."""
+    return f"{deployment}-{port}"
+
+
+def haproxy_config(stack: StackSpec, router: str, replicas: Mapping[str, Sequence[int]], ports: DemoPorts,
+                   runtime_socket: str | None = None) -> str:
+    """haproxy.cfg for ``router`` with each deployment's replicas (ports on 127.0.0.1) as static servers."""
+    addressing = {d: haproxy.BackendAddressing.static([haproxy.Server(server_name(d, p), HOST, p)
+                                                       for p in sorted(ps)])
+                  for d, ps in replicas.items()}
+    options = haproxy.HaproxyOptions(bind_host=HOST, port=ports.router, stats_port=ports.router_stats,
+                                     runtime_socket=runtime_socket, log=False, health_check_interval="1s",
+                                     health_check_fall=2, health_check_rise=1)
+    return haproxy.build_haproxy_config(stack, router, addressing, options)
+
+
+def file_sd_text(stack: StackSpec, deployment: str, ports: Sequence[int]) -> str:
+    """The file_sd JSON of one deployment's engines (an empty list when it has none)."""
+    if not ports:
+        return "[]\n"
+    targets = prometheus.file_sd_targets(stack, deployment, [f"{HOST}:{p}" for p in sorted(ports)])
+    return json.dumps(targets, indent=2) + "\n"
+
+
+def file_sd_name(deployment: str) -> str:
+    return f"{FILE_SD_DIR}/{deployment}.json"
+
+
+def prometheus_files(stack: StackSpec, ports: DemoPorts, workdir: str) -> dict[str, str]:
+    """prometheus.yml and its rule files, keyed by their path relative to ``workdir``."""
+    targets = prometheus.ScrapeTargets.file_sd(f"{workdir.rstrip('/')}/{FILE_SD_DIR}",
+                                               router=[f"{HOST}:{ports.router_stats}"])
+    config = prometheus.build_prometheus_config(stack, targets, rule_files=[f"{RULES_DIR}/*.yml"])
+    return {
+        "prometheus.yml": prometheus.render_yaml(config),
+        f"{RULES_DIR}/recording.yml": prometheus.render_yaml(prometheus.build_recording_rules(stack)),
+        f"{RULES_DIR}/alerts.yml": prometheus.render_yaml(prometheus.build_alert_rules(stack)),
+    }
