@@ -146,8 +146,8 @@ def plot(stack: StackSpec, timeline: Timeline, path: Path, bin_s: float = 30.0) 
                   linestyle=":", label=f"{name}: Prometheus")
         steps = _replica_steps(timeline, name)
         replicas.step([s / 60 for s, _ in steps], [n for _, n in steps], where="post", label=name)
-        line = latency.plot(minutes, [math.nan if p.ttft_p95_s is None else p.ttft_p95_s for p in points], linewidth=0.9,
-                            label=f"{name} TTFT p95")
+        ttft = [math.nan if p.ttft_p95_s is None else p.ttft_p95_s for p in points]
+        line = latency.plot(minutes, ttft, linewidth=0.9, label=f"{name} TTFT p95")
         latency.axhline(stack.deployment(name).slo.ttft_p95_ms / 1000, color=line[0].get_color(), linestyle="--",
                         linewidth=0.8, label=f"{name} SLO")
     load.set_ylabel("requests / s")

@@ -47,8 +47,9 @@ from llmstack.spec.models import StackSpec
 STACK_NAME = "demo"
 RATE_WINDOW = "10s"
 """Wall-clock window of rates and quantiles (x speed simulated seconds)."""
-DEMO_POLICY_NOTE = ("policies/demo.yaml shortens the scale-in stabilization and cooldowns for a short run "
-                    "and turns vertical and variant rules off (the demo reconciles replica counts)")
+DEMO_POLICY_NOTE = ("policies/demo.yaml (over default.yaml) shortens the scale-in stabilization and cooldowns "
+                    "for a short run, plans replicas at 50 % of the capacity model's rate, and turns the "
+                    "vertical and variant rules off (the demo reconciles replica counts)")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class DemoOptions:
     workdir: Path
     duration_s: float = 150.0
     speed: float = 10.0
-    burst: float = 4.0
-    rate: float = 0.6
+    burst: float = 3.0
+    rate: float = 1.0
     """Base rate of the first routed deployment (simulated requests/s); the burst multiplies it."""
     background_rate: float = 0.3
     """Rate of every other routed deployment (simulated requests/s, no burst)."""
