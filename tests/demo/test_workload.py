@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from llmstack.demo import workload
@@ -10,7 +12,7 @@ from llmstack.sim import traces
 from llmstack.spec.models import StackSpec
 
 
-def _rate(requests: tuple[object, ...] | list[object], span: float) -> float:
+def _rate(requests: Sequence[object], span: float) -> float:
     return len(requests) / span
 
 
