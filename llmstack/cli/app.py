@@ -46,26 +46,15 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: usage errors are typer's (exit 2), user errors one line (exit 2), Ctrl-C exit 130."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)  # standalone mode: typer prints usage errors itself and exits
     except LlmstackError as exc:
         if _state["debug"]:
             raise
         err_console.print(f"[bold red]error:[/] {escape(exc.render())}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

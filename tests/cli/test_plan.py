@@ -59,3 +59,9 @@ def test_yaml_error_exit_2_names_line(tmp_path: Path) -> None:
     result = run_cli("plan", "--spec", str(bad))
     assert result.returncode == 2
     assert f"{bad}:3" in result.stderr
+
+
+def test_usage_error_exit_2_without_traceback() -> None:
+    result = run_cli("plan", "--spec", str(EXAMPLE_SPEC), "unexpected-argument")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "unexpected extra argument" in result.stderr
