@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     _register()
     try:
         app(args=argv)  # standalone mode: typer prints usage errors itself and exits
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+        return  # success: return to in-process callers (tests, the demo) instead of exiting
     except LlmstackError as exc:
         if _state["debug"]:
             raise
