@@ -95,7 +95,7 @@ class Timeline:
                                          cost_per_hour.get(name, 0.0)))
             outcome = "applied" if result.applied else ("failed" if result.error else "recommended")
             for rec in result.recommendations:
-                change = f"{rec.current.replicas} -> {rec.proposed.replicas} replicas"
+                change = f"{rec.current.replicas} -> {rec.proposed.replicas}"
                 reason = rec.reason if result.error is None else f"{rec.reason}; apply failed: {result.error}"
                 self.decisions.append(Decision(t_s, rec.deployment, outcome, change, rec.rule, reason))
             for skip in result.skips:

@@ -40,9 +40,9 @@ def render(stack: StackSpec, timeline: Timeline, *, elapsed_wall_s: float, durat
              f"{elapsed_wall_s * speed / 60:5.1f} simulated min  requests {ok}/{sent} ok  "
              f"policy cycles {timeline.cycles}")
     table = Table(title=title, title_justify="left", expand=True)
-    for column in ("deployment", "load req/s", "replicas", "TTFT p95 / SLO", "KV cache", "queue", "$/h",
-                   "last decision"):
-        table.add_column(column, overflow="fold", ratio=4 if column == "last decision" else 1)
+    for column in ("deployment", "load req/s", "replicas", "TTFT p95 / SLO", "KV cache", "queue", "$/h"):
+        table.add_column(column, no_wrap=True, justify="left" if column == "deployment" else "right")
+    table.add_column("last decision", overflow="fold", ratio=1)
     for name, count in replicas.items():
         point = latest.get(name)
         slo = stack.deployment(name).slo.ttft_p95_ms / 1000
@@ -58,8 +58,9 @@ def render(stack: StackSpec, timeline: Timeline, *, elapsed_wall_s: float, durat
             "-" if decision is None else f"[{decision.outcome}] {decision.change} {decision.reason}".strip(),
         )
     recent = Table(title="scaling decisions", title_justify="left", expand=True, show_header=True)
-    for column in ("sim min", "deployment", "outcome", "change", "rule", "reason"):
-        recent.add_column(column, overflow="fold", ratio=5 if column == "reason" else 1)
+    for column in ("sim min", "deployment", "outcome", "change", "rule"):
+        recent.add_column(column, no_wrap=True)
+    recent.add_column("reason", overflow="fold", ratio=1)
     acted = [d for d in timeline.decisions if d.outcome not in ("hold",)][-RECENT:]
     for d in acted:
         style = {"applied": "green", "failed": "red", "refused": "yellow"}.get(d.outcome, "")

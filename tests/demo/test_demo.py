@@ -114,7 +114,9 @@ def test_demo_prometheus_scraped_every_added_replica(demo_run: tuple[dict[str, A
     followed = summary["prometheus"]["targets_followed"]
     added = [f"chat:{p}" for c in summary["changes"] if c["kind"] == "out" for p in c["added_ports"]]
     assert added and sorted(followed) == sorted(added)
-    assert all(entry["seen"] and entry["healthy"] for entry in followed.values()), followed
+    # Prometheus applies discovery changes at most every 5 wall seconds: judge replicas added 8 s before the end
+    settled = [k for k, v in followed.items() if v["added_t_s"] <= summary["simulated_s"] - 8 * summary["speed"]]
+    assert settled and all(followed[k]["seen"] and followed[k]["healthy"] for k in settled), followed
 
 
 @pytest.mark.slow

@@ -64,3 +64,18 @@ def test_summary_table_has_total_row(example_stack: StackSpec) -> None:
     rows = report.summarize(example_stack, t, 10.0, 400.0)
     table = report.summary_table(rows, "x")
     assert table.row_count == 3
+
+
+def test_live_view_renders_rows_and_decisions(example_stack: StackSpec) -> None:
+    from rich.console import Console
+
+    from llmstack.demo import view
+    from llmstack.demo.timeline import Decision
+
+    t = _timeline()
+    t.decisions.append(Decision(120.0, "chat", "applied", "2 -> 4", "ttft-slo", "ttft_p95 1.6 is 1.6x its target"))
+    console = Console(width=160, record=True)
+    console.print(view.render(example_stack, t, elapsed_wall_s=12.0, duration_s=150.0, speed=10.0,
+                              replicas={"chat": 4, "reasoning": 1}))
+    text = console.export_text()
+    assert "ttft_p95 1.6 is 1.6x its target" in text and "0.40 s / 1.00 s" in text and "2 -> 4" in text
