@@ -55,7 +55,8 @@ def render(stack: StackSpec, timeline: Timeline, *, elapsed_wall_s: float, durat
             "-" if point is None or point.kv_cache_usage is None else f"{point.kv_cache_usage:.0%}",
             "-" if point is None or point.queue_length is None else f"{point.queue_length:.0f}",
             "-" if point is None else f"{point.cost_per_hour:.2f}",
-            "-" if decision is None else f"[{decision.outcome}] {decision.change} {decision.reason}".strip(),
+            "-" if decision is None else Text(" ".join(
+                x for x in (f"[{decision.outcome}]", decision.change, decision.reason) if x)),
         )
     recent = Table(title="scaling decisions", title_justify="left", expand=True, show_header=True)
     for column in ("sim min", "deployment", "outcome", "change", "rule"):
@@ -64,11 +65,12 @@ def render(stack: StackSpec, timeline: Timeline, *, elapsed_wall_s: float, durat
     acted = [d for d in timeline.decisions if d.outcome not in ("hold",)][-RECENT:]
     for d in acted:
         style = {"applied": "green", "failed": "red", "refused": "yellow"}.get(d.outcome, "")
-        recent.add_row(f"{d.t_s / 60:.1f}", d.deployment, Text(d.outcome, style=style), d.change, d.rule, d.reason)
+        recent.add_row(f"{d.t_s / 60:.1f}", d.deployment, Text(d.outcome, style=style), Text(d.change), Text(d.rule),
+                       Text(d.reason))
     parts: list[object] = []
     if header:
         parts.append(Text(header, style="dim"))
     parts += [table, recent]
     if timeline.warnings:
-        parts.append(Panel("\n".join(timeline.warnings[-3:]), title="warnings", border_style="yellow"))
+        parts.append(Panel(Text("\n".join(timeline.warnings[-3:])), title="warnings", border_style="yellow"))
     return Group(*parts)  # type: ignore[arg-type]

@@ -74,8 +74,10 @@ def test_live_view_renders_rows_and_decisions(example_stack: StackSpec) -> None:
 
     t = _timeline()
     t.decisions.append(Decision(120.0, "chat", "applied", "2 -> 4", "ttft-slo", "ttft_p95 1.6 is 1.6x its target"))
+    t.decisions.append(Decision(130.0, "reasoning", "hold", "", "", "no change [desired 1]"))
     console = Console(width=160, record=True)
     console.print(view.render(example_stack, t, elapsed_wall_s=12.0, duration_s=150.0, speed=10.0,
                               replicas={"chat": 4, "reasoning": 1}))
     text = console.export_text()
     assert "ttft_p95 1.6 is 1.6x its target" in text and "0.40 s / 1.00 s" in text and "2 -> 4" in text
+    assert "[hold] no change [desired 1]" in text  # reasons are text, not rich markup
