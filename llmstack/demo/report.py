@@ -131,7 +131,8 @@ def plot(stack: StackSpec, timeline: Timeline, path: Path, bin_s: float = 30.0) 
     import matplotlib.pyplot as plt
 
     fig, (load, replicas, latency) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
-    for name in timeline.initial:
+    for index, name in enumerate(timeline.initial):
+        color = f"C{index}"
         mine = [o.arrival_s for o in timeline.outcomes if o.deployment == name]
         if mine:
             bins = int(max(mine) // bin_s) + 1
@@ -139,16 +140,16 @@ def plot(stack: StackSpec, timeline: Timeline, path: Path, bin_s: float = 30.0) 
             for arrival in mine:
                 counts[int(arrival // bin_s)] += 1
             load.step([i * bin_s / 60 for i in range(bins)], [c / bin_s for c in counts], where="post",
-                      label=f"{name}: sent")
+                      color=color, label=f"{name}: sent")
         points = [p for p in timeline.points if p.deployment == name]
         minutes = [p.t_s / 60 for p in points]
         load.plot(minutes, [math.nan if p.request_rate is None else p.request_rate for p in points], linewidth=0.8,
-                  linestyle=":", label=f"{name}: Prometheus")
+                  linestyle=":", color=color, label=f"{name}: Prometheus")
         steps = _replica_steps(timeline, name)
-        replicas.step([s / 60 for s, _ in steps], [n for _, n in steps], where="post", label=name)
+        replicas.step([s / 60 for s, _ in steps], [n for _, n in steps], where="post", color=color, label=name)
         ttft = [math.nan if p.ttft_p95_s is None else p.ttft_p95_s for p in points]
-        line = latency.plot(minutes, ttft, linewidth=0.9, label=f"{name} TTFT p95")
-        latency.axhline(stack.deployment(name).slo.ttft_p95_ms / 1000, color=line[0].get_color(), linestyle="--",
+        latency.plot(minutes, ttft, linewidth=0.9, color=color, label=f"{name} TTFT p95")
+        latency.axhline(stack.deployment(name).slo.ttft_p95_ms / 1000, color=color, linestyle="--",
                         linewidth=0.8, label=f"{name} SLO")
     load.set_ylabel("requests / s")
     load.set_title(f"llmstack demo: {stack.name}")
