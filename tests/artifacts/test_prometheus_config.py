@@ -24,15 +24,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from llmstack.artifacts import labels, prometheus
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 from tests.artifacts.upstreams import free_port
+from tests.servers import query, running_prometheus
 
-PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "artifacts" / "vllm-metrics-sample.txt"
 _GROWING = re.compile(r"^(vllm:\S+?(_total|_bucket|_sum|_count))(\{[^}]*\})? (\S+)$")
@@ -154,35 +153,6 @@ def exposition(render: Callable[[], bytes]) -> Iterator[str]:
         server.server_close()
 
 
-@contextlib.contextmanager
-def running_prometheus(folder: Path, config: dict[str, Any], rules: dict[str, dict[str, Any]]) -> Iterator[str]:
-    (folder / "rules").mkdir(exist_ok=True)
-    for name, data in rules.items():
-        (folder / "rules" / name).write_text(prometheus.render_yaml(data))
-    (folder / "prometheus.yml").write_text(prometheus.render_yaml(config))
-    port = free_port()
-    process = subprocess.Popen(
-        [PROMETHEUS, "--config.file=prometheus.yml", f"--storage.tsdb.path={folder / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def query(url: str, expr: str) -> list[dict[str, Any]]:
-    try:
-        reply = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=2)
-    except httpx.TransportError:
-        return []
-    return list(reply.json()["data"]["result"]) if reply.status_code == 200 else []
-
-
 def wait_until(check: Callable[[], bool], timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -218,7 +188,8 @@ def test_every_recording_rule_yields_series_from_vllm_sample(tmp_path: Path) -> 
         config = prometheus.build_prometheus_config(stack, targets)
         rules = {"recording.yml": prometheus.build_recording_rules(stack),
                  "alerts.yml": prometheus.build_alert_rules(stack)}
-        with running_prometheus(tmp_path, config, rules) as url:
+        with running_prometheus(tmp_path, config, rules) as server:
+            url = server.url
             records = [s.record for s in signals.signals()]
             missing: list[str] = records
 
@@ -256,7 +227,8 @@ def test_kubernetes_relabelling_maps_pod_labels(tmp_path: Path) -> None:
         ]))
         config = without_kubernetes_sd(
             prometheus.build_prometheus_config(stack, prometheus.ScrapeTargets.kubernetes("llm")), sd_file)
-        with running_prometheus(tmp_path, config, {}) as url:
+        with running_prometheus(tmp_path, config) as server:
+            url = server.url
             assert wait_until(lambda: len(query(url, "DCGM_FI_DEV_GPU_UTIL")) == 2
                               and len(query(url, 'up{job="vllm"}')) == 1)
             up = query(url, 'up{job="vllm"}')

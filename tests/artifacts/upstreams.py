@@ -21,13 +21,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.servers import free_port as free_port  # re-exported for the artifacts tests
+
 HAPROXY = "/usr/sbin/haproxy"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

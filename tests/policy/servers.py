@@ -1,7 +1,7 @@
 """Servers the policy and metrics tests run for real: Prometheus, a vLLM-format exporter, fakes.
 
-- :func:`running_prometheus`: the Debian ``/usr/bin/prometheus`` on a free loopback port,
-  temporary storage, ``scrape_interval: 1s``; always stopped.
+- :func:`running_prometheus` (from :mod:`tests.servers`): the Debian Prometheus on a free
+  loopback port; :func:`prometheus_config` gives it ``scrape_interval: 1s``.
 - :class:`EngineExporter`: one fake vLLM engine replica serving vLLM 0.33 metric names with
   prometheus_client; a ticker thread turns a set load (req/s, tokens, TTFT) into counters
   and histogram observations. The ``deployment`` label comes from the scrape config, as in
@@ -14,28 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import subprocess
 import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-PROMETHEUS = "/usr/bin/prometheus"
+from tests.servers import PrometheusProcess, free_port, query, running_prometheus
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+__all__ = ["EngineExporter", "FakePrometheus", "PrometheusProcess", "free_port", "prometheus_config", "query",
+           "running_exporters", "running_prometheus", "vector"]
 
 def _text_server(port: int, registry: CollectorRegistry) -> ThreadingHTTPServer:
     """Serve the classic text format whatever Prometheus asks for: prometheus_client's OpenMetrics
@@ -153,68 +145,6 @@ def prometheus_config(targets: dict[str, list[int]], interval: str = "1s") -> di
             ],
         }],
     }
-
-
-def query(url: str, expr: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}", timeout=5) as r:
-        return list(json.load(r)["data"]["result"])
-
-
-class PrometheusProcess:
-    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
-        self.proc = proc
-        self.url = url
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def wait_for(self, expr: str, check: Callable[[list[dict[str, Any]]], bool], timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        last: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                last = query(self.url, expr)
-                if check(last):
-                    return
-            time.sleep(0.25)
-        raise AssertionError(f"{expr} never satisfied the check; last answer {last}")
-
-
-@contextlib.contextmanager
-def running_prometheus(tmp: Path, config: dict[str, Any], extra_args: tuple[str, ...] = ()) -> Iterator[
-        PrometheusProcess]:
-    port = free_port()
-    config_path = tmp / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    data = tmp / "tsdb"
-    data.mkdir(exist_ok=True)
-    log = (tmp / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config_path}", f"--storage.tsdb.path={data}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d", *extra_args],
-        stdout=log, stderr=subprocess.STDOUT)
-    server = PrometheusProcess(proc, f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"prometheus exited: {(tmp / 'prometheus.log').read_text()[-2000:]}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as r:
-                if r.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError("prometheus did not become ready")
-            time.sleep(0.1)
-        yield server
-    finally:
-        server.stop()
-        log.close()
 
 
 class FakePrometheus:

@@ -9,15 +9,12 @@ for a few seconds.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmstack.catalog import signals
@@ -25,8 +22,7 @@ from llmstack.errors import LlmstackError
 from llmstack.sim.exposition import default_metrics
 from llmstack.sim.server import LiveFleet
 from llmstack.spec.models import StackSpec
-
-PROMETHEUS = "/usr/bin/prometheus"
+from tests.servers import running_prometheus
 
 
 @pytest.fixture
@@ -106,16 +102,8 @@ def test_metrics_have_vllm_names_types_labels_and_buckets(fleet: LiveFleet) -> N
     assert {s.labels["gpu"] for s in families["DCGM_FI_DEV_GPU_UTIL"].samples} == {"0"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def prometheus(fleet: LiveFleet, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [{
@@ -127,31 +115,8 @@ def prometheus(fleet: LiveFleet, tmp_path: Path) -> Iterator[str]:
             }],
         }],
     }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("prometheus did not become ready")
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_prometheus(tmp_path, config) as server:
+        yield server.url
 
 
 @pytest.mark.slow
