@@ -38,7 +38,7 @@ def replay(stack: StackSpec, deployment: str, trace: Trace, names: Sequence[str]
     runs = []
     for name in names:
         scaler = autoscalers.resolve_autoscaler(name, stack, deployment, trace=trace, interval_s=config.interval_s,
-                                                startup_delay_s=config.startup_delay_s)
+                                                startup_delay_s=config.startup_delay_s, config=config)
         report = None if progress is None else (lambda done, total, n=name: progress(n, done, total))
         result = simulate(stack, deployment, trace, scaler, config, report)
         runs.append(Run(result, scoring.score(result)))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from llmstack.errors import LlmstackError
-from llmstack.sim import traces
+from llmstack.sim import replay, traces
 from llmstack.sim.autoscalers import Hpa, Keda, Oracle, Saturation, Static, resolve_autoscaler
 from llmstack.sim.autoscaling import Autoscaler
+from llmstack.sim.fleet import FleetConfig
 from llmstack.spec.models import StackSpec
 
 
@@ -74,3 +75,16 @@ def test_registry_rejects_unknown_and_malformed_names(example_stack: StackSpec) 
         resolve_autoscaler("static:x", example_stack, "chat")
     with pytest.raises(LlmstackError, match="trace"):
         resolve_autoscaler("oracle", example_stack, "chat")
+
+
+def test_oracle_meets_slo_on_bursts_where_static_at_its_mean_does_worse_or_costs_more(
+        example_stack: StackSpec) -> None:
+    trace = traces.bursts(1.0, 1500, burst=6, every_s=600, length_s=120, start_s=300, seed=3,
+                          prompt_tokens=500, output_tokens=100)
+    config = FleetConfig(startup_delay_s=60)
+    oracle_run, = replay.replay(example_stack, "chat", trace, ["oracle"], config=config)
+    mean = round(oracle_run.score.mean_replicas)
+    static_run, = replay.replay(example_stack, "chat", trace, [f"static:{mean}"], config=config)
+    assert oracle_run.score.slo_attainment >= 0.99
+    assert (static_run.score.slo_attainment < oracle_run.score.slo_attainment
+            or static_run.score.gpu_hours > oracle_run.score.gpu_hours)
