@@ -21,8 +21,10 @@ Names:
   the engine model on a few thousand requests of the trace's own mix (TTFT and TPOT p99 within
   the SLO), a first schedule from each interval's peak 1-minute arrival rate, requested a
   start-up delay ahead, then a search over schedules with the fleet simulator itself (the
-  configuration the oracle is scored under). A heuristic search, so an upper estimate of the
-  true minimum: a fixed fleet can occasionally be cheaper at the same attainment.
+  configuration the oracle is scored under): per-interval schedules, the smallest constant fleet
+  that meets the target, and per-interval sizing over a floor; the cheapest in GPU-hours is kept.
+  So it is never costlier than the smallest fixed fleet that meets the target; a heuristic search
+  over the other schedules, so an upper estimate of the true minimum.
 - ``policy:PATH``: the policy engine's evaluator (:mod:`llmstack.policy.simulation`).
 """
 
@@ -32,7 +34,7 @@ import importlib
 import math
 import random
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from llmstack.capacity import throughput
@@ -59,6 +61,8 @@ CALIBRATION_STEPS = 12
 ORACLE_TARGET = 0.99
 ORACLE_MAX_RUNS = 6
 BISECTION_RUNS = 4
+CONSTANT_RUNS = 4
+FLOOR_RUNS = 2
 
 
 def _present(signals: Mapping[str, float], name: str) -> float | None:
@@ -327,6 +331,16 @@ def _misses(result: SimResult, attainable: list[bool], slo: SloSpec, interval_s:
     return misses
 
 
+@dataclass(frozen=True)
+class _Trial:
+    """One fleet simulation of a candidate schedule."""
+
+    needed: list[int]
+    met: bool
+    attainment: float
+    gpu_hours: float
+
+
 def oracle(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: FleetConfig | None = None, *,
            target: float = ORACLE_TARGET, max_runs: int = ORACLE_MAX_RUNS, seed: int = 0) -> Oracle:
     """The oracle for ``deployment`` on ``trace``, searched with the fleet simulator under ``config``.
@@ -335,13 +349,22 @@ def oracle(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: F
     2. A first schedule: per interval, the peak 1-minute arrival rate of any window holding it
        over that capacity, within the deployment's replica range.
     3. The fleet is simulated under the schedule (the same simulator and configuration the oracle
-       is scored with; the simulation is deterministic). While more than ``1 - target`` of the
-       attainable requests (those that fit the context and meet the SLO alone on a replica) miss
-       the SLO, the intervals with the most misses get one replica more; once the target is met,
-       intervals with no miss within a window either side give one back (those with the most
-       spare capacity first; half as many after a give-back that broke the target).
-       At most ``max_runs`` fleet simulations; the schedule kept is the cheapest one that met
-       the target (or the last one tried if none did).
+       is scored with; the simulation is deterministic). A schedule meets the target when at most
+       ``1 - target`` of the attainable requests (those that fit the context and meet the SLO alone
+       on a replica) miss the SLO. While it does not, the intervals with the most misses get one
+       replica more; once it does, intervals with no miss within a window either side give one
+       back (those with the most spare capacity first; half as many after a give-back that broke
+       the target). At most ``max_runs`` fleet simulations for this per-interval search.
+    4. Constant fleets: the smallest k in the replica range whose constant schedule meets the
+       target, searched from the per-interval schedule's mean (one fewer, then galloping and
+       bisecting; at most :data:`CONSTANT_RUNS` simulations, meeting assumed monotone in k).
+    5. Floors: ``max(floor, per-interval sizing)`` over the leanest per-interval schedule tried,
+       for floors under k: the smallest floor that meets (at most :data:`FLOOR_RUNS`
+       simulations); a floor whose schedule has as many replica-intervals as the cheapest
+       schedule met so far is not simulated.
+
+    The schedule kept is the one with the fewest simulated GPU-hours among all that met the target
+    (or, when none did, the one with the highest attainment).
     """
     config = config or FleetConfig()
     profile = throughput.profile(resolve(stack, deployment))
@@ -352,26 +375,56 @@ def oracle(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: F
     lookahead = config.startup_delay_s + interval
     low, high = max(1, deployment.replicas.min), max(1, deployment.replicas.max)
     peaks = _peak_rates(trace, interval, config.window_s)
-    needed = [max(low, min(high, math.ceil(rate / capacity))) for rate in peaks]
+    bins = len(peaks)
     attainable = _attainable(profile, deployment.slo, trace)
     allowed = (1 - target) * sum(attainable)
-    per_window = max(1, round(config.window_s / interval))
-    best: tuple[int, list[int], float] | None = None  # (replica-intervals, schedule, attainment)
+    trials: list[_Trial] = []
+    done: dict[tuple[int, ...], tuple[_Trial, list[int]]] = {}
+
+    def simulate_schedule(schedule: list[int]) -> tuple[_Trial, list[int]]:
+        if tuple(schedule) in done:
+            return done[tuple(schedule)]
+        result = Fleet(stack, deployment, Oracle(schedule, interval, lookahead, capacity), config).run(trace)
+        misses = _misses(result, attainable, deployment.slo, interval, bins)
+        trial = _Trial(schedule, sum(misses) <= allowed, (sum(attainable) - sum(misses)) / len(trace.requests),
+                       result.gpu_hours)
+        trials.append(trial)
+        done[tuple(schedule)] = trial, misses
+        return trial, misses
+
+    per_interval = _per_interval_search(simulate_schedule, peaks, capacity, low, high, config, max_runs, allowed)
+    k = _smallest_constant(simulate_schedule, round(sum(per_interval) / bins), low, high, bins)
+    if k is not None:
+        lean = min((t.needed for t in trials if t.needed != [t.needed[0]] * bins), key=sum, default=per_interval)
+        _smallest_floor(simulate_schedule, lean, k, trials)
+    met = [t for t in trials if t.met]
+    best = (min(met, key=lambda t: (t.gpu_hours, sum(t.needed))) if met
+            else max(trials, key=lambda t: (t.attainment, -t.gpu_hours)))
+    return Oracle(best.needed, interval, lookahead, capacity, attainment=best.attainment, runs=len(trials))
+
+
+_Simulate = Callable[[list[int]], tuple[_Trial, list[int]]]
+
+
+def _per_interval_search(simulate_schedule: _Simulate, peaks: list[float], capacity: float, low: int, high: int,
+                         config: FleetConfig, max_runs: int, allowed: float) -> list[int]:
+    """Step 3 of :func:`oracle`: the cheapest per-interval schedule that met (or the last one tried)."""
+    needed = [max(low, min(high, math.ceil(rate / capacity))) for rate in peaks]
+    per_window = max(1, round(config.window_s / config.interval_s))
+    best: tuple[int, list[int]] | None = None  # (replica-intervals, schedule)
     best_misses: list[int] = []
-    last = (needed, math.nan)
+    last = needed
     share = 1.0  # of the quiet intervals given back in one trim
     scale_low, scale_high = 1.0, 2.0  # bisection on the capacity multiplier (pooling across replicas)
     bisecting = True
     runs = 0
     while runs < max_runs:
         runs += 1
-        result = Fleet(stack, deployment, Oracle(needed, interval, lookahead, capacity), config).run(trace)
-        misses = _misses(result, attainable, deployment.slo, interval, len(needed))
-        attainment = (sum(attainable) - sum(misses)) / len(trace.requests)
-        last = (needed, attainment)
-        met = sum(misses) <= allowed
+        trial, misses = simulate_schedule(needed)
+        last = needed
+        met = trial.met
         if met and (best is None or sum(needed) < best[0]):
-            best, best_misses = (sum(needed), needed, attainment), misses
+            best, best_misses = (sum(needed), needed), misses
         if best is not None and bisecting and runs <= BISECTION_RUNS:
             # several replicas pool their queues behind the balancer, so each holds more than one
             # alone: search the largest capacity multiplier whose peak schedule meets the target
@@ -383,7 +436,6 @@ def oracle(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: F
                 needed = [max(low, min(high, math.ceil(rate / (capacity * mid)))) for rate in peaks]
                 continue
             bisecting = False
-            base = best[1]
         elif not met and best is None:  # not met yet: one replica more where the most requests missed
             bisecting = False
             excess = sum(misses) - allowed
@@ -411,8 +463,48 @@ def oracle(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: F
             break
         give_back = set(quiet[:count])
         needed = [n - 1 if b in give_back else n for b, n in enumerate(base)]
-    schedule, attainment = (best[1], best[2]) if best is not None else last
-    return Oracle(schedule, interval, lookahead, capacity, attainment=attainment, runs=runs)
+    return best[1] if best is not None else last
+
+
+def _smallest_constant(simulate_schedule: _Simulate, hint: int, low: int, high: int, bins: int) -> int | None:
+    """Step 4 of :func:`oracle`: the smallest constant fleet in ``low..high`` that meets (None if none tried did)."""
+    below, above = low - 1, high + 1  # known to miss / known to meet (sentinels: not simulated)
+    probe = max(low, min(high, hint))
+    step = 1
+    for _ in range(CONSTANT_RUNS):
+        if above - below <= 1:
+            break
+        trial, _ = simulate_schedule([probe] * bins)
+        if trial.met:
+            above = probe
+            probe = max(below + 1, probe - step) if below < low else (below + above) // 2
+        else:
+            below = probe
+            probe = min(above - 1, probe + step) if above > high else (below + above) // 2
+        step *= 2
+    return above if above <= high else None
+
+
+def _smallest_floor(simulate_schedule: _Simulate, lean: list[int], k: int, trials: list[_Trial]) -> None:
+    """Step 5 of :func:`oracle`: floors under ``k`` over the ``lean`` sizing, highest first, then bisected."""
+    below, above = 0, k  # floors known to miss / to meet (k: the constant fleet met)
+    probe = k - 1
+    for _ in range(FLOOR_RUNS):
+        if above - below <= 1 or probe <= below:
+            break
+        schedule = [max(probe, n) for n in lean]
+        cheapest = min(sum(t.needed) for t in trials if t.met)
+        if sum(schedule) >= cheapest:
+            above = probe  # no cheaper than what met: only lower floors can pay
+        else:
+            trial, _ = simulate_schedule(schedule)
+            if trial.met:
+                above = probe
+            else:
+                below = probe
+                if probe == k - 1:
+                    break  # the highest floor misses: lower ones miss too
+        probe = (below + above) // 2
 
 
 BASELINES = ("static", "hpa", "keda", "saturation", "oracle")

@@ -6,7 +6,17 @@ import pytest
 
 from llmstack.errors import LlmstackError
 from llmstack.sim import replay, traces
-from llmstack.sim.autoscalers import Hpa, Keda, Oracle, Saturation, Static, resolve_autoscaler
+from llmstack.sim.autoscalers import (
+    CONSTANT_RUNS,
+    Hpa,
+    Keda,
+    Oracle,
+    Saturation,
+    Static,
+    _smallest_constant,
+    _Trial,
+    resolve_autoscaler,
+)
 from llmstack.sim.autoscaling import Autoscaler
 from llmstack.sim.fleet import FleetConfig
 from llmstack.spec.models import StackSpec
@@ -88,3 +98,29 @@ def test_oracle_meets_slo_on_bursts_where_static_at_its_mean_does_worse_or_costs
     assert oracle_run.score.slo_attainment >= 0.99
     assert (static_run.score.slo_attainment < oracle_run.score.slo_attainment
             or static_run.score.gpu_hours > oracle_run.score.gpu_hours)
+
+
+def test_oracle_gpu_hours_at_most_smallest_static_fleet_meeting_target(example_stack: StackSpec) -> None:
+    trace = traces.poisson(3.3, 900, prompt_tokens=500, output_tokens=100, seed=1)  # every request attainable
+    config = FleetConfig(startup_delay_s=60)
+    oracle_run, = replay.replay(example_stack, "chat", trace, ["oracle"], config=config)
+    for k in range(1, example_stack.deployment("chat").replicas.max + 1):
+        static_run, = replay.replay(example_stack, "chat", trace, [f"static:{k}"], config=config)
+        if static_run.score.slo_attainment >= 0.99:
+            break
+    assert static_run.score.slo_attainment >= 0.99
+    assert oracle_run.score.slo_attainment >= 0.99
+    assert oracle_run.score.gpu_hours <= static_run.score.gpu_hours + 1e-9
+
+
+@pytest.mark.parametrize(("hint", "smallest"), [(5, 4), (4, 4), (2, 4), (9, 7), (12, None)])
+def test_smallest_constant_finds_threshold_from_hint(hint: int, smallest: int | None) -> None:
+    tried: list[int] = []
+
+    def fake(schedule: list[int]) -> tuple[_Trial, list[int]]:
+        tried.append(schedule[0])
+        met = smallest is not None and schedule[0] >= smallest
+        return _Trial(schedule, met, 1.0 if met else 0.5, float(schedule[0])), []
+
+    assert _smallest_constant(fake, hint, 1, 10, 3) == smallest
+    assert len(tried) <= CONSTANT_RUNS
