@@ -5,7 +5,7 @@ Main table: benchmarks/specs/azure-conv.yaml (Llama-3.1-8B FP8 on one L40S per r
 full hour at rate x4. Second table: the chat deployment of examples/stack.yaml (8B AWQ on L4) at
 rate x0.75, where about 9 % of the requests cannot meet the 1 s TTFT even on an idle replica.
 Writes benchmarks/results/policy_vs_baselines.md.
-Run: ``python benchmarks/bench_policy.py`` (about 80 s on one core).
+Run: ``python benchmarks/bench_policy.py`` (about 95 s on one core).
 """
 
 from __future__ import annotations
@@ -51,6 +51,16 @@ def _idle_ttft(stack: StackSpec, deployment: str, trace: Trace) -> tuple[int, fl
             longest, throughput.single_request_latency(profile, longest, 1).ttft_s)
 
 
+def runs_oracle_note(runs: dict[str, replay.Run]) -> str:
+    """Which kind of schedule the oracle kept on this run."""
+    oracle, static = runs["oracle"].score, runs["static:4"].score
+    if oracle.scale_events == 0:
+        return (f"here a constant {oracle.max_replicas} replicas: every per-interval schedule that met the target "
+                "cost more, because its misses must stay off the peaks, which takes a fifth replica there, and "
+                "scaling in at the troughs costs start-up time again on the way up")
+    return f"here a varying schedule, {static.gpu_hours - oracle.gpu_hours:.2f} GPU-hours under static:4"
+
+
 def bench_table() -> list[str]:
     stack = load_spec(BENCH_SPEC)
     trace = replay.prepare_trace("azure-conv", rate_scale=BENCH_RATE)
@@ -88,13 +98,14 @@ def bench_table() -> list[str]:
         f"({capacity:.1f} req/s) is searched with the engine model on 3000 requests of the trace's own mix with "
         "the TTFT and TPOT p99 within the SLO, each 15 s interval gets replicas for its peak 1-minute rate, "
         "requested a start-up delay ahead, and the schedule is then searched with the fleet simulator itself "
-        "(capacity multiplier bisection, one replica more where requests miss, one fewer where none do) for the "
-        "cheapest one that keeps >= 99 % within the SLO. It meets the bar with fewer GPU-hours than the policy, "
-        "but it is not a strict lower bound: the fixed static:4 "
-        f"({runs['static:4'].score.slo_attainment:.2%} TTFT and TPOT, {runs['static:4'].score.gpu_hours:.2f} "
-        "GPU-hours) is cheaper, because its 1 % of misses all fall at the peaks that the oracle's per-interval "
-        "sizing pays a fifth replica for, and scaling in at the troughs costs start-up time again on the way "
-        "up.", "",
+        "(the configuration it is scored under) for the cheapest one in GPU-hours that keeps >= 99 % within the "
+        "SLO: per-interval schedules (capacity multiplier bisection, one replica more where requests miss, one "
+        "fewer where none do), the smallest constant fleet that meets the target, and per-interval sizing over a "
+        f"floor ({runs_oracle_note(runs)}). So it is never costlier than the smallest fixed fleet that meets the "
+        f"bar (static:4: {runs['static:4'].score.slo_attainment:.2%} TTFT and TPOT, "
+        f"{runs['static:4'].score.gpu_hours:.2f} GPU-hours). It is a bound for the policy, which has to react "
+        "to signals it sees: the policy's GPU-hours above the oracle's are the price of not knowing the future "
+        "(and of its margin over 99 %).", "",
     ]
 
 
@@ -142,7 +153,7 @@ CHANGES = [
 
 def main() -> None:
     lines = ["# Shipped policy vs baselines", "",
-             "Reproduce: `python benchmarks/bench_policy.py` (one core, about 80 s; or one run: "
+             "Reproduce: `python benchmarks/bench_policy.py` (one core, about 95 s; or one run: "
              "`llmstack simulate --spec benchmarks/specs/azure-conv.yaml --deployment chat --trace azure-conv "
              f"--rate-scale {BENCH_RATE:g} --compare {POLICY},hpa,keda,saturation,oracle --json`).", "",
              "TTFT-SLO attainment: share of all requests (rejections and unfinished ones count as misses) whose "
