@@ -171,25 +171,7 @@ def _quantile_latencies(profile: EngineProfile, sample: list[tuple[int, int]], r
     for i, (prompt, output) in enumerate(sample):
         t += rng.expovariate(rate)
         requests.append(SimRequest(i, t, prompt, output))
-    engine = Engine(profile)
-    now = 0.0
-    j = 0
-    while j < len(requests) or engine.has_work:
-        end = engine.plan.end if engine.plan is not None else math.inf
-        if j < len(requests) and requests[j].arrival_s < end:
-            now = max(now, requests[j].arrival_s)
-            engine.submit(requests[j])
-            j += 1
-            if engine.busy:
-                engine.interrupt(now)
-            else:
-                engine.start(now)
-            continue
-        if engine.plan is None:
-            break
-        now = engine.plan.end
-        engine.complete()
-        engine.start(now)
+    Engine(profile).run(requests)
     done = [r for r in requests if r.finish_s is not None]
     if len(done) < len(requests):
         return math.inf, math.inf

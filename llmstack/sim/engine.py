@@ -409,6 +409,33 @@ class Engine:
             self.finished += len(finished)
         return finished
 
+    def run(self, requests: Sequence[SimRequest]) -> tuple[float, list[SimRequest]]:
+        """Drive this engine alone through ``requests`` (by arrival) until it has nothing left to schedule.
+
+        Returns the time the last step ended and the finished requests in completion order. A
+        request that can never be scheduled (e.g. larger than the KV cache) stays unfinished.
+        """
+        pending = sorted(requests, key=lambda r: r.arrival_s)
+        finished: list[SimRequest] = []
+        now, j = 0.0, 0
+        while j < len(pending) or self.has_work:
+            end = self.plan.end if self.plan is not None else math.inf
+            if j < len(pending) and pending[j].arrival_s < end:
+                now = max(now, pending[j].arrival_s)
+                self.submit(pending[j])
+                j += 1
+                if self.busy:
+                    self.interrupt(now)
+                else:
+                    self.start(now)
+                continue
+            if self.plan is None:
+                break
+            now = self.plan.end
+            finished.extend(self.complete())
+            self.start(now)
+        return now, finished
+
     # ------------------------------------------------------------ internals
 
     def _commit_decodes(self, plan: _Plan, steps: int, end: float) -> None:

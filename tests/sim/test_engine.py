@@ -7,7 +7,6 @@ Design note: runs of decode steps are summed in closed form; the equality with
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 
 import pytest
@@ -24,24 +23,9 @@ from llmstack.spec.resolving import resolve
 
 def run(engine: Engine, requests: list[SimRequest]) -> float:
     """Drive one engine through arrivals in order; returns the time the last step ended."""
-    requests = sorted(requests, key=lambda r: r.arrival_s)
-    now, j = 0.0, 0
-    while j < len(requests) or engine.has_work:
-        end = engine.plan.end if engine.plan is not None else math.inf
-        if j < len(requests) and requests[j].arrival_s < end:
-            now = max(now, requests[j].arrival_s)
-            engine.submit(requests[j])
-            j += 1
-            if engine.busy:
-                engine.interrupt(now)
-            else:
-                engine.start(now)
-            continue
-        assert engine.plan is not None, "work left but nothing scheduled"
-        now = engine.plan.end
-        engine.complete()
-        engine.start(now)
-    return now
+    end, _ = engine.run(requests)
+    assert not engine.has_work, "work left but nothing scheduled"
+    return end
 
 
 @pytest.mark.parametrize("deployment", ["chat", "reasoning"])
@@ -107,25 +91,8 @@ def test_every_request_finishes_exactly_once_with_its_tokens(chat_profile: Engin
     rng = random.Random(7)
     small = dataclasses.replace(chat_profile, kv_cache_tokens=30_000, max_num_seqs=16)
     engine = Engine(small)
-    finished: list[SimRequest] = []
     requests = [SimRequest(i, rng.uniform(0, 60), rng.randint(1, 3000), rng.randint(1, 400)) for i in range(300)]
-    requests.sort(key=lambda r: r.arrival_s)
-    now, j = 0.0, 0
-    while j < len(requests) or engine.has_work:
-        end = engine.plan.end if engine.plan is not None else math.inf
-        if j < len(requests) and requests[j].arrival_s < end:
-            now = max(now, requests[j].arrival_s)
-            engine.submit(requests[j])
-            j += 1
-            if engine.busy:
-                engine.interrupt(now)
-            else:
-                engine.start(now)
-            continue
-        assert engine.plan is not None
-        now = engine.plan.end
-        finished.extend(engine.complete())
-        engine.start(now)
+    _, finished = engine.run(requests)
     assert sorted(r.id for r in finished) == list(range(300))
     assert all(r.generated == r.output_tokens for r in requests)
     assert engine.generation_tokens >= sum(r.output_tokens for r in requests)
