@@ -13,16 +13,17 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 """People get their terminal's width; pipes and logs get wide tables instead of folded ones."""
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
+    """``value`` with NaN/Inf replaced by None, so it serialises as strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     return value
 
 
 def print_json(data: Any) -> None:
     """Strict JSON on stdout (NaN/Inf become null), no rich markup."""
-    print(json.dumps(_clean(data), indent=2, sort_keys=False, allow_nan=False))
+    print(json.dumps(clean(data), indent=2, sort_keys=False, allow_nan=False))

@@ -10,7 +10,7 @@ import typer
 
 from llmstack.cli import _policy as opts
 from llmstack.cli.app import app, err_console
-from llmstack.cli.output import console
+from llmstack.cli.output import clean, console
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.policy import applying, loop
@@ -49,6 +49,7 @@ def watch(
     ca_file: Path | None = opts.CA_FILE,
     yes: bool = typer.Option(False, "--yes", help="apply with pulumi up (default: recommend and audit only)"),
     config_only: bool = typer.Option(False, "--config-only", help="apply by writing llmstack:scaling only"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per cycle on stdout (JSON lines)"),
 ) -> None:
     """Run recommend every --interval seconds; with --yes or --config-only also apply."""
     ctx = load_context(spec, stack, project_dir)
@@ -60,6 +61,10 @@ def watch(
         applying.apply(recs, ctx.project_dir, ctx.stack_name, mode=mode)
 
     def show(result: loop.CycleResult) -> None:
+        if as_json:
+            print(json.dumps(clean({"time": result.now, "applied": result.applied, "warnings": result.warnings,
+                                    "recommendations": [r.to_json() for r in result.recommendations]})), flush=True)
+            return
         for w in result.warnings:
             err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
         if result.recommendations:
