@@ -29,21 +29,25 @@ from tests.servers import PrometheusProcess, free_port, query, running_prometheu
 __all__ = ["EngineExporter", "FakePrometheus", "PrometheusProcess", "free_port", "prometheus_config", "query",
            "running_exporters", "running_prometheus", "vector"]
 
+def _send_ok(handler: BaseHTTPRequestHandler, body: bytes, content_type: str) -> None:
+    """Answer 200 with ``body``; a client that hung up (Prometheus timing out) is not an error."""
+    try:
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except OSError:
+        pass
+
+
 def _text_server(port: int, registry: CollectorRegistry) -> ThreadingHTTPServer:
     """Serve the classic text format whatever Prometheus asks for: prometheus_client's OpenMetrics
     output would rewrite ``vllm:`` names to ``vllm_`` on newer clients, unlike vLLM's own endpoint."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = generate_latest(registry)
-            try:
-                self.send_response(200)
-                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except OSError:
-                pass
+            _send_ok(self, generate_latest(registry), CONTENT_TYPE_LATEST)
 
         def log_message(self, *args: Any) -> None:
             return
@@ -165,14 +169,7 @@ class FakePrometheus:
                     time.sleep(outer.delay_s)
                 body = json.dumps({"status": "success",
                                    "data": {"resultType": "vector", "result": outer.answer(expr)}}).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
+                _send_ok(self, body, "application/json")
 
             def log_message(self, *args: Any) -> None:
                 return
