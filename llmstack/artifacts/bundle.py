@@ -3,26 +3,28 @@
 Layout (relative to ``--out``)::
 
     haproxy.cfg                  the router (one router); haproxy-<router>.cfg each when several
-    prometheus.yml               Kubernetes pod discovery in the namespace (default: the stack name)
+    prometheus.yml               Kubernetes pod discovery in the namespace
     rules/recording.yml          the signals
     rules/alerts.yml             the alerts
     dashboards/*.json            Grafana dashboards
     vllm-args/<deployment>.txt   `vllm serve` arguments, one per line (after `vllm serve`)
 
-Addressing: the bundle shows what the Kubernetes target deploys, so routers reach each
-deployment through DNS (``<deployment>.<namespace>.svc.cluster.local:8000``, a headless
-Service, ``replicas.max`` server slots) and Prometheus discovers pods in the namespace. The
-Docker target renders its own files with static addresses (``llmstack render --target docker``).
+Addressing: the bundle shows what the Kubernetes target deploys, with the same names
+(:mod:`llmstack.artifacts.addressing`): routers reach each deployment through its headless
+Service ``<deployment>-vllm-pods.<namespace>.svc.cluster.local:8000`` (``replicas.max``
+server slots) in the target's default namespace ``llmstack``, so haproxy.cfg here is the
+router ConfigMap's. The Docker target renders its own files with static addresses
+(``llmstack render --target docker``).
 """
 
 from __future__ import annotations
 
 import json
 
-from llmstack.artifacts import grafana, haproxy, prometheus, vllm_args
+from llmstack.artifacts import addressing, grafana, prometheus, vllm_args
 from llmstack.spec.models import StackSpec
 
-ENGINE_PORT = 8000
+ENGINE_PORT = addressing.ENGINE_PORT
 
 
 def haproxy_file_name(stack: StackSpec, router: str) -> str:
@@ -30,23 +32,13 @@ def haproxy_file_name(stack: StackSpec, router: str) -> str:
     return "haproxy.cfg" if len(stack.routers) == 1 else f"haproxy-{router}.cfg"
 
 
-def dns_addressing(stack: StackSpec, namespace: str) -> dict[str, haproxy.BackendAddressing]:
-    """deployment -> DNS addressing through its headless Service in ``namespace``."""
-    return {
-        d.name: haproxy.BackendAddressing.dns(f"{d.name}.{namespace}.svc.cluster.local", ENGINE_PORT,
-                                              max(1, d.replicas.max))
-        for d in stack.deployments
-    }
-
-
 def render_artifacts(stack: StackSpec, *, namespace: str | None = None) -> dict[str, str]:
-    """All artifacts of ``stack`` as file texts (nothing written)."""
-    namespace = namespace or stack.name
+    """All artifacts of ``stack`` as file texts (nothing written); ``namespace`` None: ``llmstack``."""
+    cluster = addressing.Cluster(namespace or addressing.DEFAULT_NAMESPACE)
     files: dict[str, str] = {}
-    addressing = dns_addressing(stack, namespace)
     for router in stack.routers:
-        files[haproxy_file_name(stack, router.name)] = haproxy.build_haproxy_config(stack, router.name, addressing)
-    config = prometheus.build_prometheus_config(stack, prometheus.ScrapeTargets.kubernetes(namespace))
+        files[haproxy_file_name(stack, router.name)] = addressing.router_config(stack, router.name, cluster)
+    config = prometheus.build_prometheus_config(stack, prometheus.ScrapeTargets.kubernetes(cluster.namespace))
     files["prometheus.yml"] = prometheus.render_yaml(config)
     files["rules/recording.yml"] = prometheus.render_yaml(prometheus.build_recording_rules(stack))
     files["rules/alerts.yml"] = prometheus.render_yaml(prometheus.build_alert_rules(stack))

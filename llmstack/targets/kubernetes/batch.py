@@ -14,17 +14,16 @@ from typing import Any
 from llmstack.artifacts import images, labels, vllm_args
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import BatchJobSpec, StackSpec
-from llmstack.spec.resolving import ResolvedDeployment
 from llmstack.targets.kubernetes import engines, meta, naming
 from llmstack.targets.kubernetes.options import KubernetesOptions
-from llmstack.targets.kubernetes.sizing import PodShape
+from llmstack.targets.kubernetes.resolved import KubeDeployment
 
 DATA_PATH = "/data"
 SERVER_ONLY_FLAGS = ("--host", "--port")
 
 
-def job_labels(stack: StackSpec, job: BatchJobSpec) -> dict[str, str]:
-    spec = stack.deployment(job.deployment)
+def job_labels(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment) -> dict[str, str]:
+    spec = kd.spec
     return {
         "app.kubernetes.io/name": "vllm-batch",
         "app.kubernetes.io/instance": naming.dns_name(stack.name, job.name),
@@ -54,7 +53,8 @@ def run_batch_args(stack: StackSpec, job: BatchJobSpec) -> list[str]:
     return ["-i", f"{DATA_PATH}/{job.input}", "-o", f"{DATA_PATH}/{job.output}", "--model", model, *engine]
 
 
-def data_claim(stack: StackSpec, job: BatchJobSpec, options: KubernetesOptions) -> dict[str, Any]:
+def data_claim(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, options: KubernetesOptions,
+               ) -> dict[str, Any]:
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": job.volume_size}}}
     if job.storage_class is not None:
         spec["storageClassName"] = job.storage_class
@@ -62,21 +62,22 @@ def data_claim(stack: StackSpec, job: BatchJobSpec, options: KubernetesOptions) 
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": meta.metadata(naming.dns_name(job.name, "batch-data"), options.namespace,
-                                  job_labels(stack, job)),
+                                  job_labels(stack, job, kd)),
         "spec": spec,
     }
 
 
-def job_manifest(stack: StackSpec, job: BatchJobSpec, resolved: ResolvedDeployment, shape: PodShape,
-                 options: KubernetesOptions) -> dict[str, Any]:
+def job_manifest(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, options: KubernetesOptions,
+                 ) -> dict[str, Any]:
     """batch/v1 Job running ``vllm run-batch`` on the deployment's pool."""
+    shape = kd.shape
     if shape.multi_node:
         raise LlmstackError(
             f"deployment {job.deployment!r} needs {shape.pods_per_replica} nodes per replica; batch jobs run on one",
             path=f"batch_jobs[{job.name}].deployment",
             hint="point the job at a deployment whose TP x PP fits one node of its pool",
         )
-    pod_labels = job_labels(stack, job)
+    pod_labels = job_labels(stack, job, kd)
     volumes, mounts = engines.engine_volumes(shape, options)
     container = {
         "name": "vllm-batch",
@@ -85,7 +86,7 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, resolved: ResolvedDeployme
         "command": ["vllm", "run-batch"],
         "args": run_batch_args(stack, job),
         "env": engines.engine_env(options),
-        "resources": engines.engine_resources(resolved.pool, shape),
+        "resources": engines.engine_resources(kd.pool, shape),
         "volumeMounts": [*mounts, {"name": "batch-data", "mountPath": DATA_PATH}],
         "securityContext": {"allowPrivilegeEscalation": False},
     }
@@ -100,7 +101,7 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, resolved: ResolvedDeployme
                 "volumes": [*volumes, {"name": "batch-data", "persistentVolumeClaim": {
                     "claimName": naming.dns_name(job.name, "batch-data")}}],
                 "enableServiceLinks": False,
-                **engines.pool_scheduling(resolved.pool),
+                **engines.pool_scheduling(kd.pool),
             },
         },
     }
@@ -115,8 +116,8 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, resolved: ResolvedDeployme
     }
 
 
-def batch_objects(stack: StackSpec, job: BatchJobSpec, resolved: ResolvedDeployment, shape: PodShape,
-                  options: KubernetesOptions) -> list[dict[str, Any]]:
-    return [data_claim(stack, job, options), job_manifest(stack, job, resolved, shape, options)]
+def batch_objects(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, options: KubernetesOptions,
+                  ) -> list[dict[str, Any]]:
+    return [data_claim(stack, job, kd, options), job_manifest(stack, job, kd, options)]
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from llmstack.artifacts import addressing
 from llmstack.spec.models import StackSpec
-from llmstack.targets.kubernetes import engines, meta, naming, routing
+from llmstack.targets.kubernetes import engines, meta, naming, resolved
 from llmstack.targets.kubernetes import objects as stack_objects
 from llmstack.targets.kubernetes.objects import Manifest, StackObjects
 from llmstack.targets.kubernetes.options import KubernetesOptions
@@ -202,7 +203,7 @@ class LlmStack(pulumi.ComponentResource):
             for d, objs in sorted(built.deployments.items())
         }
         self.routers = {
-            r: Router(r, RouterArgs(stack, r, objs, routing.endpoint(stack, r, built.options)),
+            r: Router(r, RouterArgs(stack, r, objs, addressing.router_url(stack, r, resolved.cluster(built.options))),
                       pulumi.ResourceOptions(parent=self, depends_on=list(self.shared)))
             for r, objs in sorted(built.routers.items())
         }

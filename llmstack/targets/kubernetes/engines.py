@@ -18,21 +18,16 @@ import shlex
 from typing import Any
 
 from llmstack.artifacts import images, labels, vllm_args
-from llmstack.spec.models import PoolSpec, StackSpec
-from llmstack.spec.resolving import ResolvedDeployment
-from llmstack.targets.kubernetes import meta, naming
+from llmstack.spec.models import PoolSpec
+from llmstack.targets.kubernetes import meta
 from llmstack.targets.kubernetes.options import HF_CACHE_PATH, KubernetesOptions
+from llmstack.targets.kubernetes.resolved import KubeDeployment
 from llmstack.targets.kubernetes.sizing import STARTUP_PERIOD_S, PodShape
 
 RAY_PORT = 6379
 RAY_JOIN_TIMEOUT_S = 600
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
 HF_TOKEN_KEY = "token"
-
-
-def selector(stack: StackSpec, deployment: str) -> dict[str, str]:
-    """Labels that select the pods serving HTTP (single-node pods, or LeaderWorkerSet leaders)."""
-    return {**labels.selector_labels(stack, deployment), labels.K8S_COMPONENT: labels.ENGINE_ROLE}
 
 
 def pool_scheduling(pool: PoolSpec) -> dict[str, Any]:
@@ -93,8 +88,9 @@ def _probes(shape: PodShape) -> dict[str, Any]:
     }
 
 
-def _container(name: str, command: list[str], args: list[str], resolved: ResolvedDeployment, shape: PodShape,
+def _container(name: str, command: list[str], args: list[str], kd: KubeDeployment,
                options: KubernetesOptions, *, serves_http: bool) -> dict[str, Any]:
+    shape = kd.shape
     _, mounts = engine_volumes(shape, options)
     container: dict[str, Any] = {
         "name": name,
@@ -103,7 +99,7 @@ def _container(name: str, command: list[str], args: list[str], resolved: Resolve
         "command": command,
         "args": args,
         "env": engine_env(options),
-        "resources": engine_resources(resolved.pool, shape),
+        "resources": engine_resources(kd.pool, shape),
         "volumeMounts": mounts,
         "securityContext": {"allowPrivilegeEscalation": False},
     }
@@ -116,15 +112,14 @@ def _container(name: str, command: list[str], args: list[str], resolved: Resolve
     return container
 
 
-def _pod_spec(container: dict[str, Any], resolved: ResolvedDeployment, shape: PodShape,
-              options: KubernetesOptions) -> dict[str, Any]:
-    volumes, _ = engine_volumes(shape, options)
+def _pod_spec(container: dict[str, Any], kd: KubeDeployment, options: KubernetesOptions) -> dict[str, Any]:
+    volumes, _ = engine_volumes(kd.shape, options)
     return {
         "containers": [container],
         "volumes": volumes,
         "terminationGracePeriodSeconds": 60,
         "enableServiceLinks": False,
-        **pool_scheduling(resolved.pool),
+        **pool_scheduling(kd.pool),
     }
 
 
@@ -133,13 +128,10 @@ def _annotations(shape: PodShape) -> dict[str, str]:
             meta.GPUS_PER_REPLICA_ANNOTATION: str(shape.gpus_per_replica)}
 
 
-def deployment(stack: StackSpec, resolved: ResolvedDeployment, shape: PodShape,
-               options: KubernetesOptions) -> dict[str, Any]:
+def deployment(kd: KubeDeployment, options: KubernetesOptions) -> dict[str, Any]:
     """apps/v1 Deployment of a single-node deployment (one pod per replica)."""
-    d = resolved.deployment
-    pod_labels = labels.k8s_labels(stack, d.name)
-    args = vllm_args.serve_args(stack, d.name, port=meta.ENGINE_PORT)
-    container = _container("vllm", list(vllm_args.VLLM_ENTRYPOINT), args, resolved, shape, options,
+    d, shape = kd.spec, kd.shape
+    container = _container("vllm", list(vllm_args.VLLM_ENTRYPOINT), list(kd.serve_args), kd, options,
                            serves_http=True)
     strategy: dict[str, Any] = (
         {"type": "Recreate"} if d.update_strategy == "Recreate"
@@ -148,15 +140,15 @@ def deployment(stack: StackSpec, resolved: ResolvedDeployment, shape: PodShape,
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta.metadata(naming.engine(d.name), options.namespace, pod_labels, _annotations(shape)),
+        "metadata": meta.metadata(kd.address.workload, kd.namespace, kd.labels, _annotations(shape)),
         "spec": {
             "replicas": d.replicas.start,
             "revisionHistoryLimit": 3,
-            "selector": {"matchLabels": selector(stack, d.name)},
+            "selector": {"matchLabels": kd.address.serving_selector},
             "strategy": strategy,
             "template": {
-                "metadata": {"labels": pod_labels, "annotations": _annotations(shape)},
-                "spec": _pod_spec(container, resolved, shape, options),
+                "metadata": {"labels": kd.labels, "annotations": _annotations(shape)},
+                "spec": _pod_spec(container, kd, options),
             },
         },
     }
@@ -178,19 +170,15 @@ def leader_script(serve: list[str]) -> str:
     ]) + "\n"
 
 
-def leader_worker_set(stack: StackSpec, resolved: ResolvedDeployment, shape: PodShape,
-                      options: KubernetesOptions) -> dict[str, Any]:
+def leader_worker_set(kd: KubeDeployment, options: KubernetesOptions) -> dict[str, Any]:
     """LeaderWorkerSet of a deployment sharded over ``shape.pods_per_replica`` nodes."""
-    d = resolved.deployment
-    leader_labels = labels.k8s_labels(stack, d.name)
+    d, shape = kd.spec, kd.shape
+    leader_labels = kd.labels
     worker_labels = {**leader_labels, labels.K8S_COMPONENT: meta.ENGINE_WORKER_COMPONENT}
-    serve = [*vllm_args.VLLM_ENTRYPOINT,
-             *vllm_args.serve_args(stack, d.name, port=meta.ENGINE_PORT,
-                                   extra=["--distributed-executor-backend", "ray"])]
-    leader = _container("vllm-leader", ["/bin/sh", "-c"], [leader_script(serve)], resolved, shape, options,
-                        serves_http=True)
+    serve = [*vllm_args.VLLM_ENTRYPOINT, *kd.serve_args]
+    leader = _container("vllm-leader", ["/bin/sh", "-c"], [leader_script(serve)], kd, options, serves_http=True)
     worker = _container("vllm-worker", ["ray", "start"],
-                        [f"--address=$(LWS_LEADER_ADDRESS):{RAY_PORT}", "--block"], resolved, shape, options,
+                        [f"--address=$(LWS_LEADER_ADDRESS):{RAY_PORT}", "--block"], kd, options,
                         serves_http=False)
     rollout: dict[str, Any] = (
         {"type": "RollingUpdate", "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0}}
@@ -200,7 +188,7 @@ def leader_worker_set(stack: StackSpec, resolved: ResolvedDeployment, shape: Pod
     return {
         "apiVersion": LWS_API_VERSION,
         "kind": "LeaderWorkerSet",
-        "metadata": meta.metadata(naming.engine(d.name), options.namespace, leader_labels, _annotations(shape)),
+        "metadata": meta.metadata(kd.address.workload, kd.namespace, leader_labels, _annotations(shape)),
         "spec": {
             "replicas": d.replicas.start,
             "startupPolicy": "LeaderCreated",
@@ -210,49 +198,47 @@ def leader_worker_set(stack: StackSpec, resolved: ResolvedDeployment, shape: Pod
                 "restartPolicy": "RecreateGroupOnPodRestart",
                 "leaderTemplate": {
                     "metadata": {"labels": leader_labels, "annotations": _annotations(shape)},
-                    "spec": _pod_spec(leader, resolved, shape, options),
+                    "spec": _pod_spec(leader, kd, options),
                 },
                 "workerTemplate": {
                     "metadata": {"labels": worker_labels, "annotations": _annotations(shape)},
-                    "spec": _pod_spec(worker, resolved, shape, options),
+                    "spec": _pod_spec(worker, kd, options),
                 },
             },
         },
     }
 
 
-def service(stack: StackSpec, deployment_name: str, options: KubernetesOptions) -> dict[str, Any]:
+def service(kd: KubeDeployment) -> dict[str, Any]:
     """ClusterIP Service of the engines (in-cluster clients; never exposed outside)."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": meta.metadata(naming.engine(deployment_name), options.namespace,
-                                  labels.k8s_labels(stack, deployment_name)),
+        "metadata": meta.metadata(kd.address.workload, kd.namespace, kd.labels),
         "spec": {
             "type": "ClusterIP",
-            "selector": selector(stack, deployment_name),
+            "selector": kd.address.serving_selector,
             "ports": [{"name": labels.ENGINE_PORT_NAME, "port": meta.ENGINE_PORT,
                        "targetPort": labels.ENGINE_PORT_NAME, "protocol": "TCP"}],
         },
     }
 
 
-def headless_service(stack: StackSpec, deployment_name: str, options: KubernetesOptions) -> dict[str, Any]:
+def headless_service(kd: KubeDeployment) -> dict[str, Any]:
     """Headless Service: one DNS record per ready engine pod, which the router resolves at run time."""
-    svc = service(stack, deployment_name, options)
-    svc["metadata"]["name"] = naming.headless(deployment_name)
+    svc = service(kd)
+    svc["metadata"]["name"] = kd.address.headless
     svc["spec"] = {"clusterIP": "None", **svc["spec"]}
     return svc
 
 
-def pod_disruption_budget(stack: StackSpec, deployment_name: str, options: KubernetesOptions) -> dict[str, Any]:
+def pod_disruption_budget(kd: KubeDeployment) -> dict[str, Any]:
     """At most one engine pod evicted at a time (drains proceed, capacity drops by one replica at most)."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": meta.metadata(naming.engine(deployment_name), options.namespace,
-                                  labels.k8s_labels(stack, deployment_name)),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels.selector_labels(stack, deployment_name)}},
+        "metadata": meta.metadata(kd.address.workload, kd.namespace, kd.labels),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": kd.address.selector}},
     }
 
 
@@ -272,10 +258,7 @@ def model_cache_claim(options: KubernetesOptions) -> dict[str, Any] | None:
     }
 
 
-def deployment_objects(stack: StackSpec, resolved: ResolvedDeployment, shape: PodShape,
-                       options: KubernetesOptions) -> list[dict[str, Any]]:
+def deployment_objects(kd: KubeDeployment, options: KubernetesOptions) -> list[dict[str, Any]]:
     """Every object of one model deployment, workload first."""
-    name = resolved.deployment.name
-    workload = (leader_worker_set if shape.multi_node else deployment)(stack, resolved, shape, options)
-    return [workload, service(stack, name, options), headless_service(stack, name, options),
-            pod_disruption_budget(stack, name, options)]
+    workload = (leader_worker_set if kd.shape.multi_node else deployment)(kd, options)
+    return [workload, service(kd), headless_service(kd), pod_disruption_budget(kd)]

@@ -11,16 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from llmstack.artifacts import labels
-from llmstack.spec.models import StackSpec
-from llmstack.targets.kubernetes import meta, naming
+from llmstack.targets.kubernetes import meta
 from llmstack.targets.kubernetes.options import KubernetesOptions
+from llmstack.targets.kubernetes.resolved import KubeDeployment
 
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 
 
-def engine_policy(stack: StackSpec, deployment: str, options: KubernetesOptions) -> dict[str, Any]:
+def engine_policy(kd: KubeDeployment, options: KubernetesOptions) -> dict[str, Any]:
     """Ingress rules of one deployment's engine pods."""
-    pods = labels.selector_labels(stack, deployment)
+    pods = kd.address.selector
     http = [{"port": meta.ENGINE_PORT, "protocol": "TCP"}]
     namespace_selector: dict[str, Any] = (
         {"matchLabels": {"kubernetes.io/metadata.name": options.prometheus_namespace}}
@@ -30,8 +30,7 @@ def engine_policy(stack: StackSpec, deployment: str, options: KubernetesOptions)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": meta.metadata(naming.engine(deployment), options.namespace,
-                                  labels.k8s_labels(stack, deployment)),
+        "metadata": meta.metadata(kd.address.workload, kd.namespace, kd.labels),
         "spec": {
             "podSelector": {"matchLabels": pods},
             "policyTypes": ["Ingress"],

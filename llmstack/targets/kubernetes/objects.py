@@ -14,7 +14,17 @@ from typing import Any
 from llmstack.capacity import planning
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import ResolvedDeployment
-from llmstack.targets.kubernetes import batch, engines, meta, naming, networking, observability, routing, sizing
+from llmstack.targets.kubernetes import (
+    batch,
+    engines,
+    meta,
+    naming,
+    networking,
+    observability,
+    resolved,
+    routing,
+    sizing,
+)
 from llmstack.targets.kubernetes.options import KubernetesOptions
 
 Manifest = dict[str, Any]
@@ -52,35 +62,34 @@ def check(stack: StackSpec) -> tuple[dict[str, ResolvedDeployment], dict[str, si
     """Run every check the target needs before anything is built: names, the capacity model's
     validity rules (``planning.check_stack``), pool sizes and pod shapes."""
     naming.check_names(stack)
-    resolved = planning.check_stack(stack)
-    sizing.check_pools(stack, resolved)
-    return {r.deployment.name: r for r in resolved}, {r.deployment.name: sizing.shape(r) for r in resolved}
+    checked = planning.check_stack(stack)
+    sizing.check_pools(stack, checked)
+    return {r.deployment.name: r for r in checked}, {r.deployment.name: sizing.shape(r) for r in checked}
+
+
+def resolve(stack: StackSpec, options: KubernetesOptions) -> dict[str, resolved.KubeDeployment]:
+    """Every deployment checked and resolved once (names, labels, selectors, pod shape, serve arguments)."""
+    checked, shapes = check(stack)
+    return {d.name: resolved.deployment(stack, checked[d.name], shapes[d.name], options) for d in stack.deployments}
 
 
 def build(stack: StackSpec, options: KubernetesOptions | None = None) -> StackObjects:
     """All objects of ``stack`` (checked first)."""
     options = options or KubernetesOptions()
-    resolved, shapes = check(stack)
+    kds = resolve(stack, options)
+    routers = [resolved.router(stack, r, options) for r in stack.routers]
     shared: list[Manifest] = [namespace(options)] if options.create_namespace else []
     claim = engines.model_cache_claim(options)
     if claim is not None:
         shared.append(claim)
-    deployments = {
-        d.name: [*engines.deployment_objects(stack, resolved[d.name], shapes[d.name], options),
-                 networking.engine_policy(stack, d.name, options)]
-        for d in stack.deployments
-    }
-    routers = {r.name: routing.router_objects(stack, r.name, options) for r in stack.routers}
-    jobs = {
-        job.name: batch.batch_objects(stack, job, resolved[job.deployment], shapes[job.deployment], options)
-        for job in stack.batch_jobs
-    }
     return StackObjects(
         options=options,
         shared=shared,
-        deployments=deployments,
-        routers=routers,
-        monitoring=observability.monitoring_objects(stack, options),
-        batch_jobs=jobs,
-        shapes=shapes,
+        deployments={name: [*engines.deployment_objects(kd, options), networking.engine_policy(kd, options)]
+                     for name, kd in kds.items()},
+        routers={r.name: routing.router_objects(stack, r, options) for r in routers},
+        monitoring=observability.monitoring_objects(stack, list(kds.values()), routers, options),
+        batch_jobs={job.name: batch.batch_objects(stack, job, kds[job.deployment], options)
+                    for job in stack.batch_jobs},
+        shapes={name: kd.shape for name, kd in kds.items()},
     )

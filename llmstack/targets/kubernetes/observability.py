@@ -21,6 +21,7 @@ from llmstack.spec.models import PoolSpec, StackSpec
 from llmstack.targets.kubernetes import engines, meta, naming
 from llmstack.targets.kubernetes.networking import PROMETHEUS_POD_LABELS
 from llmstack.targets.kubernetes.options import KubernetesOptions
+from llmstack.targets.kubernetes.resolved import KubeDeployment, KubeRouter
 
 MONITORING_API = "monitoring.coreos.com/v1"
 DCGM_PORT = 9400
@@ -47,15 +48,14 @@ def engine_relabelings() -> list[dict[str, Any]]:
     return rules
 
 
-def engine_pod_monitor(stack: StackSpec, deployment: str, options: KubernetesOptions) -> dict[str, Any]:
+def engine_pod_monitor(stack: StackSpec, kd: KubeDeployment, options: KubernetesOptions) -> dict[str, Any]:
     """PodMonitor scraping ``/metrics`` of one deployment's serving pods (LeaderWorkerSet leaders)."""
     return {
         "apiVersion": MONITORING_API,
         "kind": "PodMonitor",
-        "metadata": meta.metadata(naming.engine(deployment), options.namespace,
-                                  {**labels.k8s_labels(stack, deployment), **options.monitor_labels}),
+        "metadata": meta.metadata(kd.address.workload, kd.namespace, {**kd.labels, **options.monitor_labels}),
         "spec": {
-            "selector": {"matchLabels": engines.selector(stack, deployment)},
+            "selector": {"matchLabels": kd.address.serving_selector},
             "podMetricsEndpoints": [{
                 "port": labels.ENGINE_PORT_NAME,
                 "path": "/metrics",
@@ -66,14 +66,13 @@ def engine_pod_monitor(stack: StackSpec, deployment: str, options: KubernetesOpt
     }
 
 
-def router_pod_monitor(stack: StackSpec, router: str, options: KubernetesOptions) -> dict[str, Any]:
-    pod_labels = labels.router_k8s_labels(stack, router)
+def router_pod_monitor(stack: StackSpec, router: KubeRouter, options: KubernetesOptions) -> dict[str, Any]:
     return {
         "apiVersion": MONITORING_API,
         "kind": "PodMonitor",
-        "metadata": meta.metadata(naming.router(router), options.namespace, {**pod_labels, **options.monitor_labels}),
+        "metadata": meta.metadata(router.object_name, router.namespace, {**router.labels, **options.monitor_labels}),
         "spec": {
-            "selector": {"matchLabels": {k: pod_labels[k] for k in ("app.kubernetes.io/instance", labels.K8S_ROUTER)}},
+            "selector": {"matchLabels": router.selector},
             "podMetricsEndpoints": [{
                 "port": labels.ROUTER_METRICS_PORT_NAME,
                 "path": "/metrics",
@@ -263,15 +262,16 @@ def gpu_pools(stack: StackSpec) -> list[PoolSpec]:
     return [p for p in stack.pools if p.name in used]
 
 
-def monitoring_objects(stack: StackSpec, options: KubernetesOptions) -> list[dict[str, Any]]:
+def monitoring_objects(stack: StackSpec, deployments: list[KubeDeployment], routers: list[KubeRouter],
+                       options: KubernetesOptions) -> list[dict[str, Any]]:
     """Every monitoring object of the stack, for the operator or the plain Prometheus."""
     mon = stack.monitoring
     objects: list[dict[str, Any]] = []
     if mon.dcgm_exporter:
         objects += [dcgm_daemon_set(stack, pool, options) for pool in gpu_pools(stack)]
     if mon.prometheus_operator:
-        objects += [engine_pod_monitor(stack, d.name, options) for d in stack.deployments]
-        objects += [router_pod_monitor(stack, r.name, options) for r in stack.routers]
+        objects += [engine_pod_monitor(stack, kd, options) for kd in deployments]
+        objects += [router_pod_monitor(stack, router, options) for router in routers]
         if mon.dcgm_exporter:
             objects += [dcgm_pod_monitor(stack, pool, options) for pool in gpu_pools(stack)]
         objects.append(prometheus_rule(stack, options))

@@ -10,47 +10,29 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from llmstack.artifacts import haproxy, images, labels
+from llmstack.artifacts import addressing, haproxy, images, labels
 from llmstack.spec.models import StackSpec
-from llmstack.targets.kubernetes import meta, naming
+from llmstack.targets.kubernetes import meta, resolved
 from llmstack.targets.kubernetes.options import KubernetesOptions
+from llmstack.targets.kubernetes.resolved import KubeRouter
 
 CONFIG_DIR = "/usr/local/etc/haproxy"
 CONFIG_FILE = "haproxy.cfg"
-STATS_PORT = haproxy.HaproxyOptions().stats_port
+STATS_PORT = addressing.STATS_PORT
 
 
-def backend_host(deployment: str, options: KubernetesOptions) -> str:
-    """Cluster DNS name of a deployment's headless Service."""
-    return f"{naming.headless(deployment)}.{options.namespace}.svc.{options.cluster_domain}"
-
-
-def router_config(stack: StackSpec, router: str, options: KubernetesOptions) -> str:
-    """haproxy.cfg of ``router`` with DNS addressing of every deployment it routes to."""
-    spec = next(r for r in stack.routers if r.name == router)
-    deployments = sorted({d for route in spec.routes for d in route.backends})
-    addressing = {
-        d: haproxy.BackendAddressing.dns(backend_host(d, options), meta.ENGINE_PORT,
-                                         max_servers=stack.deployment(d).replicas.max,
-                                         resolver_nameserver=options.dns_resolver)
-        for d in deployments
-    }
-    return haproxy.build_haproxy_config(stack, router, addressing, haproxy.HaproxyOptions(stats_port=STATS_PORT))
-
-
-def config_map(stack: StackSpec, router: str, config: str, options: KubernetesOptions) -> dict[str, Any]:
+def config_map(router: KubeRouter, config: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": meta.metadata(naming.router(router), options.namespace, labels.router_k8s_labels(stack, router)),
+        "metadata": meta.metadata(router.object_name, router.namespace, router.labels),
         "data": {CONFIG_FILE: config},
     }
 
 
-def deployment(stack: StackSpec, router: str, config: str, options: KubernetesOptions) -> dict[str, Any]:
+def deployment(router: KubeRouter, config: str) -> dict[str, Any]:
     """HAProxy Deployment; the config checksum annotation rolls it when haproxy.cfg changes."""
-    spec = next(r for r in stack.routers if r.name == router)
-    pod_labels = labels.router_k8s_labels(stack, router)
+    spec = router.spec
     checksum = hashlib.sha256(config.encode()).hexdigest()
     health = {"httpGet": {"path": haproxy.ROUTER_HEALTH_PATH, "port": labels.ROUTER_PORT_NAME}}
     container = {
@@ -72,18 +54,17 @@ def deployment(stack: StackSpec, router: str, config: str, options: KubernetesOp
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta.metadata(naming.router(router), options.namespace, pod_labels),
+        "metadata": meta.metadata(router.object_name, router.namespace, router.labels),
         "spec": {
             "replicas": spec.replicas,
             "revisionHistoryLimit": 3,
-            "selector": {"matchLabels": {k: pod_labels[k] for k in ("app.kubernetes.io/instance",
-                                                                     labels.K8S_ROUTER)}},
+            "selector": {"matchLabels": router.selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": pod_labels, "annotations": {meta.CONFIG_CHECKSUM_ANNOTATION: checksum}},
+                "metadata": {"labels": router.labels, "annotations": {meta.CONFIG_CHECKSUM_ANNOTATION: checksum}},
                 "spec": {
                     "containers": [container],
-                    "volumes": [{"name": "config", "configMap": {"name": naming.router(router)}}],
+                    "volumes": [{"name": "config", "configMap": {"name": router.object_name}}],
                     "enableServiceLinks": False,
                 },
             },
@@ -91,17 +72,16 @@ def deployment(stack: StackSpec, router: str, config: str, options: KubernetesOp
     }
 
 
-def service(stack: StackSpec, router: str, options: KubernetesOptions) -> dict[str, Any]:
+def service(router: KubeRouter) -> dict[str, Any]:
     """The router's Service, of the type the spec asks for (the only way into the stack)."""
-    spec = next(r for r in stack.routers if r.name == router)
-    pod_labels = labels.router_k8s_labels(stack, router)
+    spec = router.spec
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": meta.metadata(naming.router(router), options.namespace, pod_labels),
+        "metadata": meta.metadata(router.object_name, router.namespace, router.labels),
         "spec": {
             "type": spec.service_type,
-            "selector": {k: pod_labels[k] for k in ("app.kubernetes.io/instance", labels.K8S_ROUTER)},
+            "selector": router.selector,
             "ports": [
                 {"name": labels.ROUTER_PORT_NAME, "port": spec.port, "targetPort": labels.ROUTER_PORT_NAME,
                  "protocol": "TCP"},
@@ -112,13 +92,7 @@ def service(stack: StackSpec, router: str, options: KubernetesOptions) -> dict[s
     }
 
 
-def endpoint(stack: StackSpec, router: str, options: KubernetesOptions) -> str:
-    """In-cluster URL of a router."""
-    spec = next(r for r in stack.routers if r.name == router)
-    return f"http://{naming.router(router)}.{options.namespace}.svc.{options.cluster_domain}:{spec.port}"
-
-
-def router_objects(stack: StackSpec, router: str, options: KubernetesOptions) -> list[dict[str, Any]]:
-    config = router_config(stack, router, options)
-    return [config_map(stack, router, config, options), deployment(stack, router, config, options),
-            service(stack, router, options)]
+def router_objects(stack: StackSpec, router: KubeRouter, options: KubernetesOptions) -> list[dict[str, Any]]:
+    """ConfigMap with haproxy.cfg (:func:`llmstack.artifacts.addressing.router_config`), Deployment, Service."""
+    config = addressing.router_config(stack, router.name, resolved.cluster(options), options.dns_resolver)
+    return [config_map(router, config), deployment(router, config), service(router)]

@@ -152,8 +152,8 @@ def test_uneven_multi_node_split_rejected_with_numbers() -> None:
 
 
 def test_network_policy_admits_router_prometheus_and_group_peers_only() -> None:
-    stack = stack_with()
-    policy = networking.engine_policy(stack, "chat", KubernetesOptions())
+    options = KubernetesOptions()
+    policy = networking.engine_policy(objects.resolve(stack_with(), options)["chat"], options)
     rules = policy["spec"]["ingress"]
     sources = [rule["from"][0]["podSelector"]["matchLabels"] for rule in rules]
     assert sources[0]["app.kubernetes.io/component"] == "router"
