@@ -72,12 +72,12 @@ def k8s_labels(stack: StackSpec, deployment: str) -> dict[str, str]:
 
 
 def router_k8s_labels(stack: StackSpec, router: str) -> dict[str, str]:
-    """Kubernetes labels of a router's workload and pods (HAProxy)."""
-    names = [r.name for r in stack.routers]
-    if router not in names:
-        raise LlmstackError(f"unknown router {router!r}", hint=f"routers are {sorted(names)}")
+    """Kubernetes labels of a router's objects (HAProxy workload and pods, or its HTTPRoute)."""
+    specs = {r.name: r for r in stack.routers}
+    if router not in specs:
+        raise LlmstackError(f"unknown router {router!r}", hint=f"routers are {sorted(specs)}")
     return {
-        "app.kubernetes.io/name": "haproxy",
+        "app.kubernetes.io/name": "haproxy" if specs[router].implementation == "haproxy" else "inference-gateway",
         "app.kubernetes.io/instance": f"{stack.name}-{router}",
         K8S_COMPONENT: ROUTER_ROLE,
         "app.kubernetes.io/part-of": "llmstack",

@@ -331,8 +331,23 @@ class RouteSpec(Spec):
         return value
 
 
+class GatewayRef(Spec):
+    """inference-gateway routers: the Gateway (Gateway API) their HTTPRoute attaches to."""
+
+    name: Name = Field(default="llmstack-gateway", description="the Gateway named in the HTTPRoute's parentRefs")
+    namespace: Name | None = Field(default=None, description="None: the stack's namespace")
+    class_name: Name | None = Field(
+        default=None, description="set: llmstack also creates the Gateway with this gatewayClassName "
+                                  "(e.g. istio, agentgateway, nginx); None: the Gateway exists already")
+    port: int = Field(default=80, ge=1, le=65535, description="listener port of a Gateway llmstack creates")
+
+
 class RouterSpec(Spec):
     name: Name
+    implementation: Literal["haproxy", "inference-gateway"] = Field(
+        default="haproxy", description="haproxy: llmstack's HAProxy (Docker, and the Kubernetes default); "
+                                       "inference-gateway: Gateway API HTTPRoute to InferencePools (Kubernetes)")
+    gateway: GatewayRef = Field(default_factory=GatewayRef)
     strategy: RouterStrategy = "least_request"
     routes: list[RouteSpec] = Field(min_length=1)
     port: int = Field(default=8080, ge=1, le=65535)

@@ -1,9 +1,11 @@
 """``llmstack:scaling``: the per-deployment overrides the policy engine writes.
 
 The stack configuration key holds a mapping ``deployment -> {replicas, variant, pool,
-tensor_parallel}``. These are the only knobs the policy engine turns; everything
-else stays in the spec. ``apply_scaling`` checks each override against the spec and
-returns the spec the targets build from.
+tensor_parallel, route_weight}``. These are the only knobs the policy engine turns; everything
+else stays in the spec. ``route_weight`` sets the deployment's weight in every route that
+lists it (HAProxy's weighted pick, the HTTPRoute's backendRef weights), so a variant can
+take traffic gradually (the policy engine does not turn it yet). ``apply_scaling`` checks
+each override against the spec and returns the spec the targets build from.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from llmstack.errors import LlmstackError
-from llmstack.spec.models import Name, ReplicaRange, Spec, StackSpec
+from llmstack.spec.models import Name, ReplicaRange, RouterSpec, Spec, StackSpec
 
 CONFIG_KEY = "llmstack:scaling"
 
@@ -24,6 +26,8 @@ class ScalingOverride(Spec):
     variant: Name | None = None
     pool: Name | None = None
     tensor_parallel: int | None = Field(default=None, ge=1, le=64)
+    route_weight: int | None = Field(default=None, ge=0, le=256,
+                                     description="weight of this deployment in every route that lists it")
 
 
 def parse_scaling(raw: Any) -> dict[str, ScalingOverride]:
@@ -84,7 +88,30 @@ def apply_scaling(stack: StackSpec, overrides: dict[str, ScalingOverride]) -> St
         if o.tensor_parallel is not None:
             changes["tensor_parallel"] = o.tensor_parallel
         deployments.append(d.model_copy(update=changes))
-    return stack.model_copy(update={"deployments": deployments})
+    routers = route_weights(stack, overrides)
+    return stack.model_copy(update={"deployments": deployments, "routers": routers})
+
+
+def route_weights(stack: StackSpec, overrides: dict[str, ScalingOverride]) -> list[RouterSpec]:
+    """The routers with every ``route_weight`` override applied; a route left with no weight raises."""
+    weights = {name: o.route_weight for name, o in overrides.items() if o.route_weight is not None}
+    routed = {d for r in stack.routers for route in r.routes for d in route.backends}
+    for name in weights:
+        if name not in routed:
+            raise LlmstackError(f"deployment {name!r} is in no route", path=f"{CONFIG_KEY}.{name}.route_weight",
+                                hint="add it to a route's backends in the spec first")
+    routers = []
+    for router in stack.routers:
+        routes = []
+        for route in router.routes:
+            backends = {d: weights.get(d, w) for d, w in route.backends.items()}
+            if sum(backends.values()) == 0:
+                raise LlmstackError(f"route {route.model!r} of router {router.name!r} would get no traffic",
+                                    path=f"{CONFIG_KEY}.{next(d for d in backends if d in weights)}.route_weight",
+                                    hint="keep at least one backend of the route above 0")
+            routes.append(route.model_copy(update={"backends": backends}))
+        routers.append(router.model_copy(update={"routes": routes}))
+    return routers
 
 
 def current_scaling(stack: StackSpec) -> dict[str, dict[str, Any]]:

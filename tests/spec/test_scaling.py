@@ -33,3 +33,14 @@ def test_conflicting_override_names_key(example_stack: StackSpec, raw: object, p
     with pytest.raises(LlmstackError) as info:
         scaling.apply_scaling(example_stack, scaling.parse_scaling(raw))
     assert info.value.path == path
+
+
+def test_route_weight_override_changes_every_route_listing_the_deployment(example_stack: StackSpec) -> None:
+    changed = scaling.apply_scaling(example_stack, scaling.parse_scaling({"chat": {"route_weight": 7}}))
+    weights = [route.backends["chat"] for r in changed.routers for route in r.routes if "chat" in route.backends]
+    assert weights == [7]
+
+
+def test_route_weight_leaving_a_route_without_traffic_is_refused(example_stack: StackSpec) -> None:
+    with pytest.raises(LlmstackError, match="would get no traffic"):
+        scaling.apply_scaling(example_stack, scaling.parse_scaling({"chat": {"route_weight": 0}}))

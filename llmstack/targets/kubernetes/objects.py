@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmstack.artifacts import gateway
 from llmstack.capacity import planning
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import ResolvedDeployment
@@ -73,6 +74,24 @@ def resolve(stack: StackSpec, options: KubernetesOptions) -> dict[str, resolved.
     return {d.name: resolved.deployment(stack, checked[d.name], shapes[d.name], options) for d in stack.deployments}
 
 
+def deployment_objects(stack: StackSpec, kd: resolved.KubeDeployment, options: KubernetesOptions) -> list[Manifest]:
+    """Engine workload, Services, PDB and NetworkPolicy; InferencePool and picker when a gateway routes to it."""
+    gateways = sorted({gateway.gateway_namespace(r, options.namespace) for r in stack.routers
+                       if r.implementation == "inference-gateway"
+                       and any(kd.name in route.backends for route in r.routes)})
+    objs = [*engines.deployment_objects(kd, options), networking.engine_policy(kd, options, gateways)]
+    if gateways:
+        objs += gateway.pool_objects(stack, kd.address, kd.namespace, kd.labels, networking.prometheus_peer(options))
+    return objs
+
+
+def router_objects(stack: StackSpec, router: resolved.KubeRouter, options: KubernetesOptions) -> list[Manifest]:
+    """HAProxy (ConfigMap, Deployment, Service, NetworkPolicy) or the Gateway API objects of one router."""
+    if router.spec.implementation == "inference-gateway":
+        return gateway.router_objects(router.spec, router.namespace, router.labels)
+    return [*routing.router_objects(stack, router, options), networking.router_policy(router, options)]
+
+
 def build(stack: StackSpec, options: KubernetesOptions | None = None) -> StackObjects:
     """All objects of ``stack`` (checked first)."""
     options = options or KubernetesOptions()
@@ -85,9 +104,8 @@ def build(stack: StackSpec, options: KubernetesOptions | None = None) -> StackOb
     return StackObjects(
         options=options,
         shared=shared,
-        deployments={name: [*engines.deployment_objects(kd, options), networking.engine_policy(kd, options)]
-                     for name, kd in kds.items()},
-        routers={r.name: routing.router_objects(stack, r, options) for r in routers},
+        deployments={name: deployment_objects(stack, kd, options) for name, kd in kds.items()},
+        routers={r.name: router_objects(stack, r, options) for r in routers},
         monitoring=observability.monitoring_objects(stack, list(kds.values()), routers, options),
         batch_jobs={job.name: batch.batch_objects(stack, job, kds[job.deployment], options)
                     for job in stack.batch_jobs},

@@ -271,7 +271,8 @@ def monitoring_objects(stack: StackSpec, deployments: list[KubeDeployment], rout
         objects += [dcgm_daemon_set(stack, pool, options) for pool in gpu_pools(stack)]
     if mon.prometheus_operator:
         objects += [engine_pod_monitor(stack, kd, options) for kd in deployments]
-        objects += [router_pod_monitor(stack, router, options) for router in routers]
+        objects += [router_pod_monitor(stack, router, options) for router in routers
+                    if router.spec.implementation == "haproxy"]
         if mon.dcgm_exporter:
             objects += [dcgm_pod_monitor(stack, pool, options) for pool in gpu_pools(stack)]
         objects.append(prometheus_rule(stack, options))

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from llmstack.targets import stack_config
-from llmstack.targets.kubernetes import objects, options
+from llmstack.targets.kubernetes import crds, objects, options
 from llmstack.targets.kubernetes.components import LlmStack, LlmStackArgs
 
 
@@ -27,11 +27,19 @@ def provider(config: pulumi.Config, namespace: str) -> k8s.Provider | None:
     return k8s.Provider("llmstack-k8s", kubeconfig=kubeconfig, context=context, namespace=namespace)
 
 
-def build(settings: stack_config.StackConfig, config: pulumi.Config) -> LlmStack:
-    """Check the stack (capacity model, names, pools), then register it and export its summary."""
+def build(settings: stack_config.StackConfig, config: pulumi.Config,
+          crd_lookup: crds.CrdLookup | None = None) -> LlmStack:
+    """Check the stack (capacity model, names, pools), then register it and export its summary.
+
+    On ``pulumi preview`` each CRD the objects need and the cluster lacks is a warning
+    (``crd_lookup`` None: ``kubectl get crd`` with the configured kubeconfig and context).
+    """
     stack = settings.load()
     opts = options.from_config(config.get_object("kubernetes"))
     built = objects.build(stack, opts)  # every check runs here, before any resource exists
+    if pulumi.runtime.is_dry_run():
+        lookup = crd_lookup or crds.KubectlLookup(config.get("kubeconfig"), config.get("context"))
+        crds.warn_missing(built.all(), lookup)
     hf_token = config.get_secret("hfToken")
     k8s_provider = provider(config, opts.namespace)
     resource_opts = pulumi.ResourceOptions(provider=k8s_provider) if k8s_provider is not None else None

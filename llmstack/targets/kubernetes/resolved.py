@@ -55,6 +55,7 @@ class KubeRouter:
     selector: dict[str, str]
     namespace: str
     url: str
+    """HAProxy: the Service URL in the cluster; inference-gateway: ``gateway <namespace>/<name>``."""
 
     @property
     def name(self) -> str:
@@ -87,5 +88,6 @@ def router(stack: StackSpec, spec: RouterSpec, options: KubernetesOptions) -> Ku
         labels=pod_labels,
         selector={k: pod_labels[k] for k in ("app.kubernetes.io/instance", labels.K8S_ROUTER)},
         namespace=options.namespace,
-        url=addressing.router_url(stack, spec.name, cluster(options)),
+        url=(addressing.router_url(stack, spec.name, cluster(options)) if spec.implementation == "haproxy"
+             else f"gateway {spec.gateway.namespace or options.namespace}/{spec.gateway.name}"),
     )

@@ -18,7 +18,7 @@ import pytest
 
 from llmstack.errors import LlmstackError
 from llmstack.targets import stack_config
-from llmstack.targets.kubernetes import program
+from llmstack.targets.kubernetes import crds, program
 from tests.conftest import EXAMPLE_SPEC, ROOT
 
 TOKEN = "hf_test_token_value_0123456789"
@@ -47,15 +47,19 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 def run_program(spec: Path = EXAMPLE_SPEC, scaling: dict[str, Any] | None = None,
-                mocks: Recorder | None = None) -> tuple[Recorder, dict[str, Any]]:
+                mocks: Recorder | None = None, *, preview: bool = False,
+                lookup: crds.CrdLookup | None = None,
+                kubernetes: dict[str, Any] | None = None) -> tuple[Recorder, dict[str, Any]]:
     """Run ``program.build`` under mocks; the recorder and facts read from the outputs."""
     mocks = mocks or Recorder()
     # an earlier asyncio.run() elsewhere in the suite leaves the main thread without a loop; Pulumi needs one
     asyncio.set_event_loop(asyncio.new_event_loop())
-    pulumi.runtime.set_mocks(mocks, preview=False)
+    pulumi.runtime.set_mocks(mocks, preview=preview)
     config = {"llmstack:spec": str(spec), "llmstack:target": "kubernetes", "llmstack:hfToken": TOKEN}
     if scaling is not None:
         config["llmstack:scaling"] = json.dumps(scaling)
+    if kubernetes is not None:
+        config["llmstack:kubernetes"] = json.dumps(kubernetes)
     pulumi.runtime.set_all_config(config, secret_keys=["llmstack:hfToken"])
     facts: dict[str, Any] = {}
 
@@ -63,7 +67,7 @@ def run_program(spec: Path = EXAMPLE_SPEC, scaling: dict[str, Any] | None = None
     def run() -> Any:
         cfg = pulumi.Config("llmstack")
         settings = stack_config.from_values(cfg.get("spec"), cfg.get("target"), cfg.get_object("scaling"), ROOT)
-        llm = program.build(settings, cfg)
+        llm = program.build(settings, cfg, lookup)
         facts["stack"] = llm
         assert llm.hf_token_secret is not None
         token = llm.hf_token_secret.string_data
@@ -149,3 +153,67 @@ def test_program_refuses_variant_that_does_not_fit_before_registering(tmp_path: 
 def test_program_rejects_conflicting_scaling_override_naming_the_key() -> None:
     with pytest.raises(LlmstackError, match=r"llmstack:scaling\.chat\.replicas: replicas 99 is outside 1\.\.8"):
         run_program(scaling={"chat": {"replicas": 99}})
+
+
+class FakeLookup:
+    """A cluster with the given CRDs (None: one that cannot be asked)."""
+
+    def __init__(self, present: set[str] | None) -> None:
+        self.present_names = present
+        self.asked: list[list[str]] = []
+
+    def present(self, names: list[str]) -> set[str] | None:
+        self.asked.append(names)
+        return None if self.present_names is None else set(names) & self.present_names
+
+
+def _gateway_spec(tmp_path: Path) -> Path:
+    import yaml
+
+    from tests.targets.kubernetes.test_k8s_gateway import gateway_stack
+
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(yaml.safe_dump(gateway_stack().model_dump(mode="json", exclude_none=True)))
+    return spec
+
+
+def test_preview_warns_for_each_crd_the_cluster_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
+    lookup = FakeLookup({"podmonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"})
+    mocks, _ = run_program(_gateway_spec(tmp_path), preview=True, lookup=lookup)
+    assert sorted(lookup.asked[0]) == sorted(["httproutes.gateway.networking.k8s.io",
+                                              "inferencepools.inference.networking.k8s.io",
+                                              "podmonitors.monitoring.coreos.com",
+                                              "prometheusrules.monitoring.coreos.com"])
+    assert len(warnings) == 2
+    assert any("httproutes.gateway.networking.k8s.io" in w and "Gateway API v1.6.1" in w for w in warnings)
+    assert any("inferencepools.inference.networking.k8s.io" in w for w in warnings)
+    assert mocks.of_type("kubernetes:inference.networking.k8s.io/v1:InferencePool")
+    assert mocks.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+
+
+def test_preview_says_once_when_the_cluster_cannot_be_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
+    run_program(_gateway_spec(tmp_path), preview=True, lookup=FakeLookup(None))
+    assert len(warnings) == 1 and "could not check the cluster" in warnings[0]
+
+
+def test_up_does_not_ask_the_cluster(tmp_path: Path) -> None:
+    lookup = FakeLookup(set())
+    run_program(_gateway_spec(tmp_path), preview=False, lookup=lookup)
+    assert lookup.asked == []
+
+
+def test_kubectl_lookup_reads_the_crds_kubectl_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "args"
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text(f"#!/bin/sh\necho \"$@\" > {log}\n"
+                       "echo customresourcedefinition.apiextensions.k8s.io/httproutes.gateway.networking.k8s.io\n")
+    kubectl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    lookup = crds.KubectlLookup(context="prod")
+    names = ["httproutes.gateway.networking.k8s.io", "inferencepools.inference.networking.k8s.io"]
+    assert lookup.present(names) == {"httproutes.gateway.networking.k8s.io"}
+    assert log.read_text().split() == ["get", "crd", *names, "-o", "name", "--ignore-not-found", "--context", "prod"]

@@ -10,8 +10,6 @@ preserve unknown fields), since the API server would otherwise prune a misspelt 
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -22,48 +20,7 @@ import yaml
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import rendering
 from tests.targets.kubernetes.helpers import stack_with
-
-KUBERNETES_VERSION = "1.31.0"
-CRD_DIR = Path(__file__).resolve().parents[2] / "data" / "crds"
-CRDS = {
-    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): "leaderworkerset.x-k8s.io_leaderworkersets.yaml",
-    ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_podmonitors.yaml",
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.yaml",
-    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com_prometheusrules.yaml",
-}
-
-
-def _strict(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        out = {k: _strict(v) for k, v in schema.items()}
-        pattern = out.get("pattern")
-        if isinstance(pattern, str) and pattern.startswith("^(?i)"):  # Go allows inline flags mid-pattern
-            out["pattern"] = "(?i)^" + pattern[len("^(?i)"):]
-        if ("properties" in out and "additionalProperties" not in out
-                and not out.get("x-kubernetes-preserve-unknown-fields")):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_strict(v) for v in schema]
-    return schema
-
-
-@cache
-def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
-    crd = yaml.load((CRD_DIR / CRDS[(api_version, kind)]).read_text(), Loader=yaml.CSafeLoader)
-    version = api_version.split("/")[1]
-    entry = next(v for v in crd["spec"]["versions"] if v["name"] == version)
-    schema = _strict(entry["schema"]["openAPIV3Schema"])
-    schema["properties"]["metadata"] = {"type": "object"}
-    return dict(schema)
-
-
-def validate(obj: dict[str, Any]) -> None:
-    key = (obj["apiVersion"], obj["kind"])
-    if key in CRDS:
-        jsonschema.Draft202012Validator(crd_schema(*key)).validate(obj)
-    else:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+from tests.targets.kubernetes.validation import validate
 
 
 def _documents(files: dict[str, str]) -> list[dict[str, Any]]:
