@@ -37,6 +37,8 @@ class ContainerInputs:
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """environment variable -> secret value (``HF_TOKEN``); absent variables are left unset."""
     volumes: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    secret_files: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """secret name -> value, uploaded to ``/run/secrets/<name>`` (Grafana's admin password)."""
 
 
 def container(name: str, spec: ContainerSpec, inputs: ContainerInputs,
@@ -75,8 +77,8 @@ def container(name: str, spec: ContainerSpec, inputs: ContainerInputs,
                for p in spec.ports] or None,
         volumes=[docker.ContainerVolumeArgs(volume_name=m.volume, container_path=m.target, read_only=m.read_only)
                  for m in spec.volumes] or None,
-        uploads=[docker.ContainerUploadArgs(file=f.container_path, content=f.text, permissions="0644")
-                 for f in spec.files] or None,
+        uploads=[*(docker.ContainerUploadArgs(file=f.container_path, content=f.text, permissions="0644")
+                   for f in spec.files), *_secret_uploads(spec, inputs)] or None,
         healthcheck=healthcheck,
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(spec.labels.items())] or None,
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=inputs.network, aliases=list(spec.aliases)
@@ -87,6 +89,12 @@ def container(name: str, spec: ContainerSpec, inputs: ContainerInputs,
         wait=False,
         opts=options,
     )
+
+
+def _secret_uploads(spec: ContainerSpec, inputs: ContainerInputs) -> list[docker.ContainerUploadArgs]:
+    return [docker.ContainerUploadArgs(file=f"{specs.SECRETS_DIR}/{name}", content=inputs.secret_files[name],
+                                       permissions="0444")
+            for name in spec.secret_files if name in inputs.secret_files]
 
 
 # ---------------------------------------------------------------- engines
@@ -180,6 +188,8 @@ class DockerLlmStackArgs:
     layout: DockerLayout
     hf_token: pulumi.Input[str] | None = None
     """The Hugging Face token (a Pulumi secret) for gated weights; None leaves HF_TOKEN unset."""
+    grafana_admin_password: pulumi.Input[str] | None = None
+    """Grafana's admin password (``llmstack:grafanaAdminPassword``, a secret)."""
 
 
 class DockerLlmStack(pulumi.ComponentResource):
@@ -214,7 +224,10 @@ class DockerLlmStack(pulumi.ComponentResource):
         secrets: dict[str, pulumi.Input[str]] = {}
         if args.hf_token is not None:
             secrets[specs.HF_TOKEN_ENV] = pulumi.Output.secret(args.hf_token)
-        inputs = ContainerInputs(network=self.network.name, images=pulled, secrets=secrets, volumes=volumes)
+        files = ({specs.GRAFANA_PASSWORD_SECRET: pulumi.Output.secret(args.grafana_admin_password)}
+                 if args.grafana_admin_password is not None else {})
+        inputs = ContainerInputs(network=self.network.name, images=pulled, secrets=secrets, volumes=volumes,
+                                 secret_files=files)
         by_name = {s.name: s for s in all_specs}
 
         self.deployments = {}

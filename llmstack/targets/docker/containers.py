@@ -26,6 +26,11 @@ from llmstack.targets.docker.layout import DockerLayout, PublishedPort
 
 HF_CACHE_PATH = "/root/.cache/huggingface"
 HF_TOKEN_ENV = "HF_TOKEN"
+GRAFANA_PASSWORD_SECRET = "grafana_admin_password"
+"""Secret file (``/run/secrets/<name>``) with Grafana's admin password: compose reads it from the
+environment variable :data:`GRAFANA_PASSWORD_VARIABLE`, Pulumi from ``llmstack:grafanaAdminPassword``."""
+GRAFANA_PASSWORD_VARIABLE = "LLMSTACK_GRAFANA_ADMIN_PASSWORD"
+SECRETS_DIR = "/run/secrets"
 SHM_SIZE_MB = 16384
 """vLLM's tensor-parallel workers share tensors through /dev/shm (vLLM's Docker guide: --ipc=host or --shm-size)."""
 HAPROXY_CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
@@ -86,6 +91,8 @@ class ContainerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: tuple[str, ...] = ()
     """Variables whose values are secrets: Pulumi passes its secret config, compose ``${NAME}`` from the shell."""
+    secret_files: tuple[str, ...] = ()
+    """Secrets mounted as files at ``/run/secrets/<name>`` (compose ``secrets:``, Pulumi an upload)."""
     device_ids: tuple[int, ...] | None = None
     all_gpus: bool = False
     shm_size_mb: int | None = None
@@ -209,8 +216,7 @@ def prometheus_server(plan: DockerLayout) -> ContainerSpec:
             f"--config.file={PROMETHEUS_DIR}/prometheus.yml",
             "--storage.tsdb.path=/prometheus",
             f"--storage.tsdb.retention.time={plan.stack.monitoring.retention}",
-            "--web.enable-lifecycle",
-        ),
+        ),  # no --web.enable-lifecycle: nothing may stop or reload Prometheus over HTTP
         ports=tuple(plan.ports_of(plan.prometheus)),
         volumes=(Mount(data, "/prometheus"),),
         files=tuple(prometheus_files(plan)),
@@ -242,7 +248,9 @@ def grafana_server(plan: DockerLayout) -> ContainerSpec:
         name=plan.grafana,
         role="grafana",
         image=images.GRAFANA_IMAGE,
-        env={"GF_AUTH_ANONYMOUS_ENABLED": "false", "GF_USERS_ALLOW_SIGN_UP": "false"},
+        env={"GF_AUTH_ANONYMOUS_ENABLED": "false", "GF_USERS_ALLOW_SIGN_UP": "false",
+             "GF_SECURITY_ADMIN_PASSWORD__FILE": f"{SECRETS_DIR}/{GRAFANA_PASSWORD_SECRET}"},
+        secret_files=(GRAFANA_PASSWORD_SECRET,),
         ports=tuple(plan.ports_of(plan.grafana)),
         volumes=(Mount(layout_module.container_name(plan.stack, "grafana-data"), "/var/lib/grafana"),),
         files=tuple(grafana_files(plan)),

@@ -5,7 +5,8 @@ Called by ``infra/__main__.py`` when ``llmstack:target`` is ``docker``. Reads th
 any resource exists, keeps the GPU assignment of the last run (:mod:`.state`) so a
 scale-out moves no container, and registers :class:`~.components.DockerLlmStack`.
 
-Configuration: ``llmstack:hfToken`` (secret, optional), ``llmstack:dockerHost`` (e.g.
+Configuration: ``llmstack:hfToken`` (secret, optional), ``llmstack:grafanaAdminPassword``
+(secret; without it Grafana has no admin password and ``pulumi preview`` warns), ``llmstack:dockerHost`` (e.g.
 ``ssh://user@gpu-box`` or ``unix:///var/run/docker.sock``; default: the local engine, or
 ``DOCKER_HOST``), ``llmstack:gpuStateFile`` (default ``.llmstack/docker-gpus.<stack>.json``
 under the project root).
@@ -34,8 +35,12 @@ def build(settings: StackConfig, config: pulumi.Config, state_file: Path | None 
     if host:
         provider = docker.Provider("docker-host", host=host)
         opts = pulumi.ResourceOptions(providers=[provider])
-    result = DockerLlmStack(stack.name, DockerLlmStackArgs(layout=plan, hf_token=config.get_secret("hfToken")),
-                            opts)
+    password = config.get_secret("grafanaAdminPassword")
+    if password is None and stack.monitoring.grafana:
+        pulumi.log.warn("llmstack:grafanaAdminPassword is not set: Grafana gets no admin password file; set it "
+                        "with `pulumi config set --secret llmstack:grafanaAdminPassword ...`")
+    result = DockerLlmStack(stack.name, DockerLlmStackArgs(layout=plan, hf_token=config.get_secret("hfToken"),
+                                                           grafana_admin_password=password), opts)
     if not pulumi.runtime.is_dry_run():
         state.save_assignment(path, plan.assignment())
     pulumi.export("routerUrls", result.router_urls)

@@ -14,7 +14,7 @@ from typing import Any
 from llmstack.artifacts import images, labels, vllm_args
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import BatchJobSpec, StackSpec
-from llmstack.targets.kubernetes import engines, meta, naming
+from llmstack.targets.kubernetes import engines, meta, naming, networking
 from llmstack.targets.kubernetes.options import KubernetesOptions
 from llmstack.targets.kubernetes.resolved import KubeDeployment
 
@@ -88,7 +88,7 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, option
         "env": engines.engine_env(options),
         "resources": engines.engine_resources(kd.pool, shape),
         "volumeMounts": [*mounts, {"name": "batch-data", "mountPath": DATA_PATH}],
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": dict(engines.ENGINE_SECURITY),
     }
     spec: dict[str, Any] = {
         "backoffLimit": job.backoff_limit,
@@ -101,6 +101,8 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, option
                 "volumes": [*volumes, {"name": "batch-data", "persistentVolumeClaim": {
                     "claimName": naming.dns_name(job.name, "batch-data")}}],
                 "enableServiceLinks": False,
+                "automountServiceAccountToken": False,
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                 **engines.pool_scheduling(kd.pool),
             },
         },
@@ -116,8 +118,17 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, option
     }
 
 
+def deny_ingress(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, options: KubernetesOptions,
+                 ) -> dict[str, Any]:
+    """A batch job serves nothing: no ingress at all."""
+    pod_labels = job_labels(stack, job, kd)
+    pods = {k: pod_labels[k] for k in ("app.kubernetes.io/instance", "llmstack.io/batch-job")}
+    return networking.policy(naming.dns_name(job.name, "batch"), options.namespace, pod_labels, pods, [])
+
+
 def batch_objects(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, options: KubernetesOptions,
                   ) -> list[dict[str, Any]]:
-    return [data_claim(stack, job, kd, options), job_manifest(stack, job, kd, options)]
+    return [data_claim(stack, job, kd, options), job_manifest(stack, job, kd, options),
+            deny_ingress(stack, job, kd, options)]
 
 

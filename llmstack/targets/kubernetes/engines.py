@@ -9,7 +9,15 @@ worker runs ``ray start --address=$(LWS_LEADER_ADDRESS):6379 --block``.
 Pods get the pinned vLLM image, GPU requests = limits from :mod:`.sizing`, the pool's
 nodeSelector, tolerations and affinity, a startup probe sized for the weights, readiness
 and liveness on ``/health``, ``/dev/shm`` in memory, the model cache at the Hugging Face
-cache, and ``HF_TOKEN`` from a Secret (never a literal value).
+cache, and the Hugging Face token as a file from a Secret (``HF_TOKEN_PATH``; never a literal
+value, never an environment variable).
+
+Security: no service account token (vLLM never calls the API server), ``seccompProfile:
+RuntimeDefault``, no privilege escalation and every capability dropped. Two things stay as the
+image has them, on purpose: the vLLM image runs as root and has no other user (its caches,
+``HF_HOME`` and torch.compile/Triton, live under ``/root/.cache``), so ``runAsNonRoot`` would
+stop it from starting; and it writes those caches and ``/tmp`` at run time, so the root
+filesystem stays writable. Both are allowlisted in the checkov test with this reason.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ RAY_PORT = 6379
 RAY_JOIN_TIMEOUT_S = 600
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
 HF_TOKEN_KEY = "token"
+HF_TOKEN_DIR = "/var/run/secrets/llmstack/hf"
+ENGINE_SECURITY = {"allowPrivilegeEscalation": False, "privileged": False, "capabilities": {"drop": ["ALL"]},
+                   "seccompProfile": {"type": "RuntimeDefault"}}
+"""Container securityContext of vLLM (root image: see the module docstring)."""
 
 
 def pool_scheduling(pool: PoolSpec) -> dict[str, Any]:
@@ -45,8 +57,7 @@ def pool_scheduling(pool: PoolSpec) -> dict[str, Any]:
 def engine_env(options: KubernetesOptions) -> list[dict[str, Any]]:
     return [
         {"name": "HF_HOME", "value": HF_CACHE_PATH},
-        {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
-            "name": options.hf_token_secret, "key": HF_TOKEN_KEY, "optional": True}}},
+        {"name": "HF_TOKEN_PATH", "value": f"{HF_TOKEN_DIR}/{HF_TOKEN_KEY}"},
         {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
     ]
 
@@ -63,8 +74,12 @@ def engine_volumes(shape: PodShape, options: KubernetesOptions) -> tuple[list[di
     volumes = [
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": meta.gib(shape.shm_gib)}},
         {"name": "model-cache", **source},
+        {"name": "hf-token", "secret": {"secretName": options.hf_token_secret, "optional": True,
+                                        "defaultMode": 0o400}},
     ]
-    mounts = [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "model-cache", "mountPath": HF_CACHE_PATH}]
+    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"},
+              {"name": "model-cache", "mountPath": HF_CACHE_PATH},
+              {"name": "hf-token", "mountPath": HF_TOKEN_DIR, "readOnly": True}]
     return volumes, mounts
 
 
@@ -101,7 +116,7 @@ def _container(name: str, command: list[str], args: list[str], kd: KubeDeploymen
         "env": engine_env(options),
         "resources": engine_resources(kd.pool, shape),
         "volumeMounts": mounts,
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": dict(ENGINE_SECURITY),
     }
     if serves_http:
         container["ports"] = [{"name": labels.ENGINE_PORT_NAME, "containerPort": meta.ENGINE_PORT,
@@ -119,6 +134,8 @@ def _pod_spec(container: dict[str, Any], kd: KubeDeployment, options: Kubernetes
         "volumes": volumes,
         "terminationGracePeriodSeconds": 60,
         "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
         **pool_scheduling(kd.pool),
     }
 

@@ -3,6 +3,8 @@
 Backends are addressed through each deployment's headless Service (``server-template``
 slots filled from DNS), so scaling a deployment changes no router configuration. The
 pod template carries a checksum of haproxy.cfg, so a configuration change rolls the router.
+HAProxy runs restricted: a high non-root UID, read-only root filesystem (it writes nothing:
+no runtime socket, logs to stdout), no capabilities (ports above 1024), no API token.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from llmstack.artifacts import addressing, haproxy, images, labels
+from llmstack.artifacts import addressing, haproxy, images, labels, security
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import meta, resolved
 from llmstack.targets.kubernetes.options import KubernetesOptions
@@ -48,8 +50,7 @@ def deployment(router: KubeRouter, config: str) -> dict[str, Any]:
         "livenessProbe": {**health, "periodSeconds": 10, "failureThreshold": 3},
         "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 99,
-                            "capabilities": {"drop": ["ALL"]}},
+        "securityContext": security.container(read_only_root=True),
     }
     return {
         "apiVersion": "apps/v1",
@@ -66,6 +67,8 @@ def deployment(router: KubeRouter, config: str) -> dict[str, Any]:
                     "containers": [container],
                     "volumes": [{"name": "config", "configMap": {"name": router.object_name}}],
                     "enableServiceLinks": False,
+                    "automountServiceAccountToken": False,
+                    "securityContext": security.pod(security.HIGH_UID),
                 },
             },
         },

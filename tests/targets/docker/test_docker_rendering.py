@@ -159,3 +159,21 @@ def test_cli_render_docker_reports_too_few_gpus_in_one_line(tmp_path: Path) -> N
     assert result.returncode == 2
     assert "pool rtx4090 needs 5 GPUs (chat: 3 x 1 = 3, code: 1 x 2 = 2) and has 4" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_compose_grafana_password_is_a_secret_file_never_admin_admin(bundle: Path) -> None:
+    compose = compose_of(bundle)
+    grafana = next(s for s in compose["services"].values() if s["image"].startswith("grafana/"))
+    assert grafana["secrets"] == [containers.GRAFANA_PASSWORD_SECRET]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana["environment"]
+    assert compose["secrets"] == {"grafana_admin_password": {"environment": "LLMSTACK_GRAFANA_ADMIN_PASSWORD"}}
+    assert "admin" not in json.dumps(grafana["environment"]).replace("ADMIN", "").replace("admin_password", "")
+
+
+def test_compose_prometheus_has_no_lifecycle_api_and_haproxy_is_maintained(bundle: Path) -> None:
+    services = compose_of(bundle)["services"].values()
+    prometheus = next(s for s in services if s["image"].startswith("prom/prometheus"))
+    assert not [a for a in prometheus["command"] if "lifecycle" in a]
+    haproxy = {s["image"] for s in services if s["image"].startswith("haproxy:")}
+    assert haproxy and all(image.startswith("haproxy:3.2.") and "@sha256:" in image for image in haproxy)

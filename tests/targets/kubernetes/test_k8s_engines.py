@@ -56,10 +56,17 @@ def test_container_pinned_image_probes_port_and_secret_reference() -> None:
     assert container["startupProbe"]["httpGet"]["path"] == "/health"
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-    token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
-    assert "value" not in token
-    assert token["valueFrom"]["secretKeyRef"]["name"] == "llmstack-hf-token"
+    assert not [e for e in container["env"] if e["name"] == "HF_TOKEN"]  # a file, not an env var (CKV_K8S_35)
+    token_path = next(e["value"] for e in container["env"] if e["name"] == "HF_TOKEN_PATH")
+    pod = find(_built().deployments["chat"], "Deployment")["spec"]["template"]["spec"]
+    secret = next(v for v in pod["volumes"] if "secret" in v)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == secret["name"])
+    assert secret["secret"]["secretName"] == "llmstack-hf-token"
+    assert token_path == f"{mount['mountPath']}/token" and mount["readOnly"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["command"] == ["vllm", "serve"]
     assert "--tensor-parallel-size" in container["args"]
 
@@ -78,7 +85,8 @@ def test_shm_is_memory_and_cache_is_mounted_at_hf_home() -> None:
     assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
     assert volumes["model-cache"]["persistentVolumeClaim"]["claimName"] == "llmstack-model-cache"
     mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
-    assert mounts == {"dshm": "/dev/shm", "model-cache": "/root/.cache/huggingface"}
+    assert mounts == {"dshm": "/dev/shm", "model-cache": "/root/.cache/huggingface",
+                      "hf-token": "/var/run/secrets/llmstack/hf"}
 
 
 def test_host_path_cache_replaces_the_claim() -> None:
