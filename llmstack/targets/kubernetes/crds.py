@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import pulumi
-
 
 @dataclass(frozen=True)
 class Crd:
@@ -95,7 +93,11 @@ def missing(needed: list[Crd], lookup: CrdLookup) -> list[Crd] | None:
 def warn_missing(objects: Iterable[dict[str, Any]], lookup: CrdLookup,
                  warn: Callable[[str], None] | None = None) -> list[Crd]:
     """One ``pulumi.log.warn`` per CRD the stack needs and the cluster lacks; returns those CRDs."""
-    say = warn if warn is not None else pulumi.log.warn
+    if warn is None:
+        import pulumi  # the edge: only the Pulumi program calls this without ``warn``
+
+        warn = pulumi.log.warn
+    say = warn
     needed = required(objects)
     if not needed:
         return []

@@ -3,7 +3,9 @@
 Called by ``infra/__main__.py`` with the parsed stack configuration. Everything the
 capacity model can reject is checked before the first resource is registered. Reads
 the secret ``llmstack:hfToken`` (set with ``pulumi config set --secret llmstack:hfToken``),
-the optional ``llmstack:kubernetes`` options object, and ``llmstack:kubeconfig`` /
+the optional ``llmstack:kubernetes`` options object and the GitOps keys ``llmstack:namespace``,
+``llmstack:storageClass``, ``llmstack:modelCache``, ``llmstack:monitorLabels`` (the
+``render`` flags of the same names), and ``llmstack:kubeconfig`` /
 ``llmstack:context`` for an explicit provider (otherwise the ambient kubeconfig).
 Exports the router endpoints, replicas per deployment, GPUs in use and cost per hour.
 """
@@ -35,7 +37,8 @@ def build(settings: stack_config.StackConfig, config: pulumi.Config,
     (``crd_lookup`` None: ``kubectl get crd`` with the configured kubeconfig and context).
     """
     stack = settings.load()
-    opts = options.from_config(config.get_object("kubernetes"))
+    flat = {key: config.get(key) for key in options.FLAGS}
+    opts = options.from_stack_config(config.get_object("kubernetes"), {k: v for k, v in flat.items() if v})
     built = objects.build(stack, opts)  # every check runs here, before any resource exists
     if pulumi.runtime.is_dry_run():
         lookup = crd_lookup or crds.KubectlLookup(config.get("kubeconfig"), config.get("context"))

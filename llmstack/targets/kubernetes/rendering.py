@@ -3,7 +3,8 @@
 Layout under the output folder: ``00-namespace/``, ``deployments/<name>/``,
 ``routers/<name>/``, ``monitoring/``, ``batch/<name>/``, each file named
 ``<kind>-<name>.yaml``, plus ``kustomization.yaml`` listing them in apply order, so
-``kubectl apply -k DIR`` works. Output is deterministic: same spec, byte-identical files.
+``kubectl apply -k DIR`` works, and ``README.md`` naming the CRDs the objects need (installed
+before the first apply) and how to apply. Output is deterministic: same spec, byte-identical files.
 Secrets are never written: engine pods reference the Secret named in the options
 (``llmstack-hf-token``, key ``token``), which the user creates.
 """
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 from llmstack.spec.models import StackSpec
-from llmstack.targets.kubernetes import objects
+from llmstack.targets.kubernetes import crds, objects
 from llmstack.targets.kubernetes.options import KubernetesOptions
 
 
@@ -65,7 +66,23 @@ def render_objects(built: objects.StackObjects) -> dict[str, str]:
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                      "resources": list(files)}
     files["kustomization.yaml"] = to_yaml(kustomization)
+    files["README.md"] = readme(built)
     return files
+
+
+def readme(built: objects.StackObjects) -> str:
+    """What the rendered folder needs in the cluster first (CRDs, the HF token Secret) and how to apply it."""
+    needed = crds.required(built.all())
+    lines = ["# Rendered by llmstack: apply with `kubectl apply -k .`", "",
+             "## CustomResourceDefinitions this render needs", ""]
+    lines += [f"- `{crd.name}` ({crd.kind}): {crd.source}" for crd in needed] or ["- none"]
+    lines += ["", "`pulumi preview` of the same stack warns for each one the cluster lacks.", "",
+              "## Before the first apply", "",
+              f"- namespace `{built.options.namespace}`" + (" (created by this render)"
+                                                           if built.options.create_namespace else ""),
+              f"- Secret `{built.options.hf_token_secret}` with key `token` (Hugging Face token, for gated "
+              "weights; never rendered)", ""]
+    return "\n".join(lines)
 
 
 def render(stack: StackSpec, options: KubernetesOptions | None = None) -> dict[str, str]:

@@ -49,7 +49,8 @@ class Recorder(pulumi.runtime.Mocks):
 def run_program(spec: Path = EXAMPLE_SPEC, scaling: dict[str, Any] | None = None,
                 mocks: Recorder | None = None, *, preview: bool = False,
                 lookup: crds.CrdLookup | None = None,
-                kubernetes: dict[str, Any] | None = None) -> tuple[Recorder, dict[str, Any]]:
+                kubernetes: dict[str, Any] | None = None,
+                extra: dict[str, str] | None = None) -> tuple[Recorder, dict[str, Any]]:
     """Run ``program.build`` under mocks; the recorder and facts read from the outputs."""
     mocks = mocks or Recorder()
     # an earlier asyncio.run() elsewhere in the suite leaves the main thread without a loop; Pulumi needs one
@@ -60,6 +61,7 @@ def run_program(spec: Path = EXAMPLE_SPEC, scaling: dict[str, Any] | None = None
         config["llmstack:scaling"] = json.dumps(scaling)
     if kubernetes is not None:
         config["llmstack:kubernetes"] = json.dumps(kubernetes)
+    config.update(extra or {})
     pulumi.runtime.set_all_config(config, secret_keys=["llmstack:hfToken"])
     facts: dict[str, Any] = {}
 
@@ -217,3 +219,13 @@ def test_kubectl_lookup_reads_the_crds_kubectl_lists(tmp_path: Path, monkeypatch
     names = ["httproutes.gateway.networking.k8s.io", "inferencepools.inference.networking.k8s.io"]
     assert lookup.present(names) == {"httproutes.gateway.networking.k8s.io"}
     assert log.read_text().split() == ["get", "crd", *names, "-o", "name", "--ignore-not-found", "--context", "prod"]
+
+
+def test_gitops_config_keys_reach_the_registered_objects() -> None:
+    mocks, _ = run_program(extra={"llmstack:namespace": "serving", "llmstack:modelCache": "emptydir",
+                                  "llmstack:monitorLabels": "release=kps"})
+    chat = mocks.named("kubernetes:apps/v1:Deployment", "chat-vllm").inputs
+    assert chat["metadata"]["namespace"] == "serving"
+    assert not mocks.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    monitor = mocks.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")[0].inputs
+    assert monitor["metadata"]["labels"]["release"] == "kps"
