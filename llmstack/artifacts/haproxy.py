@@ -8,13 +8,18 @@ How a request travels (one ``frontend`` per router, one ``backend`` per deployme
    ``GET /v1/models`` without a model lists the routed models; a request without a model
    gets 400, an unknown model 404 (JSON bodies in OpenAI's error shape).
 2. The route's backends (deployments) are weighted: a pick in ``0..sum(weights)-1`` chooses
-   one (a canary between variants). The pick is random for round_robin and least_request,
-   a hash of the session header for session_affinity and a hash of the prompt start for
-   prefix_hash, so a session or prefix stays on one deployment. A deployment with no
+   one (a canary between variants). The pick is random, except for session_affinity, where
+   it is a hash of the session header so a session stays on one deployment. prefix_hash
+   picks at random too: most prompts share their start (a system prompt), so a hash of it
+   would send every request to one deployment and starve the canary. A deployment with no
    server up is skipped for the next one that has one; if none has, HAProxy answers 503.
 3. Inside a deployment the replicas are balanced by the router's strategy: ``roundrobin``,
    ``leastconn`` (least_request), a consistent hash of the session header
    (session_affinity) or of the first ``prefix_hash_bytes`` of the prompt (prefix_hash).
+   prefix_hash bounds each replica's load (``hash-balance-factor``, the router spec's
+   ``hash_balance_factor``: no replica takes more than that percentage of the average
+   in-flight requests; beyond it the request goes to the next replica on the ring), so a
+   shared prompt start keeps its cache locality without one replica taking all traffic.
 
 Replicas are addressed statically (:meth:`BackendAddressing.static`) or through DNS
 (:meth:`BackendAddressing.dns`: ``server-template`` slots filled by the ``resolvers``
@@ -324,7 +329,6 @@ def _pick_lines(spec: RouterSpec) -> list[str]:
         lines.append(
             f"    http-request set-var(txn.prefix) \"req.body,regsub('{regex}',''),bytes(0,{spec.prefix_hash_bytes})\""
             " if METH_POST")
-        lines.append("    http-request set-var(txn.pick_key) var(txn.prefix),crc32 if { var(txn.prefix) -m found }")
     for index, route in enumerate(spec.routes):
         total = sum(route.backends.values())
         lines.append(f"    http-request set-var(txn.pick) var(txn.pick_key),mod({total}) if route_{index}")
@@ -358,7 +362,8 @@ def _backend(spec: RouterSpec, deployment: str, addressing: BackendAddressing, o
     elif spec.strategy == "session_affinity":
         lines += [f"    balance hdr({spec.session_header})", "    hash-type consistent"]
     else:
-        lines += ["    balance hash var(txn.prefix)", "    hash-type consistent"]
+        lines += ["    balance hash var(txn.prefix)", "    hash-type consistent",
+                  f"    hash-balance-factor {spec.hash_balance_factor}"]
     lines += [
         f"    option httpchk GET {HEALTH_PATH}",
         "    http-check expect status 200",
@@ -394,6 +399,9 @@ def _validate(stack: StackSpec, spec: RouterSpec, path: str) -> None:
         raise LlmstackError(f"unsupported strategy {spec.strategy!r}", path=f"{path}.strategy",
                             hint=f"use one of {', '.join(STRATEGIES)}")
     _check(_HEADER, spec.session_header, "session_header", f"{path}.session_header")
+    if not isinstance(spec.hash_balance_factor, int) or not 100 <= spec.hash_balance_factor <= 1000:
+        raise LlmstackError(f"hash_balance_factor {spec.hash_balance_factor!r} is outside 100..1000",
+                            path=f"{path}.hash_balance_factor")
     if not spec.routes:
         raise LlmstackError("router has no routes", path=f"{path}.routes")
     deployments = {d.name for d in stack.deployments}

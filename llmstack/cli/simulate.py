@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from llmstack.artifacts import haproxy
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
 from llmstack.errors import LlmstackError
@@ -16,7 +17,8 @@ from llmstack.sim import replay as replaying
 from llmstack.sim.fleet import FleetConfig
 from llmstack.spec.loading import load_spec
 
-BALANCERS = ("round_robin", "least_request")
+BALANCERS = haproxy.STRATEGIES
+"""Every strategy a router can declare; the simulator balances replicas the same way."""
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -35,7 +37,7 @@ def simulate(
     autoscaler: str = typer.Option("static", "--autoscaler",
                                    help="static[:N], hpa[:TARGET], keda[:THRESHOLD], saturation, oracle, policy:PATH"),
     compare: str | None = typer.Option(None, "--compare", help="comma-separated autoscalers to run side by side"),
-    balancer: str = typer.Option("least_request", "--balancer", help="round_robin or least_request"),
+    balancer: str = typer.Option("least_request", "--balancer", help=" | ".join(haproxy.STRATEGIES)),
     startup_delay: float = typer.Option(120.0, "--startup-delay", min=0, help="seconds from scale-out to ready"),
     interval: float = typer.Option(15.0, "--interval", min=1, help="seconds between signal snapshots"),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="skip malformed trace rows and count them"),
@@ -45,7 +47,7 @@ def simulate(
 ) -> None:
     """Score autoscalers on a trace: SLO attainment, latency percentiles, GPU-hours, cost, scale events."""
     if balancer not in BALANCERS:
-        raise LlmstackError(f"unknown balancer {balancer!r}", path="--balancer", hint=" or ".join(BALANCERS))
+        raise LlmstackError(f"unknown balancer {balancer!r}", path="--balancer", hint=", ".join(BALANCERS))
     stack = load_spec(spec)
     names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [autoscaler]
     config = FleetConfig(balancer=balancer, startup_delay_s=startup_delay, interval_s=interval)  # type: ignore[arg-type]

@@ -25,13 +25,15 @@ from typing import Literal
 from llmstack.capacity import throughput
 from llmstack.capacity.throughput import EngineProfile
 from llmstack.errors import LlmstackError
+from llmstack.sim import balancing
 from llmstack.sim.autoscaling import Autoscaler, histogram_quantile, vllm_buckets
 from llmstack.sim.engine import Engine, SimRequest
 from llmstack.sim.traces import Trace
 from llmstack.spec.models import DeploymentSpec, StackSpec
 from llmstack.spec.resolving import resolve
 
-Balancer = Literal["round_robin", "least_request"]
+Balancer = Literal["round_robin", "least_request", "session_affinity", "prefix_hash"]
+"""Every strategy a router can declare (``RouterStrategy``); the hash ones are in :mod:`.balancing`."""
 ReplicaState = Literal["starting", "up", "draining", "stopped"]
 
 _STEP, _READY = 0, 1
@@ -40,6 +42,8 @@ _STEP, _READY = 0, 1
 @dataclass(frozen=True)
 class FleetConfig:
     balancer: Balancer = "least_request"
+    hash_balance_factor: float = 1.5
+    """prefix_hash: a replica over this multiple of the average in-flight load is passed over (router default)."""
     startup_delay_s: float = 120.0
     interval_s: float = 15.0
     window_s: float = 60.0
@@ -196,7 +200,7 @@ class Fleet:
         replica.state = "up"
         replica.busy_history.append((now, replica.busy_at(now)))
         while self.backlog:
-            target = self._pick()
+            target = self._pick(self.backlog[0])
             if target is None:
                 break
             self._assign(self.backlog.popleft(), target, now)
@@ -228,10 +232,12 @@ class Fleet:
 
     # ------------------------------------------------------------ requests
 
-    def _pick(self) -> Replica | None:
+    def _pick(self, request: SimRequest) -> Replica | None:
         up = [r for r in self.replicas if r.state == "up"]
         if not up:
             return None
+        if self.config.balancer in ("session_affinity", "prefix_hash"):
+            return self._hash_pick(request, up)
         start = self._rr % len(up)
         self._rr += 1
         if self.config.balancer == "round_robin":
@@ -246,6 +252,13 @@ class Fleet:
                 if load == 0:
                     break
         return best
+
+    def _hash_pick(self, request: SimRequest, up: list[Replica]) -> Replica:
+        prefix = self.config.balancer == "prefix_hash"
+        key = request.hash_ids[0] if prefix and request.hash_ids else request.id
+        factor = self.config.hash_balance_factor if prefix else None
+        loads = [r.engine.in_flight for r in up]
+        return up[balancing.pick(key, [r.index for r in up], loads, factor)]
 
     def _assign(self, request: SimRequest, replica: Replica, now: float) -> None:
         request.replica = replica.index
@@ -377,7 +390,7 @@ class Fleet:
                 request = requests[i]
                 i += 1
                 self.arrivals_since_tick += 1
-                target = self._pick()
+                target = self._pick(request)
                 if target is None:
                     self.backlog.append(request)
                 else:

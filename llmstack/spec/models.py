@@ -354,6 +354,10 @@ class RouterSpec(Spec):
     service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
     session_header: str = Field(default="x-session-id", pattern=HTTP_HEADER_NAME.pattern)
     prefix_hash_bytes: int = Field(default=256, ge=16, le=8192, description="prompt bytes hashed by prefix_hash")
+    hash_balance_factor: int = Field(
+        default=150, ge=100, le=1000,
+        description="prefix_hash: no replica takes more than this % of the average in-flight requests "
+                    "(HAProxy hash-balance-factor; bounded-load consistent hashing)")
     replicas: int = Field(default=2, ge=1, le=16)
 
     @field_validator("routes")

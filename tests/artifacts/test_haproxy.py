@@ -150,3 +150,18 @@ def test_unsafe_addressing_and_options_rejected(make: Any) -> None:
 def test_router_spec_rejects_bad_values_before_haproxy() -> None:
     with pytest.raises(ValueError, match="sum to zero"):
         RouterSpec.model_validate({"name": "gw", "routes": [{"model": "m", "backends": {"a": 0}}]})
+
+
+def test_prefix_hash_picks_the_canary_at_random_and_bounds_replica_load() -> None:
+    config = haproxy.build_haproxy_config(stack_with("prefix_hash"), "gw", STATIC)
+    picks = [line.strip() for line in config.splitlines() if "set-var(txn.pick_key)" in line]
+    assert picks == [f"http-request set-var(txn.pick_key) rand({haproxy.PICK_RANGE})"]
+    backends = config.split("\nbackend ")[1:]
+    assert backends and all("hash-balance-factor 150" in b and "balance hash var(txn.prefix)" in b
+                            for b in backends)
+
+
+def test_session_affinity_still_hashes_the_session_into_the_canary_pick() -> None:
+    config = haproxy.build_haproxy_config(stack_with("session_affinity"), "gw", STATIC)
+    assert "set-var(txn.pick_key) req.hdr(x-session-id),crc32" in config
+    assert "hash-balance-factor" not in config

@@ -245,3 +245,42 @@ def test_stats_port_serves_prometheus_metrics(tmp_path: Path) -> None:
         with running_haproxy(haproxy.build_haproxy_config(stack, "gw", addressing, options), tmp_path, port):
             metrics = httpx.get(f"http://127.0.0.1:{stats}/metrics", timeout=5).text
     assert 'haproxy_backend_active_servers{proxy="be_dep"}' in metrics
+
+
+SHARED_SYSTEM = "You are a helpful assistant. Answer briefly and cite sources. " * 8
+
+
+def test_prefix_hash_canary_gets_its_weight_with_a_shared_system_prompt(tmp_path: Path) -> None:
+    """Before: the canary pick hashed the prompt start, so a shared system prompt sent 0 % to the canary."""
+    stack = router_stack("prefix_hash", [{"model": "m", "backends": {"stable": 50, "canary": 50}}],
+                         ["stable", "canary"])
+    with serving(stack, {"stable": ["s1"], "canary": ["c1"]}, tmp_path) as (url, _ups), httpx.Client() as client:
+        served = Counter(
+            chat(client, url, "m", messages=[{"role": "system", "content": SHARED_SYSTEM},
+                                             {"role": "user", "content": f"question {q}"}]).json()["upstream"]
+            for q in range(400))
+    assert abs(served["c1"] / 400 - 0.5) < 0.08
+
+
+def test_prefix_hash_bounds_the_load_of_the_hashed_replica(tmp_path: Path) -> None:
+    """Six concurrent slow requests with one prompt start: at most ceil(1.5 * 6 / 3) = 3 on one replica."""
+    stack = router_stack("prefix_hash", [{"model": "m", "backends": {"dep": 1}}], ["dep"])
+    with serving(stack, {"dep": ["u1", "u2", "u3"]}, tmp_path) as (url, ups):
+        body = [{"role": "system", "content": SHARED_SYSTEM}, {"role": "user", "content": "q"}]
+
+        def slow() -> None:
+            with httpx.Client() as client:
+                chat(client, url, "m", headers={"x-test-delay": "2"}, messages=body)
+
+        threads = [threading.Thread(target=slow) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.1)  # one at a time, so each sees the in-flight load of the ones before
+        try:
+            assert wait_for(lambda: sum(u.in_flight for u in ups.values()) == 6, timeout=3)
+            loads = sorted(u.in_flight for u in ups.values())
+        finally:
+            for thread in threads:
+                thread.join(timeout=5)
+    assert max(loads) <= 3
+    assert sum(1 for load in loads if load) >= 2

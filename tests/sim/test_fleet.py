@@ -69,7 +69,7 @@ def test_least_request_picks_the_replica_with_fewest_requests(example_stack: Sta
     for replica, load in zip(replicas, [3, 1, 2], strict=True):
         for i in range(load):
             replica.engine.submit(SimRequest(i, 0.0, 10, 10))
-    assert {fleet._pick() for _ in range(6)} == {replicas[1]}
+    assert {fleet._pick(SimRequest(99, 0.0, 10, 10)) for _ in range(6)} == {replicas[1]}
 
 
 def test_round_robin_cycles_through_up_replicas(example_stack: StackSpec) -> None:
