@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 import typer
-import yaml
 from rich.table import Table
 
+from llmstack.artifacts import yaml_text
 from llmstack.assess import analysis, hardware, observing
 from llmstack.cli import _policy as opts
 from llmstack.cli.app import app
@@ -52,7 +52,7 @@ def assess(
     if found:
         report["hardware"] = [dataclasses.asdict(f) for f in found]
         if starter_spec is not None:
-            atomic_write_text(starter_spec, yaml.safe_dump(hardware.starter_spec(found), sort_keys=False))
+            atomic_write_text(starter_spec, yaml_text.dump(hardware.starter_spec(found)))
             report["starter_spec"] = str(starter_spec)
     elif starter_spec is not None:
         raise LlmstackError("a starter spec needs the hardware", path="--starter-spec",

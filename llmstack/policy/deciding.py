@@ -165,8 +165,8 @@ def _pool_free_gpus(stack: StackSpec, current: Mapping[str, Setting], pool: str,
     for d in stack.deployments:
         s = current.get(d.name)
         if s is not None and s.pool == pool and d.name != exclude:
-            used += s.replicas * s.tensor_parallel * d.pipeline_parallel
-    return spec.gpus_per_node * spec.nodes.max - used
+            used += s.gpus(d)
+    return spec.max_gpus - used
 
 
 def vertical_options(stack: StackSpec, d: DeploymentSpec, cur: Setting, current: Mapping[str, Setting],
@@ -177,14 +177,14 @@ def vertical_options(stack: StackSpec, d: DeploymentSpec, cur: Setting, current:
     for pool in stack.pools:
         for tp in TP_CHOICES:
             option = cur.with_(pool=pool.name, tensor_parallel=tp)
-            if option == cur or tp * d.pipeline_parallel > pool.gpus_per_node * pool.nodes.max:
+            if option == cur or tp * d.pipeline_parallel > pool.max_gpus:
                 continue
             if not view.fits(d, option):
                 continue
             kv = view.profile(d, option).kv_cache_tokens
             if kv < min_kv_gain * base_kv:
                 continue
-            if _pool_free_gpus(stack, current, pool.name, d.name) < option.replicas * tp * d.pipeline_parallel:
+            if _pool_free_gpus(stack, current, pool.name, d.name) < option.gpus(d):
                 continue
             options.append((view.cost_per_hour(d, option), -kv, option))
     return [o for _, _, o in sorted(options, key=lambda x: (x[0], x[1]))]

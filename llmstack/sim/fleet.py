@@ -28,7 +28,7 @@ from llmstack.errors import LlmstackError
 from llmstack.sim.engine import Engine, SimRequest
 from llmstack.sim.protocol import Autoscaler, histogram_quantile, vllm_buckets
 from llmstack.sim.traces import Trace
-from llmstack.spec.models import DeploymentSpec, StackSpec
+from llmstack.spec.models import DeploymentSpec, PoolSpec, StackSpec
 from llmstack.spec.resolving import resolve
 
 Balancer = Literal["round_robin", "least_request"]
@@ -109,7 +109,7 @@ class SimResult:
     scale_events: list[ScaleEvent]
     replica_gpu_seconds: list[float]
     gpus_per_replica: int
-    cost_per_gpu_hour: float
+    pool: PoolSpec
     end_s: float
     preemptions: int
     config: FleetConfig = field(default_factory=FleetConfig)
@@ -121,6 +121,11 @@ class SimResult:
     @property
     def gpu_hours(self) -> float:
         return sum(self.replica_gpu_seconds) * self.gpus_per_replica / 3600.0
+
+    @property
+    def cost(self) -> float:
+        """Dollars of the run: its GPU-hours at the pool's price."""
+        return self.pool.cost_per_hour(self.gpu_hours)
 
 
 class _Window:
@@ -396,7 +401,7 @@ class Fleet:
             requests=requests, rejected_over_context=rejected, skipped_rows=trace.skipped_rows,
             timeline=self.timeline, scale_events=self.scale_events,
             replica_gpu_seconds=[r.gpu_seconds(end) for r in replicas],
-            gpus_per_replica=self.spec.gpus_per_replica, cost_per_gpu_hour=self.resolved.pool.cost_per_gpu_hour,
+            gpus_per_replica=self.spec.gpus_per_replica, pool=self.resolved.pool,
             end_s=end, preemptions=sum(r.engine.preemptions for r in replicas), config=cfg,
         )
 
