@@ -200,56 +200,10 @@ def build_prometheus_config(
 
 
 def _kubernetes_jobs(stack: StackSpec, namespace: str) -> list[dict[str, Any]]:
-    sd = [{"role": "pod", "namespaces": {"names": [namespace]}}]
-    running = {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"}
-    pod_meta = [
-        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-    ]
-    engine = {
-        "job_name": ENGINE_JOB,
-        "metrics_path": "/metrics",
-        "kubernetes_sd_configs": sd,
-        "relabel_configs": [
-            running,
-            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ENGINE_ROLE, "action": "keep"},
-            {"source_labels": [_meta(labels.K8S_DEPLOYMENT)], "regex": ".+", "action": "keep"},
-            {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": labels.ENGINE_PORT_NAME,
-             "action": "keep"},
-            *pod_label_relabelings(ENGINE_POD_LABELS, labels.ENGINE_ROLE),
-            *pod_meta,
-        ],
-    }
-    router = {
-        "job_name": ROUTER_JOB,
-        "metrics_path": "/metrics",
-        "kubernetes_sd_configs": sd,
-        "relabel_configs": [
-            running,
-            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ROUTER_ROLE, "action": "keep"},
-            {"source_labels": ["__meta_kubernetes_pod_container_port_name"],
-             "regex": labels.ROUTER_METRICS_PORT_NAME, "action": "keep"},
-            *pod_label_relabelings(ROUTER_POD_LABELS, labels.ROUTER_ROLE),
-            *pod_meta,
-        ],
-    }
-    jobs = [engine, router]
+    """Pod discovery in ``namespace``: engines, routers, DCGM exporters and node exporters (when monitored)."""
+    jobs = [_engine_pod_job(namespace), _router_pod_job(namespace)]
     if stack.monitoring.dcgm_exporter:
-        jobs.append({
-            "job_name": DCGM_JOB,
-            "metrics_path": "/metrics",
-            "kubernetes_sd_configs": sd,
-            # no pod/namespace target labels: the exporter's own `pod` label names the GPU's user
-            "relabel_configs": [
-                running,
-                {"source_labels": [_meta("app.kubernetes.io/name"), _meta("app")],
-                 "regex": "(nvidia-)?dcgm-exporter;.*|.*;(nvidia-)?dcgm-exporter", "action": "keep"},
-                {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "metrics",
-                 "action": "keep"},
-                *pod_label_relabelings(DCGM_POD_LABELS, GPU_ROLE),
-            ],
-            "metric_relabel_configs": dcgm_pod_relabelings(stack, namespace),
-        })
+        jobs.append(_dcgm_pod_job(stack, namespace))
     if stack.monitoring.node_exporter:
         jobs.append({
             "job_name": NODE_JOB,
@@ -260,6 +214,69 @@ def _kubernetes_jobs(stack: StackSpec, namespace: str) -> list[dict[str, Any]]:
             ],
         })
     return jobs
+
+
+def _pod_discovery(namespace: str) -> list[dict[str, Any]]:
+    return [{"role": "pod", "namespaces": {"names": [namespace]}}]
+
+
+_RUNNING = {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"}
+_POD_META = [
+    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+]
+
+
+def _keep_port(name: str) -> dict[str, Any]:
+    return {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": name, "action": "keep"}
+
+
+def _engine_pod_job(namespace: str) -> dict[str, Any]:
+    return {
+        "job_name": ENGINE_JOB,
+        "metrics_path": "/metrics",
+        "kubernetes_sd_configs": _pod_discovery(namespace),
+        "relabel_configs": [
+            _RUNNING,
+            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ENGINE_ROLE, "action": "keep"},
+            {"source_labels": [_meta(labels.K8S_DEPLOYMENT)], "regex": ".+", "action": "keep"},
+            _keep_port(labels.ENGINE_PORT_NAME),
+            *pod_label_relabelings(ENGINE_POD_LABELS, labels.ENGINE_ROLE),
+            *_POD_META,
+        ],
+    }
+
+
+def _router_pod_job(namespace: str) -> dict[str, Any]:
+    return {
+        "job_name": ROUTER_JOB,
+        "metrics_path": "/metrics",
+        "kubernetes_sd_configs": _pod_discovery(namespace),
+        "relabel_configs": [
+            _RUNNING,
+            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ROUTER_ROLE, "action": "keep"},
+            _keep_port(labels.ROUTER_METRICS_PORT_NAME),
+            *pod_label_relabelings(ROUTER_POD_LABELS, labels.ROUTER_ROLE),
+            *_POD_META,
+        ],
+    }
+
+
+def _dcgm_pod_job(stack: StackSpec, namespace: str) -> dict[str, Any]:
+    return {
+        "job_name": DCGM_JOB,
+        "metrics_path": "/metrics",
+        "kubernetes_sd_configs": _pod_discovery(namespace),
+        # no pod/namespace target labels: the exporter's own `pod` label names the GPU's user
+        "relabel_configs": [
+            _RUNNING,
+            {"source_labels": [_meta("app.kubernetes.io/name"), _meta("app")],
+             "regex": "(nvidia-)?dcgm-exporter;.*|.*;(nvidia-)?dcgm-exporter", "action": "keep"},
+            _keep_port("metrics"),
+            *pod_label_relabelings(DCGM_POD_LABELS, GPU_ROLE),
+        ],
+        "metric_relabel_configs": dcgm_pod_relabelings(stack, namespace),
+    }
 
 
 def dcgm_pod_relabelings(stack: StackSpec, namespace: str) -> list[dict[str, Any]]:
