@@ -96,7 +96,7 @@ def evaluate(stack: StackSpec, resolved: ResolvedDeployment, workload: WorkloadS
     concurrent = memory.max_concurrent_seqs(mem, workload.prompt_tokens + workload.output_tokens,
                                             prof.max_num_seqs)
     tokens_per_s = throughput.decode_tokens_per_s(prof, workload)
-    per_replica_hour = gpus * resolved.pool.cost_per_gpu_hour
+    per_replica_hour = resolved.pool.cost_per_hour(gpus)
     if sustainable <= 0:
         return PlanOption(**common, fits=False, max_concurrent_seqs=concurrent,
                           decode_tokens_per_s=round(tokens_per_s, 1), ttft_ms_batch1=round(single.ttft_s * 1e3, 1),
@@ -108,7 +108,7 @@ def evaluate(stack: StackSpec, resolved: ResolvedDeployment, workload: WorkloadS
     replicas = max(1, math.ceil(workload.requests_per_s / sustainable - 1e-9))
     cost = replicas * per_replica_hour
     served_tokens_per_hour = max(workload.requests_per_s, 1e-9) * workload.output_tokens * 3600
-    capacity_gpus = resolved.pool.gpus_per_node * resolved.pool.nodes.max
+    capacity_gpus = resolved.pool.max_gpus
     fits, reason = True, (f"{replicas} x {gpus} GPU(s) on {resolved.pool.name} sustain "
                           f"{replicas * sustainable:.2f} req/s within the SLO")
     if replicas * gpus > capacity_gpus:
@@ -132,7 +132,7 @@ def candidates(stack: StackSpec, d: DeploymentSpec) -> Iterator[tuple[ResolvedDe
         for pool in stack.pools:
             for tp in TP_CHOICES:
                 # TP stays inside a node (NVLink/PCIe); only PP crosses nodes
-                if tp > pool.gpus_per_node or tp * d.pipeline_parallel > pool.gpus_per_node * pool.nodes.max:
+                if tp > pool.gpus_per_node or tp * d.pipeline_parallel > pool.max_gpus:
                     continue
                 key = (variant.name, pool.name, tp)
                 if key in seen:
