@@ -7,7 +7,15 @@ one exists; the CLI prints it as one line (or one JSON object under ``--json``) 
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it (``scheme://user:pass@``) replaced by ``***``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 class LlmstackError(Exception):
@@ -28,7 +36,7 @@ class LlmstackError(Exception):
         text = f"{where}: {self.message}" if where else self.message
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text
+        return redact(text)
 
     def to_json(self) -> dict[str, Any]:
         return {"error": self.kind, "message": self.message, "file": self.file, "path": self.path,
