@@ -10,6 +10,7 @@ that links ``examples/`` and ``policies/``:
 - ``pulumi config set [--secret] KEY VALUE`` lines collect stack configuration, and
   ``pulumi up``/``pulumi preview`` run the Pulumi program (``infra/__main__.py``) with that
   configuration under Pulumi's mock runtime: no CLI exists here, the program does;
+- ``pip install NAME[extras]`` checks the distribution and extras against pyproject.toml;
 - ``kubectl apply -k DIR`` and ``docker compose up`` cannot run without a cluster or a Docker
   engine: they check that the folder they would apply was rendered by an earlier line;
 - any other command fails the test, so the README only shows commands that are checked.
@@ -25,6 +26,7 @@ import runpy
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,17 @@ def _run_pulumi_program(config: dict[str, str], secrets: list[str], cwd: Path) -
     return mocks
 
 
+def _check_pip_install(requirements: list[str]) -> None:
+    """``pip install NAME[extras]`` names this project's distribution and extras (nothing is installed)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[([a-z0-9,-]+)\])?", requirement)
+        assert match is not None, requirement
+        assert match.group(1) == project["name"], f"pip install {requirement}: the distribution is {project['name']}"
+        extras = set((match.group(2) or "").split(",")) - {""}
+        assert extras <= set(project["optional-dependencies"]), f"unknown extras in {requirement}"
+
+
 def _interpret(block: list[str], scratch: Path) -> list[str]:
     cwd = scratch
     config: dict[str, str] = {}
@@ -116,6 +129,8 @@ def _interpret(block: list[str], scratch: Path) -> list[str]:
         elif words[0] == "pulumi" and words[1] in ("up", "preview"):
             mocks = _run_pulumi_program(config, secrets, ROOT)
             assert mocks.resources, f"{line}: the program registered no resources"
+        elif words[:2] == ["pip", "install"]:
+            _check_pip_install(words[2:])
         elif words[:3] == ["kubectl", "apply", "-k"]:
             assert (cwd / words[3] / "kustomization.yaml").is_file(), line
         elif words[:2] == ["docker", "compose"]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from llmstack import data
 from llmstack.metrics.reading import PrometheusReader
 from llmstack.policy.recommendation import Recommendation, Skip
 
@@ -14,7 +15,8 @@ PROMETHEUS = typer.Option(..., "--prometheus", help="Prometheus base URL, e.g. h
 SPEC = typer.Option(None, "--spec", help="stack spec YAML (default: llmstack:spec of the stack file)")
 STACK = typer.Option("dev", "--stack", help="Pulumi stack name (reads Pulumi.<stack>.yaml)")
 PROJECT = typer.Option(Path("."), "--project-dir", help="folder holding Pulumi.yaml")
-POLICY = typer.Option([Path("policies/default.yaml")], "--policy", help="policy files, merged in order")
+POLICY = typer.Option([data.policy()], "--policy", show_default=False,
+                      help="policy files, merged in order (default: the packaged policies/default.yaml)")
 AUDIT = typer.Option(Path(".llmstack/audit.jsonl"), "--audit-log", help="append-only JSONL audit log")
 TIMEOUT = typer.Option(5.0, "--timeout", min=0.1, help="seconds per Prometheus query")
 USER = typer.Option(None, "--username", envvar="LLMSTACK_PROMETHEUS_USER", help="basic auth user")
