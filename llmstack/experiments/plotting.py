@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llmstack.errors import LlmstackError
-from llmstack.sim.replay import Run
+from llmstack.experiments.replay import Run
 
 
 def plot_runs(runs: Sequence[Run], path: str | Path) -> Path:
