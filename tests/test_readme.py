@@ -10,6 +10,7 @@ that links ``examples/`` and ``policies/``:
 - ``pulumi config set [--secret] KEY VALUE`` lines collect stack configuration, and
   ``pulumi up``/``pulumi preview`` run the Pulumi program (``infra/__main__.py``) with that
   configuration under Pulumi's mock runtime: no CLI exists here, the program does;
+- ``pulumi package add DIR`` checks DIR is the component package (its schema: tests/targets);
 - ``pip install NAME[extras]`` checks the distribution and extras against pyproject.toml;
 - ``kubectl apply -k DIR`` and ``docker compose up`` cannot run without a cluster or a Docker
   engine: they check that the folder they would apply was rendered by an earlier line;
@@ -32,6 +33,7 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from tests.targets.kubernetes.test_k8s_program import Recorder
@@ -129,6 +131,8 @@ def _interpret(block: list[str], scratch: Path) -> list[str]:
         elif words[0] == "pulumi" and words[1] in ("up", "preview"):
             mocks = _run_pulumi_program(config, secrets, ROOT)
             assert mocks.resources, f"{line}: the program registered no resources"
+        elif words[:3] == ["pulumi", "package", "add"]:
+            assert (ROOT / words[3] / "PulumiPlugin.yaml").is_file(), line
         elif words[:2] == ["pip", "install"]:
             _check_pip_install(words[2:])
         elif words[:3] == ["kubectl", "apply", "-k"]:
@@ -155,3 +159,23 @@ def test_readme_block_runs(index: int, tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").symlink_to(ROOT / "Pulumi.yaml")
     done = _interpret(bash_blocks()[index], tmp_path)
     assert done, json.dumps(bash_blocks()[index])
+
+
+def test_yaml_program_in_readme_matches_the_component_schema() -> None:
+    from pulumi.provider.experimental.component import ComponentProvider
+
+    from llmstack.targets import provider
+
+    programs = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.DOTALL)
+                if "runtime: yaml" in b]
+    assert programs, "README shows a Pulumi YAML program"
+    schema = json.loads(ComponentProvider(provider.COMPONENTS, provider.PACKAGE).schema or "{}")
+    for program in programs:
+        for name, resource in program["resources"].items():
+            declared = schema["resources"][resource["type"]]
+            assert set(resource["properties"]) <= set(declared["inputProperties"]), name
+            assert set(declared["requiredInputs"]) <= set(resource["properties"]), name
+        for expression in program["outputs"].values():
+            resource, _, attribute = expression.strip("${}").partition(".")
+            attribute = re.split(r"[\[.]", attribute)[0]
+            assert attribute in schema["resources"][program["resources"][resource]["type"]]["properties"]
