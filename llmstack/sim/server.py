@@ -30,7 +30,7 @@ from typing import Any
 from llmstack.capacity import throughput
 from llmstack.errors import LlmstackError
 from llmstack.sim.engine import Engine, SimRequest
-from llmstack.sim.exposition import MIB, ReplicaMetrics
+from llmstack.sim.exposition import ReplicaMetrics
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import resolve
 
@@ -74,7 +74,7 @@ class LiveReplica:
         self.metrics = ReplicaMetrics(
             self.model_name, self.engine, max_model_len=self.profile.max_model_len,
             gpus=resolved.deployment.gpus_per_replica, gpu_model=accel.display_name or accel.name,
-            gpu_memory_mib=accel.memory_gb * 1e9 / MIB,
+            gpu_memory_mib=accel.memory_mib,
             gpu_memory_utilization=resolved.deployment.engine.gpu_memory_utilization, replica_id=replica_id)
         self.pending: dict[int, _Pending] = {}
         self._ids = 0
