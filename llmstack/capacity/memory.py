@@ -139,6 +139,12 @@ def supports_fp8_compute(accelerator: AcceleratorSpec) -> bool:
     return cc is None or cc >= (8, 9)
 
 
+def supports_marlin(accelerator: AcceleratorSpec) -> bool:
+    """vLLM's Marlin int4/int8 kernels need NVIDIA SM >= 8.0; elsewhere AWQ/GPTQ run slower kernels."""
+    cc = accelerator.compute_capability_tuple
+    return accelerator.vendor == "nvidia" and cc is not None and cc >= (8, 0)
+
+
 def weight_format(variant: VariantSpec, accelerator: AcceleratorSpec) -> WeightFormat:
     """Bits per linear weight (scales included) and compute path of ``variant`` on ``accelerator``.
 
@@ -153,7 +159,8 @@ def weight_format(variant: VariantSpec, accelerator: AcceleratorSpec) -> WeightF
         bits = variant.weight_bits or (8 if scheme == "w8a16" else 4)
         # one fp16 scale + one packed zero point per group
         overhead = (16 + bits) / QUANT_GROUP_SIZE
-        return WeightFormat(bits + overhead, "bf16", True, f"int{bits} weight-only")
+        kernel = "Marlin" if supports_marlin(accelerator) else "non-Marlin"
+        return WeightFormat(bits + overhead, "bf16", True, f"int{bits} weight-only ({kernel})")
     if method in ("fp8", "modelopt") or scheme == "w8a8-fp8":
         if supports_fp8_compute(accelerator):
             return WeightFormat(8, "fp8", False, "fp8 w8a8")
