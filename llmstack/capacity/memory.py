@@ -25,7 +25,7 @@ GIB = 1024**3
 MIB = 1024**2
 GB = 1e9
 
-VLLM_VERSION_MODELLED = "0.11-0.33 (V1 engine, gpu_worker.determine_available_memory)"
+VLLM_VERSION_MODELLED = "0.21-0.33 (V1 engine, gpu_worker.determine_available_memory, CUDA graphs profiled)"
 """The vLLM behaviour the memory constants below reproduce (V1 engine; profiling before KV allocation)."""
 
 BF16_BYTES = 2
@@ -48,7 +48,7 @@ NON_TORCH_TP_BYTES = 0.8 * GIB
 IPC buffers (vLLM logs 0.6-1.5 GiB ``non_torch_memory`` at TP 2-8)."""
 
 CUDA_GRAPH_BYTES = 0.35 * GIB
-"""CUDA-graph pool that vLLM V1 estimates in profiling and keeps out of the KV cache (decode graphs for the
+"""CUDA-graph pool that vLLM (>= 0.21) estimates in profiling and keeps out of the KV cache (decode graphs for the
 default capture sizes; vLLM logs ``Graph capturing finished ... took 0.3-0.6 GiB`` for 7-70B models)."""
 
 CUDA_GRAPH_TP_BYTES = 0.25 * GIB
@@ -62,12 +62,10 @@ result (1 x intermediate), in vLLM's profile pass of max_num_batched_tokens toke
 ACTIVATION_VALUES_PER_TOKEN_INTERMEDIATE = 3
 """See ACTIVATION_VALUES_PER_TOKEN_HIDDEN."""
 
-SAMPLER_BYTES_PER_LOGIT = 4
-"""Logits for the sampler are float32."""
-
-SAMPLER_LOGIT_COPIES = 2
-"""vLLM V1's dummy sampler run holds the float32 logits of max_num_seqs rows and one same-sized
-temporary (softmax/probabilities); the vocab is gathered whole on each rank."""
+SAMPLER_BYTES_PER_LOGIT = 20
+"""Bytes per (sequence, vocab entry) alive in vLLM's dummy sampler run over max_num_seqs rows: float32
+logits (4), float32 probabilities (4) and the top-k/top-p sort's float32 values (4) and int64 indices (8).
+The vocab is gathered whole on the rank that samples."""
 
 MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN = 3
 """fused_moe's intermediate caches per routed token (token x top-k): cache1 (2 x I / TP), cache2 (I / TP) in
@@ -240,7 +238,7 @@ def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, ten
         routed = min(tokens, FUSED_MOE_CHUNK_TOKENS) * arch.moe.experts_per_token
         mlp = routed * (MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN * width + arch.hidden_size)
     forward = (tokens * hidden + mlp) * BF16_BYTES
-    sampler = max_num_seqs * arch.vocab_size * SAMPLER_BYTES_PER_LOGIT * SAMPLER_LOGIT_COPIES
+    sampler = max_num_seqs * arch.vocab_size * SAMPLER_BYTES_PER_LOGIT
     return max(forward, sampler)
 
 
@@ -266,14 +264,23 @@ def breakdown(
     engine: EngineOptions,
     tensor_parallel: int = 1,
     pipeline_parallel: int = 1,
+    cuda_graphs_in_profile: bool = True,
 ) -> MemoryBreakdown:
-    """Per-GPU memory of one replica and the KV cache that is left (vLLM V1's start-up profile)."""
+    """Per-GPU memory of one replica and the KV cache that is left (vLLM V1's start-up profile).
+
+    ``cuda_graphs_in_profile``: vLLM >= 0.21 profiles CUDA-graph memory before sizing the KV cache
+    (eugr/spark-vllm-docker#396: "CUDA-graph memory profiling (default since v0.21)"); older versions
+    captured graphs afterwards, in the 1 - gpu_memory_utilization headroom. The validation table
+    passes False for measurements from older versions.
+    """
     fmt = weight_format(variant, accelerator)
     weights = weights_bytes(arch, fmt, variant.sparsity) / (tensor_parallel * pipeline_parallel)
     max_num_seqs = engine.max_num_seqs or default_max_num_seqs(accelerator)
     batched = engine.max_num_batched_tokens or default_max_num_batched_tokens(accelerator)
     activations = activation_bytes(arch, batched, max_num_seqs, tensor_parallel)
     non_torch, graphs = runtime_bytes(tensor_parallel, pipeline_parallel)
+    if not cuda_graphs_in_profile:
+        graphs = 0.0
     gpu = cuda_total_bytes(accelerator)
     usable = gpu * engine.gpu_memory_utilization
     kv_total = usable - weights - activations - non_torch - graphs

@@ -46,10 +46,15 @@ API_SERVER_S = 0.008
 """Client-side TTFT beyond the engine: HTTP, tokenizing, chat template, first SSE chunk (vLLM's API
 server process on a GPU host; the 2-core CPU engine here measured ~140 ms, see vllm-cpu.md)."""
 
-ALLREDUCE_LATENCY_S = {"nvlink": 6e-6, "xgmi": 8e-6, "ici": 8e-6, "pcie": 15e-6, "other": 15e-6}
-"""Latency of one small all-reduce between two TP ranks, by interconnect (vLLM custom all-reduce)."""
+API_SERVER_PER_TOKEN_S = 5e-5
+"""API-server CPU time per streamed output token (detokenize, SSE chunk): the server is one process, so at
+utilisation u = output tokens/s x this, its fixed time is stretched to API_SERVER_S / (1 - u)."""
 
-ALLREDUCE_PER_RANK_S = {"nvlink": 2e-6, "xgmi": 3e-6, "ici": 3e-6, "pcie": 10e-6, "other": 10e-6}
+ALLREDUCE_LATENCY_S = {"nvlink": 6e-6, "xgmi": 20e-6, "ici": 8e-6, "pcie": 15e-6, "other": 15e-6}
+"""Latency of one small all-reduce between two TP ranks, by interconnect (vLLM custom all-reduce on NVLink;
+RCCL on MI300X xGMI, tuned on the MI300X 405B batch-1 row: 27.8 ms per token at TP8)."""
+
+ALLREDUCE_PER_RANK_S = {"nvlink": 2e-6, "xgmi": 4e-6, "ici": 3e-6, "pcie": 10e-6, "other": 10e-6}
 """Added per rank beyond two: one-shot/two-shot all-reduce latency grows with the group (TP8 on NVLink:
 ~20 us per all-reduce, 2 per layer)."""
 
@@ -94,13 +99,14 @@ class EngineProfile:
     calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
 
 
-def profile(resolved: ResolvedDeployment) -> EngineProfile:
-    """The engine profile of a resolved deployment."""
+def profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
+    """The engine profile of a resolved deployment (``cuda_graphs_in_profile``: see memory.breakdown)."""
     arch, accel, variant = resolved.architecture, resolved.accelerator, resolved.variant
     d = resolved.deployment
     fmt = memory.weight_format(variant, accel)
     eff = kernels.efficiency(fmt.label, accel)
-    mem = memory.breakdown(arch, variant, accel, d.engine, d.tensor_parallel, d.pipeline_parallel)
+    mem = memory.breakdown(arch, variant, accel, d.engine, d.tensor_parallel, d.pipeline_parallel,
+                           cuda_graphs_in_profile)
     peak = {
         "bf16": accel.bf16_tflops,
         "fp8": accel.fp8_tflops or accel.bf16_tflops,
@@ -207,16 +213,18 @@ def step_time(p: EngineProfile, prefill_tokens: int = 0, prefill_context: int = 
               decode_context_tokens: int = 0, prefill_seqs: int = 1) -> float:
     """Seconds for one engine step.
 
-    ``prefill_tokens`` new prompt tokens whose sequences already hold ``prefill_context`` tokens
-    of KV cache, plus ``decode_seqs`` running sequences holding ``decode_context_tokens`` in total.
+    ``prefill_tokens`` new prompt tokens of ``prefill_seqs`` equal sequences that already hold
+    ``prefill_context`` tokens of KV cache in total, plus ``decode_seqs`` running sequences holding
+    ``decode_context_tokens`` in total.
     """
     tokens = prefill_tokens + decode_seqs
     if tokens <= 0:
         return 0.0
     linear_flops = 2 * p.active_params * tokens
-    # causal attention: each prefill token attends to the context before it and half its own chunk;
-    # each decode token attends to its sequence's context
-    attended = prefill_tokens * (prefill_context + prefill_tokens / 2) + decode_context_tokens
+    # causal attention: each prefill token attends to its sequence's context before the chunk and half
+    # its own sequence's part of the chunk; each decode token attends to its sequence's context
+    per_seq = prefill_tokens / max(1, prefill_seqs)
+    attended = prefill_tokens * (prefill_context / max(1, prefill_seqs) + per_seq / 2) + decode_context_tokens
     attention_flops = 4 * p.num_layers * p.attention_dim * attended
     compute = (linear_flops + attention_flops) / _flops_rate(p)
     kv_read = (prefill_context + decode_context_tokens) * p.kv_bytes_per_token_per_gpu
@@ -233,12 +241,14 @@ def prefill_chunks(p: EngineProfile, prompt_tokens: int, running: int = 0) -> li
     return [budget] * full + ([rest] if rest else [])
 
 
-def prefill_time(p: EngineProfile, prompt_tokens: int, running: int = 0, running_context: int = 0) -> float:
-    """Time to prefill one prompt, chunk by chunk, alongside ``running`` decoding sequences."""
+def prefill_time(p: EngineProfile, prompt_tokens: int, running: int = 0, running_context: int = 0,
+                 prompts: int = 1) -> float:
+    """Time to prefill ``prompts`` equal prompts together, chunk by chunk, alongside ``running`` decodes."""
     total = 0.0
     done = 0
-    for chunk in prefill_chunks(p, prompt_tokens, running):
-        total += step_time(p, chunk, done, running, running_context)
+    for chunk in prefill_chunks(p, prompt_tokens * prompts, running):
+        seqs = max(1, min(prompts, round(chunk / prompt_tokens)))
+        total += step_time(p, chunk, int(done / prompts * seqs), running, running_context, prefill_seqs=seqs)
         done += chunk
     return total
 
@@ -293,16 +303,23 @@ def _decode_step(p: EngineProfile, workload: WorkloadSpec, batch: float) -> floa
     return step_time(p, decode_seqs=b, decode_context_tokens=int(b * _mean_context(workload)))
 
 
-def _prefill_service(p: EngineProfile, workload: WorkloadSpec, batch: float) -> float:
-    """One prompt's prefill steps alongside ``batch`` decoding sequences."""
+def _prefill_service(p: EngineProfile, workload: WorkloadSpec, batch: float, group: int = 1) -> float:
+    """``group`` prompts prefilled together alongside ``batch`` decoding sequences."""
     b = max(0, round(batch))
-    return prefill_time(p, workload.prompt_tokens, running=b, running_context=int(b * _mean_context(workload)))
+    return prefill_time(p, workload.prompt_tokens, running=b, running_context=int(b * _mean_context(workload)),
+                        prompts=group)
 
 
-def _prefill_extra(p: EngineProfile, workload: WorkloadSpec, batch: float) -> float:
-    """Engine time one prompt's prefill adds beyond the decode steps it shares."""
-    chunks = len(prefill_chunks(p, workload.prompt_tokens, max(0, round(batch))))
-    return max(0.0, _prefill_service(p, workload, batch) - chunks * _decode_step(p, workload, batch))
+def _prefill_extra(p: EngineProfile, workload: WorkloadSpec, batch: float, group: int = 1) -> float:
+    """Engine time a group's prefill adds beyond the decode steps it shares."""
+    chunks = len(prefill_chunks(p, workload.prompt_tokens * group, max(0, round(batch))))
+    return max(0.0, _prefill_service(p, workload, batch, group) - chunks * _decode_step(p, workload, batch))
+
+
+def _api_time(p: EngineProfile, output_tokens_per_s: float) -> float:
+    """The API server's fixed time, stretched by its own utilisation from streaming tokens."""
+    busy = min(0.95, output_tokens_per_s * API_SERVER_PER_TOKEN_S)
+    return p.api_server_s / (1 - busy)
 
 
 @dataclass(frozen=True)
@@ -313,27 +330,32 @@ class _Steady:
     rho: float
 
 
-def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float) -> _Steady:
+def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, group: int = 1) -> _Steady:
     """TPOT and client TTFT at request rate ``rps`` with ``batch`` sequences decoding.
 
-    Steps per second k satisfy k x decode_step + rps x prefill_extra = 1, so TPOT = 1/k. A new
-    request waits for the step in progress (half a TPOT on average), then queues for prefill, the
-    serialised resource: M/D/1 mean wait rho s / (2 (1 - rho)) and the M/M/1 tail
-    P(W > t) = rho exp(-(1 - rho) t / s) halved for near-deterministic service.
+    Requests arrive in groups of ``group`` (1: independent arrivals). Steps per second k satisfy
+    k x decode_step + (rps / group) x prefill_extra = 1, so TPOT = 1/k. A group waits for the step
+    in progress (half a TPOT on average), then queues for prefill, the serialised resource: M/D/1
+    mean wait rho s / (2 (1 - rho)) and the M/M/1 tail P(W > t) = rho exp(-(1 - rho) t / s) halved for
+    near-deterministic service; a member of a multi-chunk group gets its first token after the
+    chunk holding its prompt's end (on average half-way through the group's service, plus one chunk).
     """
-    busy = rps * _prefill_extra(p, workload, batch)
+    groups_per_s = rps / group
+    busy = groups_per_s * _prefill_extra(p, workload, batch, group)
     if busy >= 1:
         return _Steady(math.inf, math.inf, math.inf, 1.0)
     tpot = _decode_step(p, workload, batch) / (1 - busy)
-    service = _prefill_service(p, workload, batch)
-    rho = rps * service
+    service = _prefill_service(p, workload, batch, group)
+    rho = groups_per_s * service
     if rho >= 1:
         return _Steady(tpot, math.inf, math.inf, 1.0)
-    base = p.api_server_s + tpot / 2 + service
+    chunks = len(prefill_chunks(p, workload.prompt_tokens * group, max(0, round(batch))))
+    member = service * (chunks + 1) / (2 * chunks)
+    base = _api_time(p, rps * workload.output_tokens) + tpot / 2 + member
     mean_wait = rho * service / (2 * (1 - rho))
     tail = 1 - TTFT_QUEUE_PERCENTILE
     p95_wait = MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho) if rho > tail else 0.0
-    return _Steady(tpot, base + mean_wait, base + max(mean_wait, p95_wait), rho)
+    return _Steady(tpot, base + mean_wait, base + max(mean_wait, p95_wait) + (service - member), rho)
 
 
 def saturation_rps(p: EngineProfile, workload: WorkloadSpec) -> float:
@@ -368,34 +390,94 @@ def estimate_load(p: EngineProfile, workload: WorkloadSpec, rps: float) -> LoadE
                         steady.ttft_mean_s, batch, rps * workload.output_tokens)
 
 
-def estimate_concurrency(p: EngineProfile, workload: WorkloadSpec, clients: int) -> LoadEstimate:
+def arrival_group(p: EngineProfile, workload: WorkloadSpec, active: int) -> int:
+    """How many requests arrive together in a synchronised closed loop (equal lengths, common start).
+
+    All clients start at once; the first wave's prompts are prefilled ``max_num_batched_tokens`` at
+    a time, so they get their first tokens (and, with equal output lengths, finish and come back) in
+    groups of that many prompts. The grouping persists wave after wave.
+    """
+    return max(1, min(active, p.max_num_batched_tokens // max(1, workload.prompt_tokens)))
+
+
+def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: int) -> tuple[float, _Steady, float]:
+    """Fixed point (rps, steady state, batch) of ``active`` clients in a closed loop."""
+    rps = active / single_request_latency(p, workload.prompt_tokens, workload.output_tokens).e2e_s
+    batch = 1.0
+    steady = _steady(p, workload, rps, batch, group)
+    for _ in range(60):
+        if math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s):
+            decode_share = (workload.output_tokens - 1) * steady.tpot_s
+            engine_ttft = max(0.0, steady.ttft_mean_s - p.api_server_s)
+            batch = max(1.0, active * decode_share / (engine_ttft + decode_share))
+            e2e = steady.ttft_mean_s + decode_share
+            rps = 0.5 * rps + 0.5 * active / e2e
+        else:
+            rps *= 0.8
+        steady = _steady(p, workload, rps, batch, group)
+    return rps, steady, batch
+
+
+def estimate_concurrency(p: EngineProfile, workload: WorkloadSpec, clients: int, *, synchronized: bool = False,
+                         requests: int | None = None) -> LoadEstimate:
     """Closed loop: ``clients`` users each sending the next request when the last finishes.
 
     What ``vllm bench serve --max-concurrency C --request-rate inf`` measures. Solved as a fixed
     point in throughput X: E2E = TTFT + (O - 1) TPOT, X = active / E2E (Little), with at most
-    ``max_batch`` requests active and the rest queued (their wait joins TTFT).
+    ``max_batch`` requests active and the rest queued (their wait joins TTFT). ``synchronized``:
+    equal lengths and a common start make requests arrive in groups (:func:`arrival_group`).
+    ``requests``: a benchmark of that many requests, whose output rate includes the last, partial
+    wave (fewer clients left) as ``vllm bench serve`` reports it.
     """
     cap_batch = max_batch(p, workload)
     if clients <= 0 or cap_batch == 0:
         return LoadEstimate(0.0, 0.0, math.inf, math.inf, 0.0, cap_batch == 0, math.inf)
     active = min(clients, cap_batch)
-    single = single_request_latency(p, workload.prompt_tokens, workload.output_tokens)
-    rps = active / single.e2e_s
-    steady = _steady(p, workload, rps * 0.5, 1.0)
-    for _ in range(60):
-        decode_share = (workload.output_tokens - 1) * steady.tpot_s
-        batch = max(1.0, active * decode_share / (steady.ttft_mean_s - p.api_server_s + decode_share))
-        steady = _steady(p, workload, rps, batch)
-        if not math.isfinite(steady.ttft_mean_s):
-            rps *= 0.8
-            continue
-        e2e = steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s
-        rps = 0.5 * rps + 0.5 * active / e2e
+    group = arrival_group(p, workload, active) if synchronized else 1
+    rps, steady, batch = _closed_loop(p, workload, active, group)
     queued = clients - active
     queue_wait = queued / rps if queued > 0 else 0.0
+    output_rate = rps * workload.output_tokens
     ttft_mean = steady.ttft_mean_s + queue_wait
+    if requests is not None and requests > clients:
+        # all clients start at once: the first wave's prompts are prefilled back to back
+        first = _first_wave_ttft(p, workload, active)
+        ttft_mean = (active * first + (requests - active) * ttft_mean) / requests
+        e2e = steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s
+        duration = (requests // clients) * e2e
+        rest = requests % clients
+        if rest:
+            tail = estimate_concurrency(p, workload, rest, synchronized=synchronized)
+            duration += tail.ttft_mean_s + (workload.output_tokens - 1) * tail.tpot_s
+        output_rate = requests * workload.output_tokens / duration
     return LoadEstimate(rps, float(clients), steady.tpot_s, steady.ttft_p95_s + queue_wait, steady.rho,
-                        queued > 0, ttft_mean, batch, rps * workload.output_tokens)
+                        queued > 0, ttft_mean, batch, output_rate)
+
+
+def _first_wave_ttft(p: EngineProfile, workload: WorkloadSpec, clients: int) -> float:
+    """Mean client TTFT of ``clients`` requests sent at the same moment to an idle replica."""
+    service = prefill_time(p, workload.prompt_tokens, prompts=clients)
+    chunks = len(prefill_chunks(p, workload.prompt_tokens * clients))
+    return p.api_server_s + service * (chunks + 1) / (2 * chunks)
+
+
+def estimate_batch(p: EngineProfile, workload: WorkloadSpec, batch: int) -> LoadEstimate:
+    """Offline: ``batch`` requests submitted at once, no API server (``benchmark_latency.py``).
+
+    The prompts are prefilled together in chunks of max_num_batched_tokens, then ``batch``
+    sequences decode the remaining tokens together.
+    """
+    total, done, ttft = batch * workload.prompt_tokens, 0, 0.0
+    while done < total:
+        chunk = min(p.max_num_batched_tokens, total - done)
+        ttft += step_time(p, chunk, 0, prefill_seqs=max(1, round(batch * chunk / total)))
+        done += chunk
+    decode = sum(step_time(p, decode_seqs=batch, decode_context_tokens=batch * (workload.prompt_tokens + i))
+                 for i in range(1, workload.output_tokens))
+    e2e = ttft + decode
+    tpot = decode / max(1, workload.output_tokens - 1)
+    return LoadEstimate(batch / e2e, float(batch), tpot, ttft, 1.0, False, ttft, float(batch),
+                        batch * workload.output_tokens / e2e)
 
 
 def sustainable_rps(p: EngineProfile, workload: WorkloadSpec, slo: SloSpec) -> float:
