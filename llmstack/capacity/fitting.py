@@ -31,6 +31,11 @@ BOUNDS = {
 }
 """Search box for each term (log-space); wide enough for a 2-core CPU engine and an 8-GPU node."""
 
+PRIOR_WEIGHT = 0.1
+"""Each term also pays PRIOR_WEIGHT x log(value / the model's default): the sweep's three kinds of
+measurement do not pin five terms apart (bandwidth and step overhead both set the decode step), so
+without this the fit trades them for implausible pairs that predict unseen levels badly."""
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -79,8 +84,10 @@ def fit(base: EngineProfile, observations: Sequence[Observation]) -> FittedTerms
     highs = np.log([BOUNDS[t][1] for t in TERMS])
     start = np.clip(np.log([getattr(base, t) for t in TERMS]), lows + 1e-9, highs - 1e-9)
 
+    prior = np.log([getattr(base, t) for t in TERMS])
+
     def objective(x: np.ndarray) -> list[float]:
-        return residuals(with_terms(base, np.exp(x)), observations)
+        return residuals(with_terms(base, np.exp(x)), observations) + list(PRIOR_WEIGHT * (x - prior))
 
     result = least_squares(objective, start, bounds=(lows, highs), diff_step=0.05, max_nfev=400)
     values = dict(zip(TERMS, (float(v) for v in np.exp(result.x)), strict=True))
