@@ -3,7 +3,7 @@
 Design note: the stand-in reports v3.200.0 so the Automation API uses the file event log
 (``--event-log FILE``) rather than its gRPC stream (CLI > 3.205), and writes a summaryEvent
 there the way the real CLI does. It fails on demand (FAKE_PULUMI_FAIL) and can be slowed down
-(FAKE_PULUMI_SLEEP) to hold the lock while a second apply tries.
+(FAKE_PULUMI_SLEEP). The lock test holds the lock from another process with a handshake, not a timed window.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,29 +96,31 @@ def test_missing_pulumi_cli_gives_install_hint(project: Path, monkeypatch: pytes
     assert (project / "Pulumi.dev.yaml").read_text() == ORIGINAL
 
 
-def test_second_apply_refused_while_lock_held(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_PULUMI_SLEEP", "2")
-    errors: list[BaseException] = []
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from llmstack.policy import applying
+with applying.locked(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+"""Another process holding the stack file's lock until told (stdin) to let go: a handshake, no sleeps."""
 
-    def first() -> None:
-        try:
-            applying.apply([rec()], project, "dev", mode="preview")
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
 
-    thread = threading.Thread(target=first)
-    thread.start()
-    lock = project / ".Pulumi.dev.yaml.lock"
-    for _ in range(100):
-        if lock.exists():
-            break
-        threading.Event().wait(0.02)
-    assert lock.exists()
-    with pytest.raises(LlmstackError, match="holds"):
-        applying.apply([rec(5)], project, "dev", mode="config-only")
-    thread.join()
-    assert not errors
-    assert (project / "Pulumi.dev.yaml").read_text() == ORIGINAL
+def test_second_apply_refused_while_lock_held(project: Path) -> None:
+    stack_file = project / "Pulumi.dev.yaml"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(stack_file)], cwd=ROOT, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LlmstackError, match=f"pid {holder.pid}"):
+            applying.apply([rec(5)], project, "dev", mode="config-only")
+        assert stack_file.read_text() == ORIGINAL
+    finally:
+        holder.communicate("go\n", timeout=30)
+    assert holder.returncode == 0
+    applying.apply([rec(5)], project, "dev", mode="config-only")  # the lock is free again
+    assert yaml.safe_load(stack_file.read_text())["config"]["llmstack:scaling"] == {"chat": {"replicas": 5}}
 
 
 def test_stale_lock_of_dead_process_is_taken_over(project: Path) -> None:
