@@ -29,4 +29,11 @@ fi
 echo "bootstrap: installing llmstack[dev] into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# checkov's pins (packaging<24) conflict with pulumi's (packaging>=26): it gets its own venv,
+# which tests/targets/kubernetes/test_k8s_checkov.py runs (LLMSTACK_CHECKOV overrides the path).
+if [ ! -x .venv-checkov/bin/checkov ]; then
+  echo "bootstrap: installing checkov into .venv-checkov"
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/python -m pip install -q --disable-pip-version-check "checkov==3.3.30"
+fi
 echo "bootstrap: done"

@@ -18,10 +18,11 @@ import re
 from dataclasses import dataclass
 
 from llmstack.artifacts import haproxy, labels
+from llmstack.artifacts.vllm_args import ENGINE_PORT
 from llmstack.spec.models import StackSpec
 
-ENGINE_PORT = 8000
-"""vLLM's OpenAI server and /metrics inside every engine container."""
+__all__ = ["CLUSTER_DOMAIN", "DEFAULT_NAMESPACE", "ENGINE_PORT", "Cluster", "DeploymentAddress", "dns_name",
+           "engine", "haproxy_addressing", "headless", "picker", "pool", "router", "router_config", "router_url"]
 DEFAULT_NAMESPACE = "llmstack"
 CLUSTER_DOMAIN = "cluster.local"
 STATS_PORT = haproxy.HaproxyOptions().stats_port

@@ -23,6 +23,8 @@ from llmstack.errors import LlmstackError
 from llmstack.spec.models import StackSpec
 
 VLLM_ENTRYPOINT = ["vllm", "serve"]
+ENGINE_PORT = 8000
+"""The port every target's engine listens on (vLLM's default ``--port``); defined here only."""
 ARGS_FILE = "vllm-serve-args.json"
 RESERVED_FLAGS = frozenset({
     "--model", "--served-model-name", "--tensor-parallel-size", "--pipeline-parallel-size", "--quantization",
@@ -77,7 +79,7 @@ def serve_args(
     stack: StackSpec,
     deployment: str,
     *,
-    port: int = 8000,
+    port: int = ENGINE_PORT,
     host: str = "0.0.0.0",
     extra: Sequence[str] = (),
 ) -> list[str]:

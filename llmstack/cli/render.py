@@ -10,10 +10,10 @@ GitOps options (Kubernetes; ``--namespace`` also for the artifacts bundle): ``--
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -24,12 +24,8 @@ from llmstack.spec import scaling
 from llmstack.spec.loading import load_spec
 from llmstack.spec.models import StackSpec
 
-RENDERERS = {
-    "artifacts": "llmstack.artifacts.bundle:render_artifacts",
-    "kubernetes": "llmstack.targets.kubernetes.rendering:render",
-    "docker": "llmstack.targets.docker.rendering:render",
-}
-"""target -> ``module:function`` taking a StackSpec and returning {relative path: file text}."""
+RENDERERS = ("artifacts", "kubernetes", "docker")
+"""The targets ``--target`` names."""
 
 
 @dataclass(frozen=True)
@@ -46,11 +42,24 @@ class GitOpsFlags:
 
 
 def renderer(target: str) -> Callable[..., dict[str, str]]:
-    if target not in RENDERERS:
-        raise LlmstackError(f"unknown target {target!r}", path="--target", hint=f"use one of {sorted(RENDERERS)}")
-    module, _, function = RENDERERS[target].partition(":")
-    fn: Callable[..., dict[str, str]] = getattr(importlib.import_module(module), function)
-    return fn
+    """The function taking a StackSpec and returning {relative path: file text} for ``target``.
+
+    Imported on use (a target's Pulumi modules are slow to import), as plain imports so the
+    layers contract sees the edges.
+    """
+    if target == "artifacts":
+        from llmstack.artifacts.bundle import render_artifacts
+
+        return render_artifacts
+    if target == "kubernetes":
+        from llmstack.targets.kubernetes.rendering import render as render_kubernetes
+
+        return render_kubernetes
+    if target == "docker":
+        from llmstack.targets.docker.rendering import render as render_docker
+
+        return render_docker
+    raise LlmstackError(f"unknown target {target!r}", path="--target", hint=f"use one of {sorted(RENDERERS)}")
 
 
 def render_files(stack: StackSpec, target: str, flags: GitOpsFlags) -> dict[str, str]:
@@ -77,10 +86,12 @@ def render_files(stack: StackSpec, target: str, flags: GitOpsFlags) -> dict[str,
 
 @app.command()
 def render(
-    spec: Path = typer.Option(..., "--spec", help="stack spec YAML"),
+    spec: Path | None = typer.Option(None, "--spec", help="stack spec YAML (default: llmstack:spec of --scaling)"),
     target: str = typer.Option("artifacts", "--target", help="artifacts | kubernetes | docker"),
     out: Path = typer.Option(..., "--out", help="output folder"),
-    scaling_file: Path | None = typer.Option(None, "--scaling", help="JSON/YAML llmstack:scaling overrides"),
+    scaling_file: Path | None = typer.Option(
+        None, "--scaling", help="Pulumi.<stack>.yaml (its llmstack:scaling, as apply writes it) or a bare "
+                                "deployment -> overrides JSON/YAML mapping"),
     namespace: str | None = typer.Option(None, "--namespace", help="Kubernetes namespace (default llmstack)"),
     storage_class: str | None = typer.Option(None, "--storage-class", help="storage class of the model cache"),
     model_cache: str | None = typer.Option(None, "--model-cache", help="pvc | hostpath | emptydir"),
@@ -91,11 +102,7 @@ def render(
     """Render the files a target deploys (configs, manifests, dashboards) into --out."""
     from llmstack.targets import render_output
 
-    stack = load_spec(spec)
-    if scaling_file is not None:
-        import yaml
-
-        stack = scaling.apply_scaling(stack, scaling.parse_scaling(yaml.safe_load(scaling_file.read_text())))
+    stack = _stack(spec, scaling_file)
     files = render_files(stack, target, GitOpsFlags(namespace, storage_class, model_cache, monitor_labels))
     result = render_output.write(out, files, prune=prune, target=target)
     if as_json:
@@ -107,3 +114,36 @@ def render(
     if result.stale:
         console.print(f"{len(result.stale)} files of an earlier render are no longer rendered (use --prune to "
                       f"delete them): {', '.join(result.stale)}")
+
+
+def _stack(spec: Path | None, scaling_file: Path | None) -> StackSpec:
+    """The spec with the scaling file's overrides; a stack file's ``llmstack:spec`` when --spec is absent."""
+    document = _read_yaml(scaling_file) if scaling_file is not None else None
+    if spec is None:
+        spec = _spec_of_stack_file(document, scaling_file)
+    stack = load_spec(spec)
+    if scaling_file is None:
+        return stack
+    return scaling.apply_scaling(stack, scaling.from_document(document, str(scaling_file)))
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LlmstackError(f"cannot read {str(path)!r}: {exc.strerror}", path="--scaling") from exc
+    except yaml.YAMLError as exc:
+        raise LlmstackError(f"not YAML or JSON: {exc}".splitlines()[0], path=str(path)) from exc
+
+
+def _spec_of_stack_file(document: Any, path: Path | None) -> Path:
+    config = document.get("config") if isinstance(document, dict) else None
+    value = config.get("llmstack:spec") if isinstance(config, dict) else None
+    if path is None or not isinstance(value, str):
+        raise LlmstackError("no spec given", path="--spec",
+                            hint="pass --spec, or --scaling with a Pulumi.<stack>.yaml that sets llmstack:spec")
+    # a stack file's relative paths are relative to its project: the folder holding it
+    spec = Path(value)
+    return spec if spec.is_absolute() else path.parent / spec

@@ -12,7 +12,7 @@ import math
 import typing
 
 from llmstack.sim import balancing
-from llmstack.sim.autoscalers import Static
+from llmstack.sim.baselines import Static
 from llmstack.sim.fleet import Balancer, FleetConfig, simulate
 from llmstack.sim.traces import Trace, TraceRequest
 from llmstack.spec.models import RouterStrategy, StackSpec

@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
+from llmstack.artifacts import yaml_text
 from llmstack.spec.models import StackSpec
 from llmstack.targets.docker import containers, layout
 from llmstack.targets.docker.containers import ContainerSpec
@@ -38,7 +37,7 @@ def render(stack: StackSpec) -> dict[str, str]:
               "# (HF_TOKEN from the environment for gated weights; Grafana's admin password from the secret\n"
               f"# {containers.GRAFANA_PASSWORD_SECRET}, read from ${containers.GRAFANA_PASSWORD_VARIABLE}).\n"
               "# Do not edit: render again.\n")
-    files = {COMPOSE_FILE: header + yaml.safe_dump(compose(plan, specs), sort_keys=False, width=1000)}
+    files = {COMPOSE_FILE: header + yaml_text.dump(compose(plan, specs))}
     files[ASSIGNMENT_FILE] = json.dumps(plan.assignment(), indent=2, sort_keys=True) + "\n"
     for spec in specs:
         for f in spec.files:

@@ -24,11 +24,6 @@ DCGM_PORT = 9400
 _OPERATOR_KEYS = {"source_labels": "sourceLabels", "target_label": "targetLabel"}
 
 
-def pod_label(key: str) -> str:
-    """The Prometheus meta label of a pod label."""
-    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in key)
-
-
 def dcgm_labels(stack: StackSpec, pool: PoolSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": "dcgm-exporter", "app.kubernetes.io/instance": naming.dns_name(stack.name,
             "dcgm", pool.name), labels.K8S_COMPONENT: "gpu-metrics", **meta.PART_OF, labels.K8S_POOL: pool.name}
@@ -116,10 +111,8 @@ def dcgm_pod_monitor(stack: StackSpec, pool: PoolSpec, options: KubernetesOption
                 "path": "/metrics",
                 "honorLabels": True,
                 "interval": stack.monitoring.scrape_interval,
-                "relabelings": [
-                    {"action": "replace", "sourceLabels": [pod_label(labels.K8S_POOL)], "targetLabel": "node_pool"},
-                    {"action": "replace", "targetLabel": labels.ROLE_LABEL, "replacement": "gpu"},
-                ],
+                "relabelings": [operator_relabeling(r) for r in prometheus.pod_label_relabelings(
+                    prometheus.DCGM_POD_LABELS, prometheus.GPU_ROLE)],
                 "metricRelabelings": dcgm_metric_relabelings(stack, options),
             }],
         },

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmstack.artifacts import addressing
+from llmstack.artifacts.vllm_args import ENGINE_PORT as ENGINE_PORT  # re-exported: the one definition
 
 GPUS_PER_POD_ANNOTATION = "llmstack.io/gpus-per-pod"
 """The GPU count the capacity model expects each engine pod to request (checked by the policy pack)."""
@@ -16,7 +16,6 @@ GPUS_PER_REPLICA_ANNOTATION = "llmstack.io/gpus-per-replica"
 CONFIG_CHECKSUM_ANNOTATION = "llmstack.io/config-checksum"
 ENGINE_WORKER_COMPONENT = "engine-worker"
 """``app.kubernetes.io/component`` of LeaderWorkerSet workers (Ray only, no HTTP server)."""
-ENGINE_PORT = addressing.ENGINE_PORT
 PART_OF = {"app.kubernetes.io/part-of": "llmstack", "app.kubernetes.io/managed-by": "llmstack"}
 
 

@@ -42,6 +42,8 @@ class StackObjects:
     monitoring: list[Manifest]
     batch_jobs: dict[str, list[Manifest]]
     shapes: dict[str, sizing.PodShape] = field(default_factory=dict)
+    stack: StackSpec | None = None
+    """The spec these objects were built from (``LlmStackArgs`` refuses to pair them with another)."""
 
     def all(self) -> list[Manifest]:
         """Every object, in apply order (namespace first)."""
@@ -110,4 +112,5 @@ def build(stack: StackSpec, options: KubernetesOptions | None = None) -> StackOb
         batch_jobs={job.name: batch.batch_objects(stack, job, kds[job.deployment], options)
                     for job in stack.batch_jobs},
         shapes={name: kd.shape for name, kd in kds.items()},
+        stack=stack,
     )

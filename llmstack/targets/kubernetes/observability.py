@@ -15,21 +15,15 @@ from typing import Any
 from llmstack.artifacts import grafana, labels, prometheus
 from llmstack.spec.models import PoolSpec, StackSpec
 from llmstack.targets.kubernetes import dcgm, meta, naming, plain_prometheus
-from llmstack.targets.kubernetes.dcgm import MONITORING_API, pod_label
+from llmstack.targets.kubernetes.dcgm import MONITORING_API, operator_relabeling
 from llmstack.targets.kubernetes.options import KubernetesOptions
 from llmstack.targets.kubernetes.resolved import KubeDeployment, KubeRouter
 
 
 def engine_relabelings() -> list[dict[str, Any]]:
-    """Pod labels -> Prometheus target labels of an engine (one spelling for every scrape)."""
-    mapping = [("deployment", labels.K8S_DEPLOYMENT), ("model", labels.K8S_MODEL),
-               ("variant", labels.K8S_VARIANT), ("pool", labels.K8S_POOL)]
-    rules: list[dict[str, Any]] = [
-        {"action": "replace", "sourceLabels": [pod_label(key)], "targetLabel": target}
-        for target, key in mapping
-    ]
-    rules.append({"action": "replace", "targetLabel": labels.ROLE_LABEL, "replacement": labels.ENGINE_ROLE})
-    return rules
+    """Pod labels -> Prometheus target labels of an engine (the plain Prometheus's rules, Operator spelling)."""
+    return [operator_relabeling(r) for r in prometheus.pod_label_relabelings(prometheus.ENGINE_POD_LABELS,
+                                                                             labels.ENGINE_ROLE)]
 
 
 def engine_pod_monitor(stack: StackSpec, kd: KubeDeployment, options: KubernetesOptions) -> dict[str, Any]:
@@ -61,10 +55,8 @@ def router_pod_monitor(stack: StackSpec, router: KubeRouter, options: Kubernetes
                 "port": labels.ROUTER_METRICS_PORT_NAME,
                 "path": "/metrics",
                 "interval": stack.monitoring.scrape_interval,
-                "relabelings": [
-                    {"action": "replace", "sourceLabels": [pod_label(labels.K8S_ROUTER)], "targetLabel": "router"},
-                    {"action": "replace", "targetLabel": labels.ROLE_LABEL, "replacement": labels.ROUTER_ROLE},
-                ],
+                "relabelings": [operator_relabeling(r) for r in prometheus.pod_label_relabelings(
+                    prometheus.ROUTER_POD_LABELS, labels.ROUTER_ROLE)],
             }],
         },
     }

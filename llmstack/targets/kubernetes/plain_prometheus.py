@@ -15,9 +15,7 @@ import hashlib
 import json
 from typing import Any
 
-import yaml
-
-from llmstack.artifacts import images, labels, prometheus, security
+from llmstack.artifacts import images, labels, prometheus, security, yaml_text
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import meta, naming, networking
 from llmstack.targets.kubernetes.networking import PROMETHEUS_POD_LABELS
@@ -31,7 +29,7 @@ NOBODY = 65534
 
 
 def _yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    return yaml_text.dump(data)
 
 
 def config_data(stack: StackSpec, options: KubernetesOptions) -> dict[str, str]:
