@@ -88,9 +88,8 @@ def test_digest_pinned_image_passes(rendered: list[dict[str, Any]]) -> None:
 def test_plaintext_hf_token_is_a_violation(rendered: list[dict[str, Any]]) -> None:
     deployment = _find(rendered, "Deployment", "chat-vllm")
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    token = next(e for e in env if e["name"] == "HF_TOKEN")
-    token.pop("valueFrom")
-    token["value"] = "hf_plain"
+    assert not [e for e in env if e["name"] == "HF_TOKEN"]  # rendered as a file (HF_TOKEN_PATH), never an env var
+    env.append({"name": "HF_TOKEN", "value": "hf_plain"})
     assert policies.token_violations(_type(deployment), deployment) == [
         "container vllm: HF_TOKEN has a literal value; use valueFrom.secretKeyRef"]
 
