@@ -106,15 +106,17 @@ def _horizontal_wishes(d: DeploymentSpec, cur: Setting, values: Mapping[str, flo
     wishes: list[_Wish] = []
     holding: dict[str, bool] = {}
     r = cur.replicas
+    ready = int(values.get("replicas_up", 0.0)) or r  # latency and queues show the replicas serving, not starting
     tol = policy.guards_for(d.name).tolerance
     for tt in policy.horizontal.target_tracking:
         value, target = values.get(tt.signal), _target(tt.target, tt.slo_fraction, tt.signal, d)
         if value is None or target is None:
             continue
-        measured = value / max(1, r) if tt.per_replica else value
+        measured = value / max(1, ready) if tt.per_replica else value
         ratio = measured / target
         if ratio > 1 + tol:
-            wishes.append(_Wish(math.ceil(max(1, r) * ratio), tt.name, "slo",
+            grown = math.ceil(max(1, ready) * min(ratio, tt.max_ratio or ratio))
+            wishes.append(_Wish(max(r, grown), tt.name, "slo",
                                 f"{tt.signal} {measured:.3g}{' per replica' if tt.per_replica else ''} is "
                                 f"{ratio:.1f}x its target {target:.3g}", (tt.signal,)))
         elif ratio >= 1 - tol or not tt.scale_in:
@@ -140,14 +142,33 @@ def _horizontal_wishes(d: DeploymentSpec, cur: Setting, values: Mapping[str, flo
     demand = demand_rps(values, mb.queue_drain)
     if mb.enabled and demand is not None:
         per = view.sustainable_rps(d, cur, w) * mb.utilization
+        ahead = forecast_rps(state, d.name, now, demand, mb.forecast_window, view.startup_s(d, cur))
         if per > 0:
-            need = math.ceil(demand / per - 1e-9) if demand > mb.min_request_rate else 0
+            need = math.ceil(ahead / per - 1e-9) if demand > mb.min_request_rate else 0
+            trend = f" rising to {ahead:.2f} a start-up ahead" if ahead > demand + 1e-6 else ""
             wishes.append(_Wish(need, "model-based", "slo" if need > r else "cost",
-                                f"demand {demand:.2f} req/s over {per:.2f} req/s per replica "
+                                f"demand {demand:.2f} req/s{trend} over {per:.2f} req/s per replica "
                                 f"({mb.utilization:.0%} of {per / mb.utilization:.2f} within the SLO, "
                                 f"{w.prompt_tokens}+{w.output_tokens} tokens)",
                                 ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate")))
     return wishes, holding
+
+
+def forecast_rps(state: ScalingState, deployment: str, now: float, demand: float, window_s: float,
+                 horizon_s: float) -> float:
+    """Demand ``horizon_s`` ahead: now plus the rising trend (least-squares slope over ``window_s``).
+
+    Only a rise is extrapolated: capacity is asked for a start-up time before it is needed, while a
+    fall is left to the scale-in rules (late there costs little; early costs the SLO).
+    """
+    points = [(t, v) for t, v in state.observed.get(deployment, ()) if now - t <= window_s] + [(now, demand)]
+    if window_s <= 0 or len(points) < 3:
+        return demand
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_v = sum(v for _, v in points) / len(points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / spread if spread > 0 else 0.0
+    return demand + max(0.0, slope) * horizon_s
 
 
 CONTEXT_SIGNALS = ("request_rate", "queue_length", "running_requests", "kv_cache_usage", "ttft_p95")
@@ -230,6 +251,9 @@ def _one(d: DeploymentSpec, snap: SignalSnapshot | None, cur: Setting, state: Sc
     w = workload(d, values)
     low, high = _bounds(d, gd)
     wishes, holding = _horizontal_wishes(d, cur, values, policy, state, now, view, w)
+    observed = demand_rps(values, policy.horizontal.model_based.queue_drain)
+    if observed is not None:
+        state = state.with_observed(d.name, now, observed, policy.horizontal.model_based.forecast_window)
     desired = max((wi.replicas for wi in wishes), default=cur.replicas)
     keep_s = max(gd.scale_in_stabilization, 60.0)
     if not state.desired.get(d.name):  # first cycle: the current count counts as desired (as HPA starts)

@@ -23,6 +23,8 @@ class ScalingState:
     """deployment -> (time, raw desired replicas) of recent cycles: the scale-in stabilization window."""
     actions: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     """deployment -> times of applied changes within the last hour."""
+    observed: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    """deployment -> (time, observed demand in req/s) of recent cycles: the forecast's trend."""
 
     def held_for(self, deployment: str, condition: str, now: float) -> float:
         start = self.since.get(f"{deployment}/{condition}")
@@ -51,6 +53,10 @@ class ScalingState:
         history[deployment] = (*kept, (now, desired))
         return replace(self, desired=history)
 
+    def with_observed(self, deployment: str, now: float, demand: float, keep_s: float) -> ScalingState:
+        kept = tuple((t, v) for t, v in self.observed.get(deployment, ()) if now - t < keep_s)
+        return replace(self, observed={**self.observed, deployment: (*kept, (now, demand))})
+
     def with_actions(self, changes: Iterable[tuple[str, str]], now: float) -> ScalingState:
         """Record applied changes: (deployment, what) pairs."""
         last = dict(self.last_action)
@@ -64,7 +70,8 @@ class ScalingState:
     def to_json(self) -> dict[str, Any]:
         return {"since": dict(self.since), "last_action": dict(self.last_action),
                 "desired": {k: [list(p) for p in v] for k, v in self.desired.items()},
-                "actions": {k: list(v) for k, v in self.actions.items()}}
+                "actions": {k: list(v) for k, v in self.actions.items()},
+                "observed": {k: [list(p) for p in v] for k, v in self.observed.items()}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScalingState:
@@ -73,6 +80,7 @@ class ScalingState:
             last_action={str(k): float(v) for k, v in data.get("last_action", {}).items()},
             desired={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("desired", {}).items()},
             actions={str(k): tuple(float(t) for t in v) for k, v in data.get("actions", {}).items()},
+            observed={str(k): tuple((float(t), float(x)) for t, x in v) for k, v in data.get("observed", {}).items()},
         )
 
 
