@@ -45,20 +45,20 @@ class TraceCase:
 
     name: str
     load: float
-    build: Callable[[float, Path], Trace]
-    """(base rate in req/s, data folder) -> the trace; the base rate is ``load`` x the unit before scaling."""
+    build: Callable[[float, Path, float], Trace]
+    """(base rate in req/s, data folder, duration s) -> the trace; the base rate is ``load`` x the unit."""
     mix: str = "azure-conv"
 
 
-def _real(source: str) -> Callable[[float, Path], Trace]:
-    def build(rate: float, data: Path) -> Trace:
+def _real(source: str) -> Callable[[float, Path, float], Trace]:
+    def build(rate: float, data: Path, duration_s: float) -> Trace:
         path = str(data / source) if source.endswith(".jsonl") else source
-        trace = traces.slice_trace(traces.load_trace(path), 0.0, DURATION_S)
+        trace = traces.slice_trace(traces.load_trace(path), 0.0, duration_s)
         return traces.scale_rate(trace, rate / trace.mean_rate)
     return build
 
 
-def _mix(data: Path) -> Trace:
+def _mix() -> Trace:
     return traces.slice_trace(traces.load_trace("azure-conv"), 0.0, DURATION_S)
 
 
@@ -66,10 +66,10 @@ TRACES = (
     TraceCase("azure-conv", 1.5, _real("azure-conv")),
     TraceCase("azure-code", 1.5, _real("azure-code"), mix="azure-code"),
     TraceCase("mooncake-conv", 1.5, _real("mooncake_conversation_20m.jsonl"), mix="mooncake"),
-    TraceCase("diurnal-bursts", 1.0, lambda r, d: patterns.diurnal_bursts(r, DURATION_S, _mix(d))),
-    TraceCase("flash-crowd", 0.5, lambda r, d: patterns.flash_crowd(r, DURATION_S, _mix(d))),
-    TraceCase("slow-ramp", 0.6, lambda r, d: patterns.slow_ramp(r, DURATION_S, _mix(d))),
-    TraceCase("idle-gaps", 1.5, lambda r, d: patterns.idle_gaps(r, DURATION_S, _mix(d))),
+    TraceCase("diurnal-bursts", 1.0, lambda r, _d, s: patterns.diurnal_bursts(r, s, _mix())),
+    TraceCase("flash-crowd", 0.5, lambda r, _d, s: patterns.flash_crowd(r, s, _mix())),
+    TraceCase("slow-ramp", 0.6, lambda r, _d, s: patterns.slow_ramp(r, s, _mix())),
+    TraceCase("idle-gaps", 1.5, lambda r, _d, s: patterns.idle_gaps(r, s, _mix())),
 )
 
 
@@ -105,14 +105,15 @@ def split_of(stack: str, trace: str) -> str:
     return "tuning" if stack in TUNING_STACKS and trace in TUNING_TRACES else "held-out"
 
 
-def scaled_trace(stack: StackSpec, deployment: str, case: TraceCase, data: Path) -> Trace:
+def scaled_trace(stack: StackSpec, deployment: str, case: TraceCase, data: Path,
+                 duration_s: float = DURATION_S) -> Trace:
     """``case``'s trace at ``case.load`` x one replica's saturation rate for the trace's mean request."""
-    probe = case.build(1.0, data)
+    probe = case.build(1.0, data, duration_s)
     n = len(probe.requests)
     mean = WorkloadSpec(prompt_tokens=max(1, round(sum(r.prompt_tokens for r in probe.requests) / n)),
                         output_tokens=max(1, round(sum(r.output_tokens for r in probe.requests) / n)))
     unit = throughput.saturation_rps(throughput.profile(resolve(stack, stack.deployment(deployment))), mean)
-    trace = case.build(case.load * unit, data)
+    trace = case.build(case.load * unit, data, duration_s)
     return Trace(case.name, trace.requests, trace.skipped_rows)
 
 
@@ -126,13 +127,16 @@ def _cell(name: str, result: scoring.Score) -> Cell:
                 result.gpu_hours, result.scale_events, result.burst_reaction_s)
 
 
+_SIM_MODULES = ("engine", "fleet", "oracle", "baselines", "protocol", "scoring", "traces", "patterns")
+"""The simulator modules the oracle's and the baselines' scores depend on (part of the cache key)."""
+
+
 def _source_key(stack: StackSpec, deployment: str, trace: Trace, config: FleetConfig) -> str:
     """What the oracle's and the baselines' scores depend on: the deployment, trace, config and sim code."""
-    code = hashlib.sha256(Path(__file__).read_bytes())
+    code = hashlib.sha256()
     root = Path(__file__).resolve().parents[1]
-    for folder in ("sim", "capacity"):
-        for path in sorted((root / folder).glob("*.py")):
-            code.update(path.read_bytes())
+    for path in [*(root / "sim" / f"{m}.py" for m in _SIM_MODULES), *sorted((root / "capacity").glob("*.py"))]:
+        code.update(path.read_bytes())
     spec = stack.deployment(deployment)
     parts = [spec.model_dump_json(), stack.pool(spec.pool).model_dump_json(), stack.model(spec.model).model_dump_json(),
              repr(config), str(len(trace.requests)), f"{sum(r.arrival_s for r in trace.requests):.6f}",
@@ -172,9 +176,9 @@ def _fixed_cells(stack: StackSpec, deployment: str, trace: Trace, config: FleetC
 
 
 def run_scenario(stack: StackSpec, deployment: str, case: TraceCase, policy: str, data: Path,
-                 cache: Path | None = None) -> ScenarioResult:
+                 cache: Path | None = None, duration_s: float = DURATION_S) -> ScenarioResult:
     """Score the policy, the oracle, the baselines and the best static fleet on one scenario."""
-    trace = scaled_trace(stack, deployment, case, data)
+    trace = scaled_trace(stack, deployment, case, data, duration_s)
     config = fleet_config(stack, deployment)
     cells, best, initial = _fixed_cells(stack, deployment, trace, config, cache)
     cells = {"policy": _run(stack, deployment, trace, policy, replace(config, initial_replicas=initial)), **cells}

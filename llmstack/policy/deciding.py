@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from llmstack.capacity.planning import TP_CHOICES
 from llmstack.metrics.reading import SignalSnapshot
+from llmstack.policy import forecasting
 from llmstack.policy import guards as g
 from llmstack.policy.predicting import CapacityView, workload
 from llmstack.policy.recommendation import PRIORITY_ORDER, Prediction, Recommendation, Setting, Skip, settings_of
@@ -139,10 +140,13 @@ def _horizontal_wishes(d: DeploymentSpec, cur: Setting, values: Mapping[str, flo
             wishes.append(_Wish(max(0, r + th.step), th.name, "slo" if th.step > 0 else "cost",
                                 f"{th.signal} {measured:.3g} {bound} for {held:.0f} s", (th.signal,)))
     mb = policy.horizontal.model_based
-    demand = demand_rps(values, mb.queue_drain)
-    if mb.enabled and demand is not None:
+    arrivals = forecasting.arrivals_rps(values, state, d.name, now)
+    if mb.enabled and arrivals is not None:
+        backlog = values.get("queue_length", 0.0) / max(1.0, mb.queue_drain)
+        demand = arrivals + backlog
+        ahead = forecasting.forecast_rps(state, d.name, now, arrivals, mb.forecast_window,
+                                         view.startup_s(d, cur)) + backlog
         per = view.sustainable_rps(d, cur, w) * mb.utilization
-        ahead = forecast_rps(state, d.name, now, demand, mb.forecast_window, view.startup_s(d, cur))
         if per > 0:
             need = math.ceil(ahead / per - 1e-9) if demand > mb.min_request_rate else 0
             trend = f" rising to {ahead:.2f} a start-up ahead" if ahead > demand + 1e-6 else ""
@@ -152,23 +156,6 @@ def _horizontal_wishes(d: DeploymentSpec, cur: Setting, values: Mapping[str, flo
                                 f"{w.prompt_tokens}+{w.output_tokens} tokens)",
                                 ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate")))
     return wishes, holding
-
-
-def forecast_rps(state: ScalingState, deployment: str, now: float, demand: float, window_s: float,
-                 horizon_s: float) -> float:
-    """Demand ``horizon_s`` ahead: now plus the rising trend (least-squares slope over ``window_s``).
-
-    Only a rise is extrapolated: capacity is asked for a start-up time before it is needed, while a
-    fall is left to the scale-in rules (late there costs little; early costs the SLO).
-    """
-    points = [(t, v) for t, v in state.observed.get(deployment, ()) if now - t <= window_s] + [(now, demand)]
-    if window_s <= 0 or len(points) < 3:
-        return demand
-    mean_t = sum(t for t, _ in points) / len(points)
-    mean_v = sum(v for _, v in points) / len(points)
-    spread = sum((t - mean_t) ** 2 for t, _ in points)
-    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / spread if spread > 0 else 0.0
-    return demand + max(0.0, slope) * horizon_s
 
 
 CONTEXT_SIGNALS = ("request_rate", "queue_length", "running_requests", "kv_cache_usage", "ttft_p95")
@@ -248,12 +235,14 @@ def _one(d: DeploymentSpec, snap: SignalSnapshot | None, cur: Setting, state: Sc
         skips.append(Skip(d.name, "no action: " + "; ".join(problems), refused=True))
         return recs, skips, state.forget_conditions(d.name)
     values = dict(snap.values)
-    w = workload(d, values)
+    arrivals = forecasting.arrivals_rps(values, state, d.name, now)
+    # tokens per request: token rates over arrivals (completions lag them while requests pile up)
+    w = workload(d, values if arrivals is None else {**values, "request_rate": arrivals})
     low, high = _bounds(d, gd)
     wishes, holding = _horizontal_wishes(d, cur, values, policy, state, now, view, w)
-    observed = demand_rps(values, policy.horizontal.model_based.queue_drain)
-    if observed is not None:
-        state = state.with_observed(d.name, now, observed, policy.horizontal.model_based.forecast_window)
+    if arrivals is not None:
+        history_s = max(policy.horizontal.model_based.forecast_window, forecasting.IN_SYSTEM_SPAN_S)
+        state = state.with_observed(d.name, now, arrivals, forecasting.in_system(values), history_s)
     desired = max((wi.replicas for wi in wishes), default=cur.replicas)
     keep_s = max(gd.scale_in_stabilization, 60.0)
     if not state.desired.get(d.name):  # first cycle: the current count counts as desired (as HPA starts)

@@ -127,6 +127,8 @@ class Guards(Rule):
     max_step_up: int = Field(default=4, ge=1)
     max_step_up_ratio: float = Field(default=1.0, ge=0, description="or this x current replicas, whichever is larger")
     max_step_down: int = Field(default=1, ge=1)
+    max_step_down_ratio: float = Field(default=0.0, ge=0, lt=1,
+                                       description="or this x current replicas, whichever is larger")
     scale_out_cooldown: Duration = 60.0
     scale_in_cooldown: Duration = 300.0
     scale_in_stabilization: Duration = 300.0

@@ -23,8 +23,9 @@ class ScalingState:
     """deployment -> (time, raw desired replicas) of recent cycles: the scale-in stabilization window."""
     actions: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     """deployment -> times of applied changes within the last hour."""
-    observed: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
-    """deployment -> (time, observed demand in req/s) of recent cycles: the forecast's trend."""
+    observed: Mapping[str, tuple[tuple[float, float, float], ...]] = field(default_factory=dict)
+    """deployment -> (time, arrivals in req/s, requests in the system) of recent cycles: queue growth
+    and the forecast's trend (:mod:`llmstack.policy.forecasting`)."""
 
     def held_for(self, deployment: str, condition: str, now: float) -> float:
         start = self.since.get(f"{deployment}/{condition}")
@@ -53,9 +54,10 @@ class ScalingState:
         history[deployment] = (*kept, (now, desired))
         return replace(self, desired=history)
 
-    def with_observed(self, deployment: str, now: float, demand: float, keep_s: float) -> ScalingState:
-        kept = tuple((t, v) for t, v in self.observed.get(deployment, ()) if now - t < keep_s)
-        return replace(self, observed={**self.observed, deployment: (*kept, (now, demand))})
+    def with_observed(self, deployment: str, now: float, arrivals: float, in_system: float,
+                      keep_s: float) -> ScalingState:
+        kept = tuple(p for p in self.observed.get(deployment, ()) if now - p[0] <= keep_s)
+        return replace(self, observed={**self.observed, deployment: (*kept, (now, arrivals, in_system))})
 
     def with_actions(self, changes: Iterable[tuple[str, str]], now: float) -> ScalingState:
         """Record applied changes: (deployment, what) pairs."""
@@ -80,7 +82,8 @@ class ScalingState:
             last_action={str(k): float(v) for k, v in data.get("last_action", {}).items()},
             desired={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("desired", {}).items()},
             actions={str(k): tuple(float(t) for t in v) for k, v in data.get("actions", {}).items()},
-            observed={str(k): tuple((float(t), float(x)) for t, x in v) for k, v in data.get("observed", {}).items()},
+            observed={str(k): tuple((float(t), float(a), float(n)) for t, a, n in v)
+                      for k, v in data.get("observed", {}).items()},
         )
 
 
