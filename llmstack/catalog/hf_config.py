@@ -23,7 +23,8 @@ EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "experts_per_token", "num_exper
 def architecture_from_hf_config(config: dict[str, Any], name: str | None = None,
                                 source: str | None = None) -> ArchitectureSpec:
     """The catalog entry of the model ``config`` describes (``name`` defaults to its ``_name_or_path``)."""
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    nested = config.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else config
     layers = _int(text, "num_hidden_layers")
     hidden = _int(text, "hidden_size")
     heads = _int(text, "num_attention_heads")
