@@ -259,8 +259,7 @@ def oracle(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: F
     met = [t for t in trials if t.met]
     best = (min(met, key=lambda t: (t.gpu_hours, sum(t.needed))) if met
             else max(trials, key=lambda t: (t.attainment, -t.gpu_hours)))
-    return Oracle(best.needed, interval, lookahead, capacity, attainment=best.attainment, runs=len(trials),
-                  constant=k)
+    return Oracle(best.needed, interval, lookahead, capacity, attainment=best.attainment, runs=len(trials), constant=k)
 
 
 _Simulate = Callable[[list[int]], tuple[_Trial, list[int]]]
