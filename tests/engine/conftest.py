@@ -19,6 +19,7 @@ import pytest
 
 from llmstack.engine import launcher, tiny_model
 from llmstack.engine.launcher import EngineConfig, VllmEngine
+from llmstack.spec.models import StackSpec
 
 SERVED = ("tiny-a", "tiny-b")
 
@@ -70,3 +71,22 @@ def vllm_engines(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 def vllm_engine(vllm_engines: list[VllmEngine]) -> VllmEngine:
     """The session's first engine (``tiny-a``)."""
     return vllm_engines[0]
+
+
+def engine_stack(*, max_replicas: int = 2) -> StackSpec:
+    """The engine tier's stack: ``alpha`` serves ``tiny-a``, ``beta`` ``tiny-b``; ``gamma`` (``tiny-c``) has no
+    running engine. The pool and architecture only feed the capacity model; the engines are the tiny model."""
+    deployment = {"model": "tiny", "variant": "awq", "pool": "cpu", "slo": {"ttft_p95_ms": 1000},
+                  "engine": {"max_model_len": 1024, "max_num_seqs": 8}}
+    return StackSpec.model_validate({
+        "name": "engine-tier",
+        "pools": [{"name": "cpu", "accelerator": "L4", "gpus_per_node": 1, "cost_per_gpu_hour": 0.45}],
+        "models": [{"name": "tiny", "architecture": "Llama-3.1-8B", "variants": [
+            {"name": "awq", "weights": "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4", "quantization": "awq"}]}],
+        "deployments": [{**deployment, "name": name, "replicas": {"min": 1, "max": max_replicas, "initial": 1}}
+                        for name in ("alpha", "beta", "gamma")],
+        "routers": [{"name": "gw", "strategy": "least_request", "routes": [
+            {"model": "tiny-a", "backends": {"alpha": 100}}, {"model": "tiny-b", "backends": {"beta": 100}},
+            {"model": "tiny-c", "backends": {"gamma": 100}}]}],
+        "monitoring": {"scrape_interval": "1s", "evaluation_interval": "1s", "dcgm_exporter": False},
+    })
