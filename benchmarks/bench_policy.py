@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from llmstack.capacity import throughput  # noqa: E402
+from llmstack.experiments import replay  # noqa: E402
 from llmstack.fileio import atomic_write_text  # noqa: E402
-from llmstack.sim import autoscalers, replay  # noqa: E402
 from llmstack.sim.traces import Trace  # noqa: E402
 from llmstack.spec.loading import load_spec  # noqa: E402
 from llmstack.spec.models import StackSpec  # noqa: E402
@@ -79,7 +79,7 @@ def bench_table() -> list[str]:
                     "stays under-provisioned")
     oracle = runs["oracle"].score
     profile = throughput.profile(resolve(stack, stack.deployment("chat")))
-    capacity = autoscalers.replica_capacity(profile, stack.deployment("chat").slo, trace)
+    capacity = oracle.replica_capacity(profile, stack.deployment("chat").slo, trace)
     return [
         "## Benchmark stack: chat on benchmarks/specs/azure-conv.yaml (Llama-3.1-8B FP8 on L40S, "
         "SLO TTFT 1 s / TPOT 60 ms, replicas 1..16)", "",

@@ -15,9 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from llmstack.experiments import replay  # noqa: E402
 from llmstack.fileio import atomic_write_text  # noqa: E402
-from llmstack.sim import replay, traces  # noqa: E402
-from llmstack.sim.autoscalers import Static  # noqa: E402
+from llmstack.sim import traces  # noqa: E402
+from llmstack.sim.baselines import Static  # noqa: E402
 from llmstack.sim.fleet import simulate  # noqa: E402
 from llmstack.spec.loading import load_spec  # noqa: E402
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from llmstack.catalog.entries import AcceleratorSpec
 from llmstack.catalog.loading import data_file, unknown_name_error
-from llmstack.spec.models import AcceleratorSpec
 
 
 @cache

@@ -12,7 +12,7 @@ from rich.table import Table
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
 from llmstack.errors import LlmstackError
-from llmstack.sim import replay as replaying
+from llmstack.experiments import replay as replaying
 from llmstack.sim.fleet import FleetConfig
 from llmstack.spec.loading import load_spec
 
@@ -63,7 +63,7 @@ def simulate(
 
         runs = replaying.replay(stack, deployment, source, names, config=config, progress=progress)
     if plot is not None:
-        from llmstack.sim.plotting import plot_runs
+        from llmstack.experiments.plotting import plot_runs
 
         plot_runs(runs, plot)
     if as_json:

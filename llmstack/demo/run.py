@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from llmstack.demo import config, report, workload
+from llmstack.demo.load_process import Traffic
 from llmstack.demo.monitoring import Monitoring
 from llmstack.demo.processes import ProcessGroup, free_port
 from llmstack.demo.reconcile import Reconciler
 from llmstack.demo.router import Router
 from llmstack.demo.timebase import ScaledSource, SimClock
 from llmstack.demo.timeline import Change, Timeline
-from llmstack.demo.traffic import Traffic
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.metrics.reading import PrometheusReader

@@ -4,7 +4,7 @@ Times are simulated seconds since the load started (wall seconds x speed). Per c
 cycle and deployment one :class:`Point` (the signals the policy read, the replicas, the
 cost per hour); every decision, applied or not, one :class:`Decision`; every reconciled
 replica change one :class:`Change`; every finished client request one
-:class:`~llmstack.demo.traffic.Outcome`; and when Prometheus first and last listed each
+:class:`~llmstack.demo.load_process.Outcome`; and when Prometheus first and last listed each
 replica as a scrape target.
 """
 
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from llmstack.demo.traffic import Outcome
+from llmstack.demo.load_process import Outcome
 from llmstack.policy.loop import CycleResult
 
 

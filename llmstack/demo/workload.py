@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from llmstack.capacity import throughput
-from llmstack.demo.load import TraceRequest
+from llmstack.demo.replay_client import TraceRequest
 from llmstack.errors import LlmstackError
 from llmstack.sim import traces
 from llmstack.sim.server import served_model_name

@@ -3,7 +3,7 @@
 One global event loop in time order: trace arrivals, step ends of each replica (a heap; each
 replica has at most one pending step or decode run, see :mod:`llmstack.sim.engine`), replicas
 becoming ready after their start-up delay, and a scrape tick every ``interval_s`` at which the
-signal snapshot (:mod:`llmstack.sim.autoscaling`) is computed and the autoscaler asked for a
+signal snapshot (:mod:`llmstack.sim.protocol`) is computed and the autoscaler asked for a
 replica count. New replicas start after ``startup_delay_s`` (model load); on scale-in, starting
 replicas are cancelled first, then up replicas stop receiving requests and drain, stopping when
 empty. GPU-seconds count from a replica's request to its stop.
@@ -25,8 +25,8 @@ from typing import Literal
 from llmstack.capacity import throughput
 from llmstack.capacity.throughput import EngineProfile
 from llmstack.errors import LlmstackError
-from llmstack.sim.autoscaling import Autoscaler, histogram_quantile, vllm_buckets
 from llmstack.sim.engine import Engine, SimRequest
+from llmstack.sim.protocol import Autoscaler, histogram_quantile, vllm_buckets
 from llmstack.sim.traces import Trace
 from llmstack.spec.models import DeploymentSpec, StackSpec
 from llmstack.spec.resolving import resolve
@@ -285,7 +285,7 @@ class Fleet:
     # ------------------------------------------------------------ signals
 
     def signals(self, now: float) -> dict[str, float]:
-        """The signal snapshot at ``now`` (see :mod:`llmstack.sim.autoscaling`)."""
+        """The signal snapshot at ``now`` (see :mod:`llmstack.sim.protocol`)."""
         up = [r for r in self.replicas if r.state in ("up", "draining")]
         result: dict[str, float] = {"replicas_up": float(len(up))}
         gen = prompt = preempt = 0.0

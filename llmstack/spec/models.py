@@ -15,6 +15,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llmstack.catalog.entries import AcceleratorSpec, ArchitectureSpec, SafeText
 from llmstack.errors import LlmstackError
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -23,17 +24,11 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 HTTP_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-SAFE_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
-"""Model ids, weights paths and catalog names: no spaces, quotes or newlines (they end up in
-haproxy.cfg, PromQL and shell arguments)."""
-
 Name = Annotated[
     str,
     Field(min_length=1, max_length=40, pattern=DNS_LABEL.pattern,
           description="DNS-1123 label (lowercase letters, digits, '-'), at most 40 characters"),
 ]
-SafeText = Annotated[str, Field(min_length=1, max_length=200, pattern=SAFE_TEXT.pattern)]
-
 QuantizationMethod = Literal[
     "awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors", "modelopt", "experts_int8",
 ]
@@ -44,9 +39,6 @@ KvCacheDtype = Literal["auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5
 ModelDtype = Literal["auto", "bfloat16", "float16"]
 VariantKind = Literal["base", "quantized", "distilled", "pruned"]
 RouterStrategy = Literal["round_robin", "least_request", "session_affinity", "prefix_hash"]
-Vendor = Literal["nvidia", "amd", "google", "intel", "other"]
-
-
 class Spec(BaseModel):
     """Base for every spec model: unknown fields are errors; instances are immutable."""
 
@@ -54,35 +46,6 @@ class Spec(BaseModel):
 
 
 # ---------------------------------------------------------------- hardware
-
-
-class AcceleratorSpec(Spec):
-    """One accelerator type's facts. The catalog ships these; a spec may define its own inline."""
-
-    name: SafeText
-    display_name: str | None = None
-    vendor: Vendor = "nvidia"
-    memory_gb: float = Field(gt=0, description="device memory in vendor (decimal) GB")
-    memory_bandwidth_gb_s: float = Field(gt=0)
-    bf16_tflops: float = Field(gt=0, description="dense BF16/FP16 tensor throughput")
-    fp8_tflops: float | None = Field(default=None, gt=0, description="dense FP8; None = no FP8 hardware")
-    int8_tops: float | None = Field(default=None, gt=0)
-    compute_capability: str | None = Field(
-        default=None, pattern=r"^\d+\.\d+$", description="NVIDIA SM version, e.g. '8.9'; None off NVIDIA"
-    )
-    interconnect: Literal["nvlink", "pcie", "xgmi", "ici", "other"] = "pcie"
-    interconnect_gb_s: float = Field(default=64, gt=0)
-    tdp_w: float | None = None
-    source: dict[str, str] | str | None = None
-    uncertain_fields: list[str] = Field(default_factory=list)
-    verified: dict[str, bool | str] = Field(default_factory=dict)
-
-    @property
-    def compute_capability_tuple(self) -> tuple[int, int] | None:
-        if self.compute_capability is None:
-            return None
-        major, minor = self.compute_capability.split(".")
-        return int(major), int(minor)
 
 
 class NodeRange(Spec):
@@ -144,45 +107,6 @@ class PoolSpec(Spec):
 
 
 # ---------------------------------------------------------------- models
-
-
-class MoeSpec(Spec):
-    num_experts: int = Field(ge=2)
-    experts_per_token: int = Field(ge=1)
-    active_params_b: float = Field(gt=0, description="parameters used per token, billions")
-
-
-class ArchitectureSpec(Spec):
-    """Transformer facts from a model's config.json."""
-
-    name: SafeText
-    hf_repo: str | None = None
-    params_b: float = Field(gt=0, description="total parameters, billions")
-    num_layers: int = Field(ge=1)
-    hidden_size: int = Field(ge=1)
-    num_attention_heads: int = Field(ge=1)
-    num_kv_heads: int = Field(ge=1)
-    head_dim: int = Field(ge=1)
-    vocab_size: int = Field(ge=1)
-    max_position_embeddings: int = Field(ge=1)
-    intermediate_size: int = Field(ge=1)
-    tie_word_embeddings: bool = False
-    moe: MoeSpec | None = None
-    source: str | None = None
-    verified: bool | None = None
-
-    @model_validator(mode="after")
-    def _heads(self) -> ArchitectureSpec:
-        if self.num_attention_heads % self.num_kv_heads:
-            raise ValueError(
-                f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
-                f"num_kv_heads ({self.num_kv_heads})"
-            )
-        return self
-
-    @property
-    def active_params_b(self) -> float:
-        return self.moe.active_params_b if self.moe else self.params_b
 
 
 class VariantSpec(Spec):

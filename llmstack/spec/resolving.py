@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmstack.catalog import accelerators, architectures
+from llmstack.catalog.entries import AcceleratorSpec, ArchitectureSpec
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import (
-    AcceleratorSpec,
-    ArchitectureSpec,
     DeploymentSpec,
     ModelSpec,
     PoolSpec,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from llmstack.demo import report
+from llmstack.demo.load_process import Outcome
 from llmstack.demo.timeline import Change, Point, Timeline
-from llmstack.demo.traffic import Outcome
 from llmstack.spec.models import StackSpec
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pytest
 
 from llmstack.sim import traces
-from llmstack.sim.autoscalers import Static
+from llmstack.sim.baselines import Static
 from llmstack.sim.engine import SimRequest
 from llmstack.sim.fleet import Fleet, FleetConfig, simulate
 from llmstack.sim.traces import Trace, TraceRequest

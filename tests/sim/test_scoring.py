@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmstack.sim import traces
-from llmstack.sim.autoscalers import Saturation, Static
+from llmstack.sim.baselines import Saturation, Static
 from llmstack.sim.fleet import FleetConfig, simulate
 from llmstack.sim.scoring import percentile, score
 from llmstack.sim.traces import Trace, TraceRequest

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from llmstack.catalog import signals
-from llmstack.sim.autoscaling import SIGNAL_NAMES, histogram_quantile, vllm_buckets
+from llmstack.sim.protocol import SIGNAL_NAMES, histogram_quantile, vllm_buckets
 
 
 def test_signal_names_are_the_catalog_signals() -> None:

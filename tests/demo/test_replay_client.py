@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import pytest
 
-from llmstack.demo import load
+from llmstack.demo import replay_client
 
 
 class _Streamer(BaseHTTPRequestHandler):
@@ -50,9 +50,9 @@ def upstream() -> Iterator[str]:
 
 
 def test_replay_sends_on_accelerated_clock(upstream: str) -> None:
-    requests = [load.TraceRequest(arrival_s=i * 1.0, prompt_tokens=5 + i, output_tokens=3) for i in range(6)]
+    requests = [replay_client.TraceRequest(arrival_s=i * 1.0, prompt_tokens=5 + i, output_tokens=3) for i in range(6)]
     started = time.monotonic()
-    results = asyncio.run(load.replay(upstream, "m", requests, speed=10.0))
+    results = asyncio.run(replay_client.replay(upstream, "m", requests, speed=10.0))
     elapsed = time.monotonic() - started
     assert len(results) == 6 and all(r.status == 200 and r.ttft_s is not None for r in results)
     assert 0.45 <= elapsed < 3.0  # 5 s of trace at 10x
@@ -65,12 +65,14 @@ def test_replay_sends_on_accelerated_clock(upstream: str) -> None:
 
 
 def test_replay_stops_early_when_asked(upstream: str) -> None:
-    requests = [load.TraceRequest(arrival_s=i * 1.0, prompt_tokens=5, output_tokens=2) for i in range(50)]
+    requests = [replay_client.TraceRequest(arrival_s=i * 1.0, prompt_tokens=5, output_tokens=2) for i in range(50)]
     deadline = time.monotonic() + 0.3
-    results = asyncio.run(load.replay(upstream, "m", requests, speed=10.0, stop=lambda: time.monotonic() > deadline))
+    results = asyncio.run(replay_client.replay(upstream, "m", requests, speed=10.0,
+                                               stop=lambda: time.monotonic() > deadline))
     assert 1 <= len(results) < 10
 
 
 def test_unreachable_router_gives_error_results() -> None:
-    results = asyncio.run(load.replay("http://127.0.0.1:9", "m", [load.TraceRequest(0.0, 5, 2)], speed=1.0))
+    unreachable = [replay_client.TraceRequest(0.0, 5, 2)]
+    results = asyncio.run(replay_client.replay("http://127.0.0.1:9", "m", unreachable, speed=1.0))
     assert results[0].status == 0 and results[0].error is not None

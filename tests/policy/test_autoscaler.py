@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmstack.policy.simulation import policy_autoscaler
+from llmstack.policy.autoscaler import policy_autoscaler
 from llmstack.spec.loading import load_spec
 from tests.conftest import EXAMPLE_SPEC, ROOT
 

@@ -1,4 +1,4 @@
-"""The demo's load generator as a child process: ``python -m llmstack.demo.traffic PLAN RESULTS``.
+"""The demo's load generator as a child process: ``python -m llmstack.demo.load_process PLAN RESULTS``.
 
 The simulated replicas run in the demo's own process; the HTTP client that streams every
 token back is about as busy as they are, so it runs in a process of its own (a second core,
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from llmstack.demo import load
+from llmstack.demo import replay_client
 from llmstack.demo.processes import ManagedProcess, ProcessGroup
 from llmstack.demo.workload import Stream
 from llmstack.fileio import atomic_write_text
@@ -46,7 +46,7 @@ async def _run(plan: dict[str, Any], out: IO[str]) -> int:
         out.flush()
 
     def recorder(deployment: str) -> Any:
-        def on_result(result: load.ClientResult) -> None:
+        def on_result(result: replay_client.ClientResult) -> None:
             nonlocal count
             count += 1
             write({"deployment": deployment, "arrival_s": result.arrival_s, "status": result.status,
@@ -54,8 +54,8 @@ async def _run(plan: dict[str, Any], out: IO[str]) -> int:
         return on_result
 
     write({"started": time.time()})
-    runs = [load.replay(plan["url"], s["model"],
-                        [load.TraceRequest(float(a), int(p), int(o)) for a, p, o in s["requests"]],
+    runs = [replay_client.replay(plan["url"], s["model"],
+                        [replay_client.TraceRequest(float(a), int(p), int(o)) for a, p, o in s["requests"]],
                         speed, on_result=recorder(s["deployment"]))
             for s in plan["streams"]]
     await asyncio.gather(*runs)
@@ -90,7 +90,7 @@ class Traffic:
 
     def start(self) -> ManagedProcess:
         self.process = self.group.start(ManagedProcess(
-            "load", [sys.executable, "-m", "llmstack.demo.traffic", str(self.plan_path), str(self.results_path)],
+            "load", [sys.executable, "-m", "llmstack.demo.load_process", str(self.plan_path), str(self.results_path)],
             self.log_path))
         return self.process
 

@@ -5,20 +5,13 @@ from __future__ import annotations
 import pytest
 
 from llmstack.errors import LlmstackError
-from llmstack.sim import replay, traces
-from llmstack.sim.autoscalers import (
-    CONSTANT_RUNS,
-    Hpa,
-    Keda,
-    Oracle,
-    Saturation,
-    Static,
-    _smallest_constant,
-    _Trial,
-    resolve_autoscaler,
-)
-from llmstack.sim.autoscaling import Autoscaler
+from llmstack.experiments import replay
+from llmstack.experiments.registry import resolve_autoscaler
+from llmstack.sim import traces
+from llmstack.sim.baselines import Hpa, Keda, Saturation, Static
 from llmstack.sim.fleet import FleetConfig
+from llmstack.sim.oracle import CONSTANT_RUNS, Oracle, _smallest_constant, _Trial
+from llmstack.sim.protocol import Autoscaler
 from llmstack.spec.models import StackSpec
 
 
@@ -58,7 +51,8 @@ def test_saturation_adds_one_when_spare_capacity_low_and_removes_only_if_load_fi
 def test_oracle_follows_future_load(example_stack: StackSpec) -> None:
     trace = traces.bursts(1.0, 1200, burst=6, every_s=600, length_s=120, start_s=600, seed=2,
                           prompt_tokens=500, output_tokens=100)
-    oracle = resolve_autoscaler("oracle", example_stack, "chat", trace=trace, startup_delay_s=60)
+    oracle = resolve_autoscaler("oracle", example_stack, "chat", trace=trace,
+                                config=FleetConfig(startup_delay_s=60))
     assert isinstance(oracle, Oracle)
     quiet = oracle.desired_replicas(100, {}, 1)
     ahead = oracle.desired_replicas(600 - 60, {}, 1)  # a replica requested now is ready at the burst

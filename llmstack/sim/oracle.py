@@ -1,60 +1,32 @@
-"""Baseline autoscalers and the registry that resolves ``--autoscaler NAME``.
+"""The oracle autoscaler: a bound on what any autoscaler can reach on a trace, knowing the future.
 
-Names:
-
-- ``static[:N]``: always N replicas (default: the deployment's ``replicas.start``); N is not
-  clamped to the deployment's replica range.
-- ``hpa[:TARGET]``: Kubernetes HPA on ``gpu_utilization`` (target 0.7 by default):
-  ``ceil(current x metric / target)``, no change within the 0.1 tolerance, scale-up at most
-  ``max(100 %, 4 pods)`` per period, scale-down to the highest recommendation of the last 300 s
-  (the default stabilization window).
-- ``keda[:THRESHOLD]``: vLLM production-stack's KEDA ScaledObject on ``num_requests_waiting``,
-  threshold 5 per replica (an AverageValue target, so ``ceil(queue / 5)`` with HPA's tolerance);
-  scale-down waits for a 360 s cooldown (the highest recommendation of the last 360 s).
-- ``saturation``: llm-d workload-variant-autoscaler style. A replica is saturated at >= 80 %
-  KV cache or >= 5 waiting requests; add one replica when the spare capacity (80 % minus KV
-  usage, or 5 minus the queue per replica) falls under 10 % KV or 3 queue slots; remove one
-  only when the load spread over one fewer replica would not trigger a scale-up; hold while
-  replicas are still starting or draining (one change at a time).
-- ``oracle``: the fewest replicas per interval that keep >= 99 % of the requests within the SLO,
-  with perfect knowledge of the future (see :func:`oracle`): a per-replica capacity searched with
-  the engine model on a few thousand requests of the trace's own mix (TTFT and TPOT p99 within
-  the SLO), a first schedule from each interval's peak 1-minute arrival rate, requested a
-  start-up delay ahead, then a search over schedules with the fleet simulator itself (the
-  configuration the oracle is scored under): per-interval schedules, the smallest constant fleet
-  that meets the target, and per-interval sizing over a floor; the cheapest in GPU-hours is kept.
-  So it is never costlier than the smallest fixed fleet that meets the target; a heuristic search
-  over the other schedules, so an upper estimate of the true minimum.
-- ``policy:PATH``: the policy engine's evaluator (:mod:`llmstack.policy.simulation`).
+The fewest replicas per interval that keep >= 99 % of the requests within the SLO,
+with perfect knowledge of the future (see :func:`oracle`): a per-replica capacity searched with
+the engine model on a few thousand requests of the trace's own mix (TTFT and TPOT p99 within
+the SLO), a first schedule from each interval's peak 1-minute arrival rate, requested a
+start-up delay ahead, then a search over schedules with the fleet simulator itself (the
+configuration the oracle is scored under): per-interval schedules, the smallest constant fleet
+that meets the target, and per-interval sizing over a floor; the cheapest in GPU-hours is kept.
+So it is never costlier than the smallest fixed fleet that meets the target; a heuristic search
+over the other schedules, so an upper estimate of the true minimum.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import random
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from llmstack.capacity import throughput
 from llmstack.capacity.throughput import EngineProfile
 from llmstack.errors import LlmstackError
-from llmstack.sim.autoscaling import Autoscaler
 from llmstack.sim.engine import Engine, SimRequest
 from llmstack.sim.fleet import Fleet, FleetConfig, SimResult
 from llmstack.sim.traces import Trace
 from llmstack.spec.models import DeploymentSpec, SloSpec, StackSpec, WorkloadSpec
 from llmstack.spec.resolving import resolve
 
-HPA_TOLERANCE = 0.1
-HPA_SCALE_DOWN_WINDOW_S = 300.0
-KEDA_THRESHOLD = 5.0
-KEDA_COOLDOWN_S = 360.0
-SATURATION_KV = 0.8
-SATURATION_QUEUE = 5.0
-SPARE_KV_TRIGGER = 0.1
-SPARE_QUEUE_TRIGGER = 3.0
 CALIBRATION_SAMPLES = 3000
 CALIBRATION_QUANTILE = 0.99
 CALIBRATION_STEPS = 12
@@ -63,103 +35,6 @@ ORACLE_MAX_RUNS = 6
 BISECTION_RUNS = 4
 CONSTANT_RUNS = 4
 FLOOR_RUNS = 2
-
-
-def _present(signals: Mapping[str, float], name: str) -> float | None:
-    value = signals.get(name)
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-@dataclass
-class Static:
-    replicas: int
-    name: str = "static"
-    respect_limits: bool = False
-
-    def initial_replicas(self) -> int:
-        return self.replicas
-
-    def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
-        return self.replicas
-
-
-@dataclass
-class _Stabilized:
-    """HPA's replica calculation with tolerance, scale-up limit and a scale-down stabilization window."""
-
-    window_s: float
-    history: deque[tuple[float, int]] = field(default_factory=deque)
-
-    def decide(self, now_s: float, current: int, ratio: float | None, raw: int | None = None) -> int:
-        if raw is None:
-            if ratio is None:
-                return current  # no metric: HPA keeps the replica count
-            raw = current if abs(ratio - 1) <= HPA_TOLERANCE else math.ceil(current * ratio)
-        raw = min(raw, current + max(current, 4))
-        self.history.append((now_s, raw))
-        while self.history and self.history[0][0] < now_s - self.window_s:
-            self.history.popleft()
-        if raw >= current:
-            return raw
-        return min(current, max(r for _, r in self.history))
-
-
-@dataclass
-class Hpa:
-    target: float = 0.7
-    name: str = "hpa"
-    state: _Stabilized = field(default_factory=lambda: _Stabilized(HPA_SCALE_DOWN_WINDOW_S))
-
-    def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
-        util = _present(signals, "gpu_utilization")
-        if current == 0:
-            return 1
-        return self.state.decide(now_s, current, None if util is None else util / self.target)
-
-
-@dataclass
-class Keda:
-    threshold: float = KEDA_THRESHOLD
-    name: str = "keda"
-    state: _Stabilized = field(default_factory=lambda: _Stabilized(KEDA_COOLDOWN_S))
-
-    def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
-        queue = _present(signals, "queue_length")
-        if queue is None:
-            return current
-        if current == 0:
-            return self.state.decide(now_s, 0, None, raw=math.ceil(queue / self.threshold))
-        ratio = (queue / current) / self.threshold
-        if ratio == 0:
-            return self.state.decide(now_s, current, None, raw=0)
-        return self.state.decide(now_s, current, ratio)
-
-
-@dataclass
-class Saturation:
-    name: str = "saturation"
-
-    def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
-        up = int(_present(signals, "replicas_up") or 0)
-        kv = _present(signals, "kv_cache_usage")
-        queue = _present(signals, "queue_length")
-        if up == 0 or kv is None or queue is None:
-            return max(current, 1)
-        if up != current:
-            return current  # replicas still starting or draining: wait for the fleet to settle
-        spare_kv = SATURATION_KV - kv
-        spare_queue = SATURATION_QUEUE - queue / up
-        if spare_kv < SPARE_KV_TRIGGER or spare_queue < SPARE_QUEUE_TRIGGER:
-            return current + 1
-        if up > 1:
-            kv_fewer = kv * up / (up - 1)
-            queue_fewer = queue / (up - 1)
-            if (SATURATION_KV - kv_fewer >= SPARE_KV_TRIGGER
-                    and SATURATION_QUEUE - queue_fewer >= SPARE_QUEUE_TRIGGER):
-                return current - 1
-        return current
 
 
 def _quantile_latencies(profile: EngineProfile, sample: list[tuple[int, int]], rate: float, seed: int,
@@ -487,53 +362,3 @@ def _smallest_floor(simulate_schedule: _Simulate, lean: list[int], k: int, trial
                 if probe == k - 1:
                     break  # the highest floor misses: lower ones miss too
         probe = (below + above) // 2
-
-
-BASELINES = ("static", "hpa", "keda", "saturation", "oracle")
-
-
-def resolve_autoscaler(name: str, stack: StackSpec, deployment: str | DeploymentSpec, *,
-                       trace: Trace | None = None, interval_s: float = 15.0,
-                       startup_delay_s: float = 120.0, config: FleetConfig | None = None) -> Autoscaler:
-    """The autoscaler called ``name`` for ``deployment`` (``trace`` is needed by ``oracle``).
-
-    The oracle searches its schedule with the fleet simulator under ``config`` (default: the
-    simulator's defaults with ``interval_s`` and ``startup_delay_s``): pass the configuration it
-    will be scored under.
-    """
-    spec = stack.deployment(deployment) if isinstance(deployment, str) else deployment
-    kind, _, arg = name.partition(":")
-    try:
-        if kind == "static":
-            return Static(int(arg) if arg else spec.replicas.start, name=name)
-        if kind == "hpa":
-            return Hpa(float(arg) if arg else 0.7, name=name)
-        if kind == "keda":
-            return Keda(float(arg) if arg else KEDA_THRESHOLD, name=name)
-    except ValueError:
-        raise LlmstackError(f"bad argument {arg!r} for autoscaler {kind!r}", path="--autoscaler",
-                            hint="static:N, hpa:TARGET (0-1), keda:THRESHOLD") from None
-    if kind == "saturation":
-        return Saturation()
-    if kind == "oracle":
-        if trace is None:
-            raise LlmstackError("the oracle needs the trace it will be scored on", path="--autoscaler")
-        if config is None:
-            config = FleetConfig(interval_s=interval_s, startup_delay_s=startup_delay_s)
-        return oracle(stack, spec, trace, config)
-    if kind == "policy":
-        if not arg:
-            raise LlmstackError("policy autoscaler needs a path", path="--autoscaler",
-                                hint="policy:policies/default.yaml")
-        try:
-            module = importlib.import_module("llmstack.policy.simulation")
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("llmstack.policy", "llmstack.policy.simulation"):
-                raise
-            raise LlmstackError("the policy engine's simulation adapter (llmstack.policy.simulation) is not "
-                                "available", path="--autoscaler",
-                                hint="use a baseline: " + ", ".join(BASELINES)) from exc
-        scaler: Autoscaler = module.policy_autoscaler(arg, stack, spec)
-        return scaler
-    raise LlmstackError(f"unknown autoscaler {name!r}", path="--autoscaler",
-                        hint="one of static[:N], hpa[:TARGET], keda[:THRESHOLD], saturation, oracle, policy:PATH")

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from llmstack.sim.replay import Run
+from llmstack.experiments.replay import Run
 
 
 def plot_runs(runs: Sequence[Run], path: str | Path) -> Path:

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from llmstack.errors import LlmstackError
-from llmstack.sim import autoscalers, scoring, traces
+from llmstack.experiments.registry import resolve_autoscaler
+from llmstack.sim import scoring, traces
 from llmstack.sim.fleet import FleetConfig, SimResult, simulate
 from llmstack.sim.traces import Trace
 from llmstack.spec.models import StackSpec
@@ -37,8 +38,7 @@ def replay(stack: StackSpec, deployment: str, trace: Trace, names: Sequence[str]
     config = config or FleetConfig()
     runs = []
     for name in names:
-        scaler = autoscalers.resolve_autoscaler(name, stack, deployment, trace=trace, interval_s=config.interval_s,
-                                                startup_delay_s=config.startup_delay_s, config=config)
+        scaler = resolve_autoscaler(name, stack, deployment, trace=trace, config=config)
         report = None if progress is None else (lambda done, total, n=name: progress(n, done, total))
         result = simulate(stack, deployment, trace, scaler, config, report)
         runs.append(Run(result, scoring.score(result)))
