@@ -14,19 +14,21 @@ from rich.live import Live
 
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
-from llmstack.demo import report, view
+from llmstack.demo import engines, report, view
 from llmstack.demo.run import Demo, DemoOptions
 
 
 @app.command()
 def demo(
     spec: Path = typer.Option(Path("examples/stack.yaml"), "--spec", help="stack spec YAML"),
-    policy: list[Path] = typer.Option([Path("policies/default.yaml"), Path("policies/demo.yaml")], "--policy",
-                                      help="policy files, merged in order"),
+    policy: list[Path] | None = typer.Option(None, "--policy", help="policy files, merged in order (default: "
+                                             "policies/default.yaml, demo.yaml, and demo-vllm.yaml for --engine vllm)"),
     duration: float = typer.Option(150.0, "--duration", min=5.0, help="wall seconds of load"),
-    speed: float = typer.Option(10.0, "--speed", min=1.0, max=50.0, help="simulated seconds per wall second"),
+    speed: float | None = typer.Option(None, "--speed", min=1.0, max=50.0,
+                                       help="simulated seconds per wall second (default 10; 1 for --engine vllm)"),
     burst: float = typer.Option(3.0, "--burst", min=1.0, help="rate multiplier in the second quarter (1: no burst)"),
-    rate: float = typer.Option(1.0, "--rate", min=0.01, help="base req/s (simulated) of the first deployment"),
+    rate: float | None = typer.Option(None, "--rate", min=0.01,
+                                      help="base req/s (simulated) of the first deployment (default 1; 0.4 for vllm)"),
     background_rate: float = typer.Option(0.3, "--background-rate", min=0.01,
                                           help="req/s (simulated) of the other deployments"),
     max_prompt_tokens: int = typer.Option(2048, "--max-prompt-tokens", min=0,
@@ -36,13 +38,23 @@ def demo(
     plot: Path | None = typer.Option(None, "--plot", help="PNG path (default: <workdir>/demo.png)"),
     seed: int = typer.Option(0, "--seed", help="seed of the trace thinning and burst"),
     as_json: bool = typer.Option(False, "--json", help="no live view; print the summary as JSON"),
+    engine: str = typer.Option("sim", "--engine", help="sim: simulated replicas; vllm: real CPU vLLM engines "
+                               "(1-3 replicas of a tiny model; needs scripts/bootstrap.sh --engine)"),
 ) -> None:
     """Simulated vLLM replicas, HAProxy, Prometheus and the policy engine scaling them under a replayed trace."""
-    options = DemoOptions(spec=spec, policies=tuple(policy), workdir=workdir, duration_s=duration, speed=speed,
-                          burst=burst, rate=rate, background_rate=background_rate, interval_s=interval, seed=seed,
+    real = engine == "vllm"
+    policies = policy or [Path("policies/default.yaml"), Path("policies/demo.yaml"),
+                          *([engines.VLLM_POLICY] if real else [])]
+    speed = speed if speed is not None else (1.0 if real else 10.0)
+    options = DemoOptions(spec=spec, policies=tuple(policies), workdir=workdir, duration_s=duration, speed=speed,
+                          burst=burst, rate=rate if rate is not None else (0.4 if real else 1.0), engine=engine,
+                          background_rate=background_rate, interval_s=interval, seed=seed,
                           max_prompt_tokens=max_prompt_tokens or None,
                           plot=plot if plot is not None else workdir / "demo.png")
     run = Demo(options)
+    if real:
+        err_console.print(f"demo: starting {engines.describe('vllm')}; a real engine takes 35-130 s to start",
+                          highlight=False)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         run.stop.set()
@@ -58,7 +70,8 @@ def demo(
                     live.update(view.render(d.stack, d.timeline.snapshot(), elapsed_wall_s=time.time() - d.started_wall,
                                             duration_s=d.options.duration_s, speed=d.options.speed,
                                             replicas=d.replicas(),
-                                            header=f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
+                                            header=f"engine: {engines.describe(d.engine)}\n"
+                                                   f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
                                                    f"prometheus {d.monitoring.url}"))
                 result = run.run(on_tick=tick)
     finally:

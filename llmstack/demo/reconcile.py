@@ -1,7 +1,8 @@
 """The demo's "apply": write ``llmstack:scaling`` to the local stack file, then make the processes follow.
 
 For a local stack, ``pulumi up`` is replaced by a reconciler that does what the Kubernetes
-or Docker target would: start or stop simulated replicas (:class:`~llmstack.sim.server.LiveFleet`),
+or Docker target would: start or stop replicas (a :class:`~llmstack.demo.engines.ReplicaFleet`:
+simulated or real vLLM engines),
 rewrite Prometheus' file_sd targets, regenerate haproxy.cfg and hot-reload HAProxy.
 
 Order matters so no request is lost: on scale-out the replicas start before the router
@@ -24,13 +25,13 @@ from pathlib import Path
 
 from llmstack.artifacts.haproxy import backend_name
 from llmstack.demo import config
+from llmstack.demo.engines import ReplicaFleet
 from llmstack.demo.monitoring import Monitoring
 from llmstack.demo.router import Router
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.policy import applying
 from llmstack.policy.recommendation import Recommendation
-from llmstack.sim.server import LiveFleet
 from llmstack.spec.models import StackSpec
 
 
@@ -58,7 +59,7 @@ def engine_change(rec: Recommendation) -> str | None:
     return ", ".join(f"{k} {getattr(cur, k)} -> {getattr(new, k)}" for k in changed) or None
 
 
-def _drain(fleet: LiveFleet, port: int, drain_s: float) -> None:
+def _drain(fleet: ReplicaFleet, port: int, drain_s: float) -> None:
     with contextlib.suppress(LlmstackError, TimeoutError, RuntimeError):
         fleet.remove_replica(port, drain_s)
 
@@ -66,7 +67,7 @@ def _drain(fleet: LiveFleet, port: int, drain_s: float) -> None:
 class Reconciler:
     """Owns the replica sets; :meth:`apply` is the ``apply`` callable of :func:`llmstack.policy.loop.run_once`."""
 
-    def __init__(self, stack: StackSpec, router_name: str, fleets: Mapping[str, LiveFleet], router: Router,
+    def __init__(self, stack: StackSpec, router_name: str, fleets: Mapping[str, ReplicaFleet], router: Router,
                  monitoring: Monitoring, ports: config.DemoPorts, stack_file: Path, *, drain_s: float = 10.0) -> None:
         self.stack = stack
         self.router_name = router_name

@@ -69,6 +69,17 @@ def missing_engine() -> str | None:
     return None
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group ``pgid`` (an engine and its children) still exists."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def free_port(host: str = HOST) -> int:
     """A TCP port that is free on ``host`` right now."""
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:

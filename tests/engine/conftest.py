@@ -6,7 +6,9 @@ where a missing engine is a failure: ``.ci/run`` installs it with ``scripts/boot
 
 Engine start-ups are the tier's cost (tens of seconds and about 3 GB each on 2 cores), so one
 session starts two engines together (:func:`vllm_engines`: ``tiny-a`` and ``tiny-b``) and every
-test shares them; only the scaling test starts one more.
+test shares them; only the scaling test starts one more. While working on the tier, start two
+engines once (``tiny-a`` and ``tiny-b``, see :data:`REUSE_ENV`) and set ``LLMSTACK_TEST_ENGINE_PORTS=PA,PB``:
+the session then uses them and leaves them running.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from llmstack.engine.launcher import EngineConfig, VllmEngine
 from llmstack.spec.models import StackSpec
 
 SERVED = ("tiny-a", "tiny-b")
+REUSE_ENV = "LLMSTACK_TEST_ENGINE_PORTS"
 
 
 ENGINE_FIXTURES = frozenset({"vllm_engines", "vllm_engine", "engine_python"})
@@ -59,6 +62,10 @@ def vllm_engines(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     """Two real engines, serving ``tiny-a`` and ``tiny-b``, started together and shared by the session."""
     require_engine()
     configs = [EngineConfig(tiny_model_dir, served_model_names=(name,)) for name in SERVED]
+    if os.environ.get(REUSE_ENV):
+        ports = [int(p) for p in os.environ[REUSE_ENV].split(",")]
+        yield [VllmEngine(c, Path(os.devnull), port=p) for c, p in zip(configs, ports, strict=True)]
+        return
     engines = launcher.start_engines(configs, tmp_path_factory.mktemp("vllm"))
     try:
         yield engines

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from llmstack.artifacts import prometheus
+from llmstack.artifacts.haproxy import backend_name
 from llmstack.demo import config
 from llmstack.demo.monitoring import Monitoring
 from llmstack.demo.processes import ProcessGroup, free_port
@@ -55,7 +56,8 @@ def served(vllm_engines: list[VllmEngine], tmp_path_factory: pytest.TempPathFact
         monitoring.start({"alpha": [alpha.port], "beta": [beta.port], "gamma": []})
         for name, engine in (("alpha", alpha), ("beta", beta)):
             assert monitoring.wait_targets(name, {engine.port}, timeout_s=60) is not None, monitoring.targets()
-        assert router.wait_servers("gamma", {config.server_name("gamma", replicas["gamma"][0])}) is not None
+        gamma = {config.server_name("gamma", replicas["gamma"][0])}
+        assert router.wait_servers(backend_name("gamma"), gamma) is not None, router.servers()
         yield Served(stack, f"http://127.0.0.1:{ports.router}", monitoring, router)
 
 
