@@ -15,7 +15,43 @@ from rich.live import Live
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
 from llmstack.demo import engines, report, view
-from llmstack.demo.run import Demo, DemoOptions
+from llmstack.demo.run import Demo, DemoOptions, DemoResult
+
+
+def _live_run(run: Demo) -> DemoResult:
+    screen = Console(stderr=True)
+    with Live(console=screen, refresh_per_second=2, transient=False) as live:
+        def tick(d: Demo) -> None:
+            live.update(view.render(d.stack, d.timeline.snapshot(), elapsed_wall_s=time.time() - d.started_wall,
+                                    duration_s=d.options.duration_s, speed=d.options.speed, replicas=d.replicas(),
+                                    header=f"engine: {engines.describe(d.engine)}\n"
+                                           f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
+                                           f"prometheus {d.monitoring.url}"))
+        return run.run(on_tick=tick)
+
+
+def _run_with_signals(run: Demo, as_json: bool) -> DemoResult:
+    """Run to the end; SIGINT/SIGTERM end it early (everything started is stopped either way)."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        run.stop.set()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return run.run() if as_json else _live_run(run)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _print_summary(result: DemoResult, speed: float) -> None:
+    title = (f"llmstack demo: {result.summary['simulated_s'] / 60:.1f} simulated minutes at x{speed:g}"
+             + (" (interrupted)" if result.interrupted else ""))
+    console.print(report.summary_table(result.rows, title))
+    console.print(f"engine: {result.summary['engine_detail']}", highlight=False)
+    if result.summary.get("policy_note"):
+        console.print(f"policy: {result.summary['policy_note']}", highlight=False)
+    console.print(f"stack file {result.summary['stack_file']}, audit log {result.summary['audit_log']}"
+                  + (f", plot {result.plot}" if result.plot else ""), highlight=False)
 
 
 @app.command()
@@ -41,7 +77,8 @@ def demo(
     engine: str = typer.Option("sim", "--engine", help="sim: simulated replicas; vllm: real CPU vLLM engines "
                                "(1-3 replicas of a tiny model; needs scripts/bootstrap.sh --engine)"),
 ) -> None:
-    """Simulated vLLM replicas, HAProxy, Prometheus and the policy engine scaling them under a replayed trace."""
+    """vLLM replicas (simulated, or real CPU engines with --engine vllm), HAProxy, Prometheus and the policy
+    engine scaling them under a replayed trace."""
     real = engine == "vllm"
     policies = policy or [Path("policies/default.yaml"), Path("policies/demo.yaml"),
                           *([engines.VLLM_POLICY] if real else [])]
@@ -54,39 +91,13 @@ def demo(
     run = Demo(options)
     if real:
         err_console.print(f"demo: starting {engines.describe('vllm')}; a real engine takes 35-130 s to start",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        run.stop.set()
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        if as_json:
-            result = run.run()
-        else:
-            screen = Console(stderr=True)
-            with Live(console=screen, refresh_per_second=2, transient=False) as live:
-                def tick(d: Demo) -> None:
-                    live.update(view.render(d.stack, d.timeline.snapshot(), elapsed_wall_s=time.time() - d.started_wall,
-                                            duration_s=d.options.duration_s, speed=d.options.speed,
-                                            replicas=d.replicas(),
-                                            header=f"engine: {engines.describe(d.engine)}\n"
-                                                   f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
-                                                   f"prometheus {d.monitoring.url}"))
-                result = run.run(on_tick=tick)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    result = _run_with_signals(run, as_json)
     if as_json:
         print_json(result.summary)
     else:
-        title = (f"llmstack demo: {result.summary['simulated_s'] / 60:.1f} simulated minutes at x{speed:g}"
-                 + (" (interrupted)" if result.interrupted else ""))
-        console.print(report.summary_table(result.rows, title))
-        if result.summary.get("policy_note"):
-            console.print(f"policy: {result.summary['policy_note']}", highlight=False)
-        console.print(f"stack file {result.summary['stack_file']}, audit log {result.summary['audit_log']}"
-                      + (f", plot {result.plot}" if result.plot else ""), highlight=False)
+        _print_summary(result, speed)
     for error in result.summary["errors"]:
         err_console.print(f"[red]error during the run:[/] {error}", highlight=False)
     if result.interrupted:

@@ -6,7 +6,8 @@ on the accelerated clock. ``--engine vllm`` runs real vLLM engines (the ``vllm-c
 :class:`~llmstack.engine.fleet.EngineFleet`. Real engines run in real time and a machine without a
 GPU holds only a few of them, so for them the demo (:func:`vllm_stack`):
 
-- loads and runs only the first routed deployment, with 1 to 3 replicas (1 at the start);
+- loads and runs only the first routed deployment, with 1 to 3 replicas (1 at the start); the
+  router routes only its models;
 - runs at ``--speed 1`` (the engines' histograms are in wall seconds);
 - serves the tiny model's context: ``max_model_len`` 1024, ``max_num_seqs`` 8, prompts clipped
   to :data:`VLLM_MAX_PROMPT_TOKENS` tokens.
@@ -81,7 +82,11 @@ def vllm_stack(stack: StackSpec, deployment: str) -> StackSpec:
                                                 "initial": 1})
     engine = spec.engine.model_copy(update={"max_model_len": VLLM_MAX_MODEL_LEN, "max_num_seqs": VLLM_MAX_NUM_SEQS})
     changed = spec.model_copy(update={"replicas": replicas, "engine": engine})
-    return stack.model_copy(update={"deployments": [changed if d.name == deployment else d
+    routers = [r.model_copy(update={"routes": [
+        route.model_copy(update={"backends": {deployment: route.backends[deployment]}})
+        for route in r.routes if route.backends.get(deployment)]}) for r in stack.routers]
+    return stack.model_copy(update={"routers": [r for r in routers if r.routes],
+                                    "deployments": [changed if d.name == deployment else d
                                                     for d in stack.deployments]})
 
 

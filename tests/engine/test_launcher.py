@@ -124,3 +124,12 @@ def test_tiny_model_is_built_once_and_every_id_decodes(tmp_path: Path) -> None:
     assert tokenizer.token_to_id(settings["eos_token"]) == config["eos_token_id"]
     assert "add_generation_prompt" in settings["chat_template"]
     assert [p.name for p in tmp_path.iterdir()] == [folder.name], "no scratch folder is left behind"
+
+
+def test_demo_prompts_are_one_tiny_model_token_per_trace_token(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from llmstack.demo.replay_client import prompt_text
+
+    tokenizer = Tokenizer.from_file(str(tiny_model.ensure_tiny_model(tmp_path) / "tokenizer.json"))
+    assert abs(len(tokenizer.encode(prompt_text(500)).ids) - 500) <= 1
