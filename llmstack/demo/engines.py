@@ -8,7 +8,8 @@ GPU holds only a few of them, so for them the demo (:func:`vllm_stack`):
 
 - loads and runs only the first routed deployment, with 1 to 3 replicas (1 at the start); the
   router routes only its models;
-- runs at ``--speed 1`` (the engines' histograms are in wall seconds);
+- runs at ``--speed 1`` (the engines' histograms are in wall seconds), and after the load until the
+  fleet is back at one replica with no change in flight (at most :data:`VLLM_SETTLE_S`);
 - serves the tiny model's context: ``max_model_len`` 1024, ``max_num_seqs`` 8, prompts clipped
   to :data:`VLLM_MAX_PROMPT_TOKENS` tokens.
 
@@ -34,6 +35,8 @@ VLLM_MAX_REPLICAS = 3
 VLLM_MAX_MODEL_LEN = 1024
 VLLM_MAX_NUM_SEQS = 8
 VLLM_MAX_PROMPT_TOKENS = 512
+VLLM_SETTLE_S = 300.0
+"""After the load, the run waits at most this long for the fleet to scale back to its initial size."""
 VLLM_POLICY = Path("policies/demo-vllm.yaml")
 """Laid over the demo policy for real engines: guards in wall seconds for a 2-minute run."""
 
@@ -51,6 +54,13 @@ class ReplicaFleet(Protocol):
     def remove_replica(self, port: int, drain_s: float = 30.0) -> None: ...
 
     def stop(self) -> None: ...
+
+
+def add_replicas(fleet: ReplicaFleet, count: int) -> list[int]:
+    """Start ``count`` replicas: real engines all at once (each takes a minute or two), simulated ones in turn."""
+    if isinstance(fleet, EngineFleet):
+        return fleet.add_replicas(count)
+    return [fleet.add_replica() for _ in range(count)]
 
 
 def describe(kind: EngineKind) -> str:

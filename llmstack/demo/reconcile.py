@@ -25,7 +25,7 @@ from pathlib import Path
 
 from llmstack.artifacts.haproxy import backend_name
 from llmstack.demo import config
-from llmstack.demo.engines import ReplicaFleet
+from llmstack.demo.engines import ReplicaFleet, add_replicas
 from llmstack.demo.monitoring import Monitoring
 from llmstack.demo.router import Router
 from llmstack.errors import LlmstackError
@@ -81,6 +81,8 @@ class Reconciler:
         self._order: dict[str, list[int]] = {d: list(f.ports) for d, f in self.fleets.items()}
         self._draining: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.busy = False
+        """True while :meth:`apply` runs (a real engine's start takes a minute or more)."""
 
     def replicas(self) -> dict[str, list[int]]:
         """deployment -> ports of its replicas, oldest first."""
@@ -107,8 +109,12 @@ class Reconciler:
             if rec.deployment not in self.fleets:
                 raise LlmstackError(f"the demo runs no replicas of {rec.deployment!r}")
         self.write_stack_file(recommendations)
-        return [c for rec in recommendations
-                if (c := self.scale(rec.deployment, rec.proposed.replicas)) is not None]
+        self.busy = True
+        try:
+            return [c for rec in recommendations
+                    if (c := self.scale(rec.deployment, rec.proposed.replicas)) is not None]
+        finally:
+            self.busy = False
 
     def scale(self, deployment: str, replicas: int) -> ReplicaChange | None:
         """Bring ``deployment`` to ``replicas`` running replicas, router and Prometheus included."""
@@ -120,7 +126,7 @@ class Reconciler:
         added: list[int] = []
         removed: list[int] = []
         if replicas > len(current):
-            added = [fleet.add_replica() for _ in range(replicas - len(current))]
+            added = add_replicas(fleet, replicas - len(current))
             with self._lock:
                 self._order[deployment] = current + added
             self.monitoring.write_targets(deployment, current + added)

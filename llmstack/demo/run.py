@@ -163,11 +163,11 @@ class Demo:
             for thread in threads:
                 thread.start()
             deadline = self.started_wall + self.options.duration_s
-            grace = deadline + max(5.0, self.options.drain_s)
+            grace = deadline + max(5.0, self.options.drain_s) + (engines.VLLM_SETTLE_S if self.engine == "vllm" else 0)
             assert self.traffic is not None
             while not self.stop.is_set():
                 now = time.time()
-                if now >= grace or (now >= deadline and not self.traffic.running()):
+                if now >= grace or (now >= deadline and not self.traffic.running() and self._settled()):
                     break
                 if on_tick is not None:
                     on_tick(self)
@@ -182,6 +182,13 @@ class Demo:
             self.stop.set()
             self._shutdown()
         return self._result(interrupted)
+
+    def _settled(self) -> bool:
+        """Real engines: the run goes on after the load until the fleet is back at its initial size and no change
+        is in flight (a CPU engine takes a minute or two to start), at most ``VLLM_SETTLE_S``."""
+        if self.engine != "vllm" or self.reconciler is None:
+            return True
+        return not self.reconciler.busy and self.replicas() == dict(self.timeline.initial)
 
     def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

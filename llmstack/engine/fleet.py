@@ -92,6 +92,10 @@ class EngineFleet:
         """Start one more engine and wait until it is healthy; returns its port."""
         return self._start(1)[0]
 
+    def add_replicas(self, count: int) -> list[int]:
+        """Start ``count`` more engines together and wait until all are healthy; returns their ports."""
+        return self._start(count) if count > 0 else []
+
     def remove_replica(self, port: int, drain_s: float = 30.0) -> None:
         """Wait (at most ``drain_s``) until the engine on ``port`` is idle, then stop it."""
         engine = self.replicas.pop(port, None)
