@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_clean() -> None:
-    paths = ["llmstack", "tests", "infra", "policies", "examples", "benchmarks"]
+    paths = ["llmstack", "tests", "infra", "policies", "examples", "benchmarks", "provider", "scripts"]
     result = subprocess.run([sys.executable, "-m", "ruff", "check", *paths],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

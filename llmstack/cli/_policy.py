@@ -10,12 +10,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from llmstack import data
 from llmstack.policy.recommendation import Recommendation, Skip
 
 SPEC = typer.Option(None, "--spec", help="stack spec YAML (default: llmstack:spec of the stack file)")
 STACK = typer.Option("dev", "--stack", help="Pulumi stack name (reads Pulumi.<stack>.yaml)")
 PROJECT = typer.Option(Path("."), "--project-dir", help="folder holding Pulumi.yaml")
-POLICY = typer.Option([Path("policies/default.yaml")], "--policy", help="policy files, merged in order")
+POLICY = typer.Option([data.policy()], "--policy", show_default=False,
+                      help="policy files, merged in order (default: the packaged policies/default.yaml)")
 AUDIT = typer.Option(Path(".llmstack/audit.jsonl"), "--audit-log", help="append-only JSONL audit log")
 
 

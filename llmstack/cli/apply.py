@@ -48,6 +48,13 @@ def _approved(path: Path, current: dict[str, object]) -> list[Recommendation]:
     return recs
 
 
+def _require_pulumi_project(project_dir: Path) -> None:
+    """Refuse a folder that is not a Pulumi project rather than create a stack file nobody deploys."""
+    if not any((project_dir / name).is_file() for name in ("Pulumi.yaml", "Pulumi.yml")):
+        raise LlmstackError(f"{str(project_dir)!r} holds no Pulumi.yaml", path="--project-dir",
+                            hint="run in the Pulumi project (or `llmstack init DIR` to make one)")
+
+
 @app.command()
 @prometheus_options(url_required=False, url_help="Prometheus base URL")
 def apply(
@@ -63,6 +70,7 @@ def apply(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Write recommendations into Pulumi.<stack>.yaml and preview (default) or apply them (--yes)."""
+    _require_pulumi_project(project_dir)
     ctx = load_context(spec, stack, project_dir)
     mode: applying.Mode = "config-only" if config_only else ("up" if yes else "preview")
     audit = AuditLog(audit_log)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from llmstack import data
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
 from llmstack.demo import report, view
@@ -20,9 +21,12 @@ from llmstack.demo.run import Demo, DemoOptions, DemoResult
 
 @app.command()
 def demo(
-    spec: Path = typer.Option(Path("examples/stack.yaml"), "--spec", help="stack spec YAML"),
-    policy: list[Path] = typer.Option([Path("policies/default.yaml"), Path("policies/demo.yaml")], "--policy",
-                                      help="policy files, merged in order"),
+    spec: Path = typer.Option(data.example(), "--spec", show_default=False,
+                              help="stack spec YAML (default: the packaged examples/stack.yaml)"),
+    policy: list[Path] = typer.Option([data.policy("default.yaml"), data.policy("demo.yaml")], "--policy",
+                                      show_default=False,
+                                      help="policy files, merged in order (default: the packaged "
+                                           "policies/default.yaml and policies/demo.yaml)"),
     duration: float = typer.Option(150.0, "--duration", min=5.0, help="wall seconds of load"),
     speed: float = typer.Option(10.0, "--speed", min=1.0, max=50.0, help="simulated seconds per wall second"),
     burst: float = typer.Option(3.0, "--burst", min=1.0, help="rate multiplier in the second quarter (1: no burst)"),

@@ -9,6 +9,7 @@ the GPUs per replica, cost by the pool's price per GPU-hour.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,11 @@ def summary_table(rows: Sequence[DeploymentSummary], title: str) -> Table:
                       f"{sum(s.replica_seconds for s in rows):.0f}", f"{sum(s.gpu_hours for s in rows):.3f}",
                       f"${sum(s.cost for s in rows):.2f}", style="bold")
     return table
+
+
+def can_plot() -> bool:
+    """Whether matplotlib (the ``plots`` extra: ``pip install 'pulumi-llmstack[plots]'``) is installed."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def plot(stack: StackSpec, timeline: Timeline, path: Path, bin_s: float = 30.0) -> Path:

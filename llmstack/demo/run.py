@@ -275,7 +275,7 @@ class Demo:
         end_s = self.sim_elapsed()
         rows = report.summarize(self.stack, timeline, self.options.speed, end_s)
         plot_path: Path | None = None
-        if self.options.plot is not None and timeline.points:
+        if self.options.plot is not None and timeline.points and report.can_plot():
             plot_path = report.plot(self.stack, timeline, self.options.plot)
         pids = self.group.pids()
         summary: dict[str, Any] = {

@@ -487,16 +487,21 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
 def _guard(rec: Recommendation, state: ScalingState, limits: Guards, low: int, high: int, now: float,
            stack_cost: float, budget_limit: float | None, policy: Policy, per_replica_cost: float,
            repredict: Callable[[Setting], Prediction]) -> Recommendation | Skip:
-    """Run the guards in order: clamp, stabilization, step, tolerance, cooldown, rate limit, budget."""
+    """Run the guards in order: clamp, tolerance, stabilization, step, cooldown, rate limit, budget.
+
+    Tolerance judges the rules' own proposal (HPA's order: the tolerance on the metric ratio, then
+    the behaviour limits): judged after the step limit, a one-replica scale-in from more than
+    ``1 / tolerance`` replicas always fell inside the band, and the fleet never left its maximum.
+    """
     result: Recommendation | Skip = rec
     if rec.kind == "horizontal":
         result = guards.clamp(rec, low, high)
         if isinstance(result, Recommendation):
+            result = guards.tolerance(result, limits.tolerance)
+        if isinstance(result, Recommendation):
             result = guards.stabilize(result, state, limits.scale_in_stabilization, now)
         if isinstance(result, Recommendation):
             result = guards.max_step(result, limits)
-        if isinstance(result, Recommendation):
-            result = guards.tolerance(result, limits.tolerance)
     if isinstance(result, Recommendation):
         result = guards.cooldown(result, state, limits, now, vertical_s=policy.vertical.cooldown,
                                  variant_s=policy.variants.cooldown)

@@ -276,13 +276,14 @@ class Fleet:
         engine = replica.engine
         firsts = [r for r, _ in engine.plan.chunks] if engine.plan is not None else []
         finished = engine.complete()
+        delivered = now + engine.api_server_s  # when the API server hands this step's tokens to clients
         for r in firsts:
-            if r.first_token_s == now:  # set by this step (a recompute keeps its first token time)
-                self.ttft_window.add(now, now - r.arrival_s)
+            if r.first_token_s == delivered:  # set by this step (a recompute keeps its first token time)
+                self.ttft_window.add(now, r.ttft_s)
         for r in finished:
             self.successes += 1
             self.tpot_window.add(now, r.tpot_s)
-            self.e2e_window.add(now, now - r.arrival_s)
+            self.e2e_window.add(now, delivered - r.arrival_s)
         self._start(replica, now)
         if replica.state == "draining" and replica.end is None and not engine.has_work:
             self._stop(replica, now)

@@ -243,6 +243,10 @@ class DeploymentSpec(Spec):
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     quality_floor: float = Field(default=0.0, ge=0, le=1, description="variant switches never go below this")
     update_strategy: Literal["RollingUpdate", "Recreate"] = "RollingUpdate"
+    profile: str | None = Field(
+        default=None, min_length=1, max_length=4096,
+        description="calibrated profile file (llmstack calibrate --out); relative to the spec file",
+    )
 
     @property
     def gpus_per_replica(self) -> int:

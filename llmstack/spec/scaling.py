@@ -79,6 +79,21 @@ def parse_scaling(raw: Any) -> dict[str, ScalingOverride]:
     return overrides
 
 
+def from_document(document: Any, source: str) -> dict[str, ScalingOverride]:
+    """Overrides from a scaling file: a Pulumi stack file (``config: {llmstack:scaling: ...}``,
+    what ``llmstack apply`` writes) or the bare ``deployment -> overrides`` mapping."""
+    if isinstance(document, dict) and "config" in document:
+        config = document["config"]
+        if not isinstance(config, dict):
+            raise LlmstackError("config is not a mapping", path=f"{source}: config")
+        return parse_scaling(config.get(CONFIG_KEY))
+    try:
+        return parse_scaling(document)
+    except LlmstackError as exc:
+        raise LlmstackError(exc.message, path=f"{source}: {exc.path}" if exc.path else source,
+                            hint="pass a Pulumi.<stack>.yaml or a deployment -> overrides mapping") from exc
+
+
 def apply_scaling(stack: StackSpec, overrides: dict[str, ScalingOverride]) -> StackSpec:
     """The stack with ``overrides`` applied; conflicting overrides raise naming the key."""
     names = [d.name for d in stack.deployments]
