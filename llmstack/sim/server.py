@@ -36,7 +36,7 @@ from llmstack.capacity import throughput
 from llmstack.errors import LlmstackError
 from llmstack.sim import openai_protocol as api
 from llmstack.sim.engine import PREFIX_BLOCK_TOKENS, Engine, SimRequest
-from llmstack.sim.exposition import MIB, ReplicaMetrics
+from llmstack.sim.exposition import ReplicaMetrics
 from llmstack.sim.http import ClientGone, Connection, HttpError, HttpRequest
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import resolve
@@ -96,7 +96,7 @@ class LiveReplica:
         self.metrics = ReplicaMetrics(
             self.model_name, self.engine, max_model_len=self.profile.max_model_len,
             gpus=resolved.deployment.gpus_per_replica, gpu_model=accel.display_name or accel.name,
-            gpu_memory_mib=accel.memory_gb * 1e9 / MIB,
+            gpu_memory_mib=accel.memory_mib,
             gpu_memory_utilization=resolved.deployment.engine.gpu_memory_utilization, replica_id=replica_id)
         self.pending: dict[int, _Pending] = {}
         self._aborting: list[SimRequest] = []
