@@ -116,7 +116,7 @@ def problems(resolved: ResolvedDeployment) -> list[Problem]:
         found.append(Problem(f"{base}.pipeline_parallel",
                              f"{pp} pipeline stages exceed {arch.num_layers} layers of {arch.name}"))
     gpus = tp * pp
-    most = pool.gpus_per_node * pool.nodes.max
+    most = pool.max_gpus
     if gpus > most:
         found.append(Problem(
             f"{base}.tensor_parallel",

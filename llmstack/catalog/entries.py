@@ -32,7 +32,14 @@ class AcceleratorSpec(Entry):
     name: SafeText
     display_name: str | None = None
     vendor: Vendor = "nvidia"
-    memory_gb: float = Field(gt=0, description="device memory in vendor (decimal) GB")
+    memory_mib: int = Field(gt=0, description="device memory as the driver reports it (nvidia-smi memory.total, MiB)")
+    memory_source: str | None = Field(default=None, description="where memory_mib was read")
+    cuda_total_mib: int | None = Field(
+        default=None, gt=0,
+        description="total that torch.cuda.mem_get_info reports (what vLLM multiplies by gpu_memory_utilization); "
+                    "None: memory_mib less the driver's usual reserve",
+    )
+    cuda_total_source: str | None = None
     memory_bandwidth_gb_s: float = Field(gt=0)
     bf16_tflops: float = Field(gt=0, description="dense BF16/FP16 tensor throughput")
     fp8_tflops: float | None = Field(default=None, gt=0, description="dense FP8; None = no FP8 hardware")
@@ -46,6 +53,20 @@ class AcceleratorSpec(Entry):
     source: dict[str, str] | str | None = None
     uncertain_fields: list[str] = Field(default_factory=list)
     verified: dict[str, bool | str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_memory_gb(cls, data: object) -> object:
+        """Accept the old decimal ``memory_gb`` of inline accelerators: converted to MiB, source says so."""
+        if isinstance(data, dict) and "memory_gb" in data and "memory_mib" not in data:
+            data = dict(data)
+            gb = data.pop("memory_gb")
+            if isinstance(gb, int | float) and not isinstance(gb, bool) and gb > 0:
+                data["memory_mib"] = int(gb * 1e9 / 2**20)
+                data.setdefault("memory_source", f"converted from memory_gb={gb} (vendor decimal GB)")
+            else:
+                data["memory_mib"] = gb
+        return data
 
     @property
     def compute_capability_tuple(self) -> tuple[int, int] | None:

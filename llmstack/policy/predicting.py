@@ -87,8 +87,7 @@ class CapacityView:
         return throughput.estimate_load(self.profile(d, setting), w, demand / setting.replicas).ttft_p95_s
 
     def cost_per_hour(self, d: DeploymentSpec, setting: Setting) -> float:
-        pool = self.stack.pool(setting.pool)
-        return setting.replicas * setting.tensor_parallel * d.pipeline_parallel * pool.cost_per_gpu_hour
+        return self.stack.pool(setting.pool).cost_per_hour(setting.gpus(d))
 
     def predict(self, d: DeploymentSpec, current: Setting, proposed: Setting, w: WorkloadSpec, demand: float,
                 observed_ttft_s: float | None) -> Prediction:

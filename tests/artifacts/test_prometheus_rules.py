@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from llmstack.artifacts import prometheus
+from llmstack.artifacts import prometheus, yaml_text
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 
@@ -156,14 +156,14 @@ FIRING_AT_16M = {
 @pytest.fixture
 def rule_files(tmp_path: Path) -> Path:
     stack = rules_stack()
-    (tmp_path / "recording.yml").write_text(prometheus.render_yaml(prometheus.build_recording_rules(stack)))
-    (tmp_path / "alerts.yml").write_text(prometheus.render_yaml(prometheus.build_alert_rules(stack)))
+    (tmp_path / "recording.yml").write_text(yaml_text.dump(prometheus.build_recording_rules(stack)))
+    (tmp_path / "alerts.yml").write_text(yaml_text.dump(prometheus.build_alert_rules(stack)))
     return tmp_path
 
 
 def run_promtool_test(folder: Path, tests: list[dict[str, Any]]) -> None:
     spec = {"rule_files": ["recording.yml", "alerts.yml"], "evaluation_interval": "15s", "tests": tests}
-    (folder / "test.yml").write_text(prometheus.render_yaml(spec))
+    (folder / "test.yml").write_text(yaml_text.dump(spec))
     result = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=folder, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -44,8 +44,10 @@ def test_completion_returns_max_tokens_and_usage(fleet: LiveFleet) -> None:
                           json={"model": "llama-3.1-8b", "prompt": "x" * 400, "max_tokens": 20}, timeout=30)
     assert response.status_code == 200
     data = response.json()
-    assert data["usage"] == {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
-    assert data["choices"][0]["text"].count("tok") == 20
+    assert {k: data["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")} == {
+        "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    assert len(data["choices"][0]["text"].split()) == 20
+    assert data["choices"][0]["finish_reason"] == "length"
 
 
 def test_chat_stream_sends_one_event_per_token_then_done(fleet: LiveFleet) -> None:
@@ -55,6 +57,7 @@ def test_chat_stream_sends_one_event_per_token_then_done(fleet: LiveFleet) -> No
         events = [line.removeprefix("data: ") for line in response.iter_lines() if line]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert sum(1 for c in chunks if c["choices"][0]["delta"].get("content")) == 6
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
 

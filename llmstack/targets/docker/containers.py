@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from llmstack.artifacts import grafana, haproxy, images, labels, prometheus, vllm_args
+from llmstack.artifacts import grafana, haproxy, images, labels, prometheus, vllm_args, yaml_text
 from llmstack.targets.docker import layout as layout_module
 from llmstack.targets.docker.layout import DockerLayout, PublishedPort
 
@@ -193,8 +193,8 @@ def prometheus_files(plan: DockerLayout) -> list[ConfigFile]:
         stack, targets, rule_files=[f"rules/{name}" for name in rules],  # relative to prometheus.yml
     )
     files = [ConfigFile("prometheus/prometheus.yml", f"{PROMETHEUS_DIR}/prometheus.yml",
-                        prometheus.render_yaml(config))]
-    files += [ConfigFile(f"prometheus/rules/{name}", f"{PROMETHEUS_DIR}/rules/{name}", prometheus.render_yaml(data))
+                        yaml_text.dump(config))]
+    files += [ConfigFile(f"prometheus/rules/{name}", f"{PROMETHEUS_DIR}/rules/{name}", yaml_text.dump(data))
               for name, data in rules.items()]
     return files
 
@@ -225,9 +225,9 @@ def grafana_files(plan: DockerLayout) -> list[ConfigFile]:
     provider = grafana.dashboard_provisioning(GRAFANA_DASHBOARDS)
     files = [
         ConfigFile("grafana/provisioning/datasources/llmstack.yaml",
-                   f"{GRAFANA_PROVISIONING}/datasources/llmstack.yaml", prometheus.render_yaml(datasource)),
+                   f"{GRAFANA_PROVISIONING}/datasources/llmstack.yaml", yaml_text.dump(datasource)),
         ConfigFile("grafana/provisioning/dashboards/llmstack.yaml",
-                   f"{GRAFANA_PROVISIONING}/dashboards/llmstack.yaml", prometheus.render_yaml(provider)),
+                   f"{GRAFANA_PROVISIONING}/dashboards/llmstack.yaml", yaml_text.dump(provider)),
     ]
     for name, dashboard in sorted(grafana.build_dashboards(plan.stack).items()):
         filename = name if name.endswith(".json") else f"{name}.json"

@@ -283,7 +283,7 @@ class LlmStack(pulumi.ComponentResource):
         self.replicas = {d.name: d.replicas.start for d in stack.deployments}
         self.gpus_in_use = sum(d.replicas.start * built.shapes[d.name].gpus_per_replica for d in stack.deployments)
         self.cost_per_hour = round(sum(
-            d.replicas.start * built.shapes[d.name].gpus_per_replica * stack.pool(d.pool).cost_per_gpu_hour
+            stack.pool(d.pool).cost_per_hour(d.replicas.start * built.shapes[d.name].gpus_per_replica)
             for d in stack.deployments), 2)
         self.register_outputs({
             "routerEndpoints": self.router_endpoints,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmstack.capacity import kernels
+from llmstack.capacity import kernel_choice as kernels
 from llmstack.catalog import accelerators
 from llmstack.spec.models import VariantSpec
 
