@@ -184,11 +184,16 @@ class Demo:
         return self._result(interrupted)
 
     def _settled(self) -> bool:
-        """Real engines: the run goes on after the load until the fleet is back at its initial size and no change
-        is in flight (a CPU engine takes a minute or two to start), at most ``VLLM_SETTLE_S``."""
+        """Real engines: the run goes on after the load until the fleet is back at its initial size, no change is
+        in flight (a CPU engine takes a minute or two to start) and Prometheus scrapes exactly the replicas left,
+        at most ``VLLM_SETTLE_S``."""
         if self.engine != "vllm" or self.reconciler is None:
             return True
-        return not self.reconciler.busy and self.replicas() == dict(self.timeline.initial)
+        replicas = self.reconciler.replicas()
+        if self.reconciler.busy or {n: len(p) for n, p in replicas.items()} != dict(self.timeline.initial):
+            return False
+        scraped = self.monitoring.targets()  # Prometheus has dropped the removed engines too
+        return all(set(scraped.get(name, {})) == set(ports) for name, ports in replicas.items())
 
     def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
