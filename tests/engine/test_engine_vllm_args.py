@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from llmstack.artifacts import vllm_args
+from llmstack.capacity import kernel_choice
 from llmstack.engine.launcher import ENGINE_ENV
 from llmstack.spec.loading import load_spec
 from tests.conftest import EXAMPLE_SPEC
@@ -45,6 +46,6 @@ def test_rendered_args_parse_in_vllm_with_the_spec_values(engine_python: Path) -
         assert ns["max_model_len"] == deployment.engine.max_model_len
         assert ns["gpu_memory_utilization"] == deployment.engine.gpu_memory_utilization
         assert ns["max_num_seqs"] == deployment.engine.max_num_seqs
-        assert ns["quantization"] == variant.quantization
+        assert ns["quantization"] == kernel_choice.quantization_flag(variant)  # None: read from the checkpoint
         assert ns["enable_prefix_caching"] == deployment.engine.enable_prefix_caching
         assert ns["port"] == 8000 and ns["host"] == "0.0.0.0"
