@@ -45,3 +45,6 @@ def recommend(
         print_json([r.to_json() for r in result.recommendations])
         return
     console.print(opts.table(result.recommendations, result.skips, f"recommendations: {ctx.stack.name}"))
+    for d in ctx.stack.deployments:
+        if d.profile:
+            console.print(f"{d.name}: model-based rule uses calibrated profile {d.profile}", highlight=False)

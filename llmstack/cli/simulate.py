@@ -90,5 +90,8 @@ def simulate(
         notes.append(f"{first.skipped_rows} malformed trace row(s) skipped")
     if any(r.score.unfinished for r in runs):
         notes.append("some requests never finished (no replica to serve them)")
+    calibrated = stack.deployment(deployment).profile
+    if calibrated:
+        notes.append(f"replica speed from calibrated profile {calibrated}")
     for note in notes:
         console.print(f"note: {note}")
