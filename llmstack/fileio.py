@@ -1,4 +1,10 @@
-"""Atomic file writes: configuration and state files are never left half-written."""
+"""Atomic file writes: configuration and state files are never left half-written.
+
+The text goes to a temporary file in the same folder (``.<name>.<random>.tmp``), is fsynced,
+replaces the target with ``os.replace`` and the folder is fsynced, so a crash at any point
+leaves the old file or the new one; a crash before the replace can leave the temporary
+file, which the next writer that knows the pattern (the stack-file editor) removes.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,20 @@ def atomic_write_text(path: str | Path, text: str, mode: int | None = None) -> N
         else:
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -130,7 +130,7 @@ def _size(resolved: ResolvedDeployment, prof: throughput.EngineProfile, workload
     """Replicas for the load (closed loop of ``concurrency`` clients, else the workload's rate) and why."""
     d = resolved.deployment
     gpus = d.gpus_per_replica
-    capacity_gpus = resolved.pool.gpus_per_node * resolved.pool.nodes.max
+    capacity_gpus = resolved.pool.max_gpus
     if concurrency is not None:
         at = at_concurrency(prof, workload, concurrency, d.slo, capacity_gpus // gpus)
         est = at.estimate
@@ -182,7 +182,7 @@ def evaluate(stack: StackSpec, resolved: ResolvedDeployment, workload: WorkloadS
     concurrent = memory.max_concurrent_seqs(mem, workload.prompt_tokens + workload.output_tokens,
                                             prof.max_num_seqs)
     tokens_per_s = throughput.decode_tokens_per_s(prof, workload)
-    per_replica_hour = gpus * resolved.pool.cost_per_gpu_hour
+    per_replica_hour = resolved.pool.cost_per_hour(gpus)
     if sustainable <= 0:
         return PlanOption(**common, fits=False, max_concurrent_seqs=concurrent,
                           decode_tokens_per_s=round(tokens_per_s, 1), ttft_ms_batch1=round(single.ttft_s * 1e3, 1),
@@ -213,7 +213,7 @@ def candidates(stack: StackSpec, d: DeploymentSpec) -> Iterator[tuple[ResolvedDe
         for pool in stack.pools:
             for tp in TP_CHOICES:
                 # TP stays inside a node (NVLink/PCIe); only PP crosses nodes
-                if tp > pool.gpus_per_node or tp * d.pipeline_parallel > pool.gpus_per_node * pool.nodes.max:
+                if tp > pool.gpus_per_node or tp * d.pipeline_parallel > pool.max_gpus:
                     continue
                 key = (variant.name, pool.name, tp)
                 if key in seen:

@@ -1,14 +1,19 @@
 """The ``llmstack`` command: a typer app with one module per command.
 
 User errors (:class:`LlmstackError`) are caught here, in one place, and printed as one
-line on stderr with exit code 2; ``--debug`` shows the traceback instead.
+line on stderr with exit code 2; ``--debug`` shows the traceback instead. SIGTERM is turned
+into an exception (exit 143) so that a terminated command unwinds like an interrupted one:
+its temporary files are removed and its locks released.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
+from types import FrameType
 
 import typer
 from rich.console import Console
@@ -45,9 +50,27 @@ def _register() -> None:
             importlib.import_module(f"llmstack.cli.{module.name}")
 
 
+class Terminated(SystemExit):
+    """SIGTERM arrived: unwind (``finally`` blocks run) and exit 143."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(143)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: usage errors are typer's (exit 2), user errors one line (exit 2), Ctrl-C exit 130."""
     _register()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    try:
+        _run(argv)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         app(args=argv)  # standalone mode: typer prints usage errors itself and exits
     except SystemExit as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -42,18 +43,16 @@ def renderer(target: str) -> Callable[[StackSpec], dict[str, str]]:
 
 @app.command()
 def render(
-    spec: Path = typer.Option(..., "--spec", help="stack spec YAML"),
+    spec: Path | None = typer.Option(None, "--spec", help="stack spec YAML (default: llmstack:spec of --scaling)"),
     target: str = typer.Option("artifacts", "--target", help="artifacts | kubernetes | docker"),
     out: Path = typer.Option(..., "--out", help="output folder"),
-    scaling_file: Path | None = typer.Option(None, "--scaling", help="JSON/YAML llmstack:scaling overrides"),
+    scaling_file: Path | None = typer.Option(
+        None, "--scaling", help="Pulumi.<stack>.yaml (its llmstack:scaling, as apply writes it) or a bare "
+                                "deployment -> overrides JSON/YAML mapping"),
     as_json: bool = typer.Option(False, "--json", help="print the written paths as JSON"),
 ) -> None:
     """Render the files a target deploys (configs, manifests, dashboards) into --out."""
-    stack = load_spec(spec)
-    if scaling_file is not None:
-        import yaml
-
-        stack = scaling.apply_scaling(stack, scaling.parse_scaling(yaml.safe_load(scaling_file.read_text())))
+    stack = _stack(spec, scaling_file)
     files = renderer(target)(stack)
     for relative, text in sorted(files.items()):
         atomic_write_text(out / relative, text)
@@ -61,3 +60,36 @@ def render(
         print_json(sorted(str(out / r) for r in files))
     else:
         console.print(f"wrote {len(files)} files for target {target} under {out}")
+
+
+def _stack(spec: Path | None, scaling_file: Path | None) -> StackSpec:
+    """The spec with the scaling file's overrides; a stack file's ``llmstack:spec`` when --spec is absent."""
+    document = _read_yaml(scaling_file) if scaling_file is not None else None
+    if spec is None:
+        spec = _spec_of_stack_file(document, scaling_file)
+    stack = load_spec(spec)
+    if scaling_file is None:
+        return stack
+    return scaling.apply_scaling(stack, scaling.from_document(document, str(scaling_file)))
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LlmstackError(f"cannot read {str(path)!r}: {exc.strerror}", path="--scaling") from exc
+    except yaml.YAMLError as exc:
+        raise LlmstackError(f"not YAML or JSON: {exc}".splitlines()[0], path=str(path)) from exc
+
+
+def _spec_of_stack_file(document: Any, path: Path | None) -> Path:
+    config = document.get("config") if isinstance(document, dict) else None
+    value = config.get("llmstack:spec") if isinstance(config, dict) else None
+    if path is None or not isinstance(value, str):
+        raise LlmstackError("no spec given", path="--spec",
+                            hint="pass --spec, or --scaling with a Pulumi.<stack>.yaml that sets llmstack:spec")
+    # a stack file's relative paths are relative to its project: the folder holding it
+    spec = Path(value)
+    return spec if spec.is_absolute() else path.parent / spec

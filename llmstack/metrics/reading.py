@@ -16,15 +16,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llmstack.catalog import signals as catalog
-from llmstack.errors import LlmstackError
-from llmstack.metrics import queries
+from llmstack.errors import MetricsError
+from llmstack.metrics import queries, urls
 
 QUANTILE_SIGNALS = frozenset({"ttft_p50", "ttft_p95", "tpot_p95", "e2e_latency_p95"})
 """Histogram quantiles are NaN when nothing finished in the window: that is idleness, not bad data."""
-
-
-class MetricsError(LlmstackError):
-    """Prometheus could not answer: unreachable, too slow, refused, or an unparseable answer."""
 
 
 @dataclass(frozen=True)
@@ -42,67 +38,109 @@ class MetricsSource(Protocol):
     def query(self, expr: str) -> list[Sample]: ...
 
 
-def parse_vector(result: Iterable[Mapping[str, Any]]) -> list[Sample]:
+def parse_answer(body: Any, where: str) -> list[Sample]:
+    """Samples of a decoded ``/api/v1/query`` answer; anything but a well-formed vector raises (pure)."""
+    if not isinstance(body, dict):
+        raise MetricsError(f"Prometheus at {where} answered {type(body).__name__}, not a JSON object")
+    if body.get("status") != "success":
+        detail = body.get("error") or body.get("status") or "no status"
+        raise MetricsError(f"Prometheus at {where} refused the query: {str(detail)[:200]}")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise MetricsError(f"Prometheus at {where} answered success without a `data` object")
+    if data.get("resultType") != "vector":
+        raise MetricsError(f"Prometheus at {where} answered resultType {data.get('resultType')!r}, not a vector")
+    result = data.get("result")
+    if not isinstance(result, list):
+        raise MetricsError(f"Prometheus at {where} answered a vector whose result is {type(result).__name__}")
+    return parse_vector(result, f"Prometheus at {where}")
+
+
+def parse_vector(result: Iterable[Any], where: str = "Prometheus") -> list[Sample]:
     """Samples from the ``data.result`` list of an instant vector answer (pure)."""
     out: list[Sample] = []
     for item in result:
         try:
             ts, raw = item["value"]
-            out.append(Sample(dict(item.get("metric", {})), float(raw), float(ts)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MetricsError(f"unexpected Prometheus answer item {item!r}") from exc
+            labels = item.get("metric", {})
+            if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+                raise TypeError("labels are not a mapping of strings")
+            if not isinstance(raw, str) or isinstance(ts, bool) or not math.isfinite(float(ts)):
+                raise TypeError("a sample is [finite timestamp, \"value\"]")
+            out.append(Sample(dict(labels), float(raw), float(ts)))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise MetricsError(f"{where} answered an unexpected vector item {str(item)[:200]}: {exc}") from exc
     return out
 
 
 class PrometheusReader:
-    """:class:`MetricsSource` over prometheus-api-client's ``PrometheusConnect``.
+    """:class:`MetricsSource` speaking Prometheus' HTTP API (``GET /api/v1/query``) with httpx.
 
     TLS certificates are verified by default (``verify=False`` turns it off, ``ca_file``
-    names a custom CA bundle); ``username``/``password`` give basic auth, ``bearer_token``
-    an ``Authorization: Bearer`` header. No retries: a cycle that cannot read is refused,
-    and the next cycle tries again.
+    names a custom CA bundle); ``username``/``password`` (or credentials in the URL) give
+    basic auth, ``bearer_token`` an ``Authorization: Bearer`` header. Every failure (no
+    connection, timeout, an HTTP error status, a body that is not the documented JSON)
+    raises :class:`MetricsError` naming the URL without its credentials. No retries: a cycle
+    that cannot read is refused, and the next cycle tries again.
     """
 
     def __init__(self, url: str, *, timeout_s: float = 5.0, username: str | None = None,
                  password: str | None = None, bearer_token: str | None = None, verify: bool = True,
                  ca_file: str | Path | None = None) -> None:
-        import requests
-        from prometheus_api_client import PrometheusConnect
-        from urllib3.util.retry import Retry
+        import httpx
 
-        self.url = url.rstrip("/")
+        base, url_user, url_password = urls.split_credentials(url.rstrip("/"))
+        self.url = urls.redact(url.rstrip("/"))
         self.timeout_s = timeout_s
-        session = requests.Session()
-        session.verify = str(ca_file) if (verify and ca_file is not None) else verify
-        headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else None
-        auth = (username, password or "") if username is not None else None
-        self._client = PrometheusConnect(url=self.url, headers=headers, disable_ssl=not verify,
-                                         retry=Retry(total=0), auth=auth, session=session)
-        self._client._session.verify = session.verify
+        self.verify: bool | str = str(ca_file) if (verify and ca_file is not None) else verify
+        user = username if username is not None else url_user
+        auth = (user, password if password is not None else (url_password or "")) if user is not None else None
+        headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+        self._client = httpx.Client(base_url=base, auth=auth, headers=headers, timeout=timeout_s,
+                                    verify=self._ssl(), follow_redirects=False, trust_env=False)
 
-    def query(self, expr: str) -> list[Sample]:
-        import requests
-        from prometheus_api_client import PrometheusApiClientException
+    def _ssl(self) -> Any:
+        if not isinstance(self.verify, str):
+            return self.verify
+        import ssl
 
         try:
-            result = self._client.custom_query(expr, timeout=self.timeout_s)  # type: ignore[arg-type]
-        except requests.Timeout as exc:
+            return ssl.create_default_context(cafile=self.verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise MetricsError(f"cannot read the CA bundle {self.verify}: {exc}", path="ca_file") from exc
+
+    def query(self, expr: str) -> list[Sample]:
+        import httpx
+
+        try:
+            response = self._client.get("/api/v1/query", params={"query": expr})
+        except httpx.TimeoutException as exc:
             raise MetricsError(f"Prometheus at {self.url} did not answer within {self.timeout_s:g} s",
-                               hint="check its load or raise --timeout") from exc
-        except requests.exceptions.SSLError as exc:
-            raise MetricsError(f"TLS verification of {self.url} failed: {exc}",
-                               hint="pass --ca-file with the CA that signed it") from exc
-        except requests.ConnectionError as exc:
-            if "timed out" in str(exc):  # with retries off, urllib3 reports read timeouts this way
-                raise MetricsError(f"Prometheus at {self.url} did not answer within {self.timeout_s:g} s",
-                                   hint="check its load or raise --timeout") from exc
+                               hint="check its load or raise the timeout") from exc
+        except httpx.ConnectError as exc:
+            if "SSL" in str(exc) or "certificate" in str(exc):
+                raise MetricsError(f"TLS verification of {self.url} failed: {exc}",
+                                   hint="give the CA bundle that signed its certificate") from exc
             raise MetricsError(f"Prometheus at {self.url} is unreachable",
-                               hint="check --prometheus and that Prometheus runs") from exc
-        except PrometheusApiClientException as exc:
-            raise MetricsError(f"Prometheus at {self.url} refused the query: {exc}") from exc
-        except ValueError as exc:
-            raise MetricsError(f"Prometheus at {self.url} sent an answer that is not JSON") from exc
-        return parse_vector(result)
+                               hint="check the Prometheus URL and that Prometheus runs") from exc
+        except httpx.HTTPError as exc:
+            raise MetricsError(f"Prometheus at {self.url} failed: {type(exc).__name__}: {exc}") from exc
+        return self._samples(response)
+
+    def _samples(self, response: Any) -> list[Sample]:
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):
+            body = None
+        if response.status_code != 200:
+            detail = body.get("error") if isinstance(body, dict) else response.text[:200]
+            raise MetricsError(f"Prometheus at {self.url} answered HTTP {response.status_code}: {detail}")
+        if body is None:
+            raise MetricsError(f"Prometheus at {self.url} sent an answer that is not JSON")
+        return parse_answer(body, self.url)
+
+    def close(self) -> None:
+        self._client.close()
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,28 @@
-"""Apply recommendations: write ``llmstack:scaling`` into ``Pulumi.<stack>.yaml`` and run Pulumi.
+"""Apply recommendations to ``llmstack:scaling`` of ``Pulumi.<stack>.yaml`` as a transaction.
 
 The key holds a structured YAML object (``config: llmstack:scaling: {deployment: {replicas,
-variant, pool, tensor_parallel}}``), the only keys the policy engine writes. The file is
-replaced atomically under a lock file (``.Pulumi.<stack>.yaml.lock``, holding the pid) so two
-applies never interleave; a lock whose process is gone is taken over.
+variant, pool, tensor_parallel}}``), the only keys the policy engine writes.
 
-Modes: ``config-only`` writes the file and stops; ``preview`` (the default, a dry run) writes
-it, runs ``pulumi preview`` and puts the previous file back; ``up`` runs preview then up,
-and restores the previous file if either fails. Pulumi runs through ``pulumi.automation``
-(a LocalWorkspace on the project folder, the stack selected).
+Modes: ``config-only`` replaces the stack file and stops; ``preview`` (the default, a dry
+run) writes a *candidate* configuration beside the stack file and runs ``pulumi preview
+--config-file <candidate>``: the stack file is never touched; ``up`` previews the candidate,
+runs ``pulumi up --config-file <candidate>`` and, only when that succeeds, replaces the stack
+file with the candidate in one atomic step. So a crash or a kill at any point leaves the
+stack file as it was or as approved, never a candidate that nobody approved. Everything runs
+under the stack file's OS lock; a run first removes the temporary files of crashed ones
+(:mod:`llmstack.policy.stack_file`). Pulumi runs through ``pulumi.automation``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from llmstack.errors import LlmstackError
-from llmstack.fileio import atomic_write_text
+from llmstack.errors import ApplyError
+from llmstack.policy import stack_file
 from llmstack.policy.recommendation import Recommendation, Setting
-from llmstack.spec.scaling import CONFIG_KEY, parse_scaling
 
 Mode = Literal["config-only", "preview", "up"]
 INSTALL_HINT = ("install it with `curl -fsSL https://get.pulumi.com | sh` (see https://www.pulumi.com/docs/install/), "
@@ -42,6 +39,7 @@ class ApplyResult:
     preview_output: str = ""
     up_changes: Mapping[str, int] = field(default_factory=dict)
     restored: bool = False
+    """True for a dry run: the stack file was left exactly as it was."""
 
 
 def config_path(project_dir: str | Path, stack: str) -> Path:
@@ -49,21 +47,13 @@ def config_path(project_dir: str | Path, stack: str) -> Path:
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise LlmstackError(f"not valid YAML: {exc}", path=str(path)) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
-        raise LlmstackError("a stack file is a mapping with a `config:` mapping", path=str(path))
-    return data
+    """The stack file as a (round-trip) mapping; ``{}`` when absent."""
+    return stack_file.load(path)
 
 
 def current_overrides(path: Path) -> dict[str, dict[str, Any]]:
     """``llmstack:scaling`` as the stack file has it now (validated)."""
-    raw = read_stack_file(path).get("config", {}).get(CONFIG_KEY)
-    return {k: v.model_dump(exclude_none=True) for k, v in parse_scaling(raw).items()}
+    return stack_file.overrides(stack_file.load(path), str(path))
 
 
 def merged_scaling(existing: Mapping[str, Mapping[str, Any]],
@@ -79,53 +69,15 @@ def merged_scaling(existing: Mapping[str, Mapping[str, Any]],
 
 
 def render_stack_file(data: Mapping[str, Any], scaling: Mapping[str, Mapping[str, Any]]) -> str:
-    doc = dict(data)
-    config = dict(doc.get("config") or {})
-    config[CONFIG_KEY] = {k: dict(v) for k, v in scaling.items()}
-    doc["config"] = config
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    """The stack file text with ``llmstack:scaling`` set (comments and layout of ``data`` kept)."""
+    return stack_file.render(data, scaling)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[Path]:
-    """Hold ``.<name>.lock`` next to ``path``; raise if another live process holds it."""
-    lock = path.with_name(f".{path.name}.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            try:
-                holder = int(lock.read_text().strip() or "0")
-            except (OSError, ValueError):
-                holder = 0
-            if holder and _pid_alive(holder):
-                raise LlmstackError(f"another apply (pid {holder}) holds {lock}", path=str(path),
-                                    hint="wait for it to finish; remove the lock file only if no apply runs") from None
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(str(os.getpid()))
-        try:
-            yield lock
-        finally:
-            lock.unlink(missing_ok=True)
-        return
-    raise LlmstackError(f"could not take the lock {lock}", path=str(path))
+locked = stack_file.locked
 
 
 class PulumiStack:
-    """The Automation API calls the engine makes: select the stack, preview, up."""
+    """The Automation API calls the engine makes: select the stack, preview and up on a config file."""
 
     def __init__(self, project_dir: str | Path, stack: str, on_output: Callable[[str], Any] | None = None) -> None:
         from pulumi import automation as auto
@@ -134,27 +86,27 @@ class PulumiStack:
         try:
             self._stack = auto.select_stack(stack_name=stack, work_dir=str(project_dir))
         except FileNotFoundError as exc:
-            raise LlmstackError("the Pulumi CLI (`pulumi`) is not on PATH", hint=INSTALL_HINT) from exc
+            raise ApplyError("the Pulumi CLI (`pulumi`) is not on PATH", hint=INSTALL_HINT) from exc
         except auto.errors.CommandError as exc:
-            raise LlmstackError(f"pulumi could not select stack {stack!r}: {_last_lines(str(exc))}",
-                                hint="create it with `pulumi stack init`") from exc
+            raise ApplyError(f"pulumi could not select stack {stack!r}: {_last_lines(str(exc))}",
+                             hint="create it with `pulumi stack init`") from exc
 
-    def preview(self) -> tuple[Mapping[str, int], str]:
+    def preview(self, config_file: Path) -> tuple[Mapping[str, int], str]:
         from pulumi import automation as auto
 
         try:
-            result = self._stack.preview(on_output=self.on_output, diff=True)
+            result = self._stack.preview(on_output=self.on_output, diff=True, config_file=str(config_file))
         except auto.errors.CommandError as exc:
-            raise LlmstackError(f"pulumi preview failed: {_last_lines(str(exc))}") from exc
+            raise ApplyError(f"pulumi preview failed: {_last_lines(str(exc))}") from exc
         return {str(k): int(v) for k, v in (result.change_summary or {}).items()}, result.stdout
 
-    def up(self) -> Mapping[str, int]:
+    def up(self, config_file: Path) -> Mapping[str, int]:
         from pulumi import automation as auto
 
         try:
-            result = self._stack.up(on_output=self.on_output)
+            result = self._stack.up(on_output=self.on_output, config_file=str(config_file))
         except auto.errors.CommandError as exc:
-            raise LlmstackError(f"pulumi up failed: {_last_lines(str(exc))}") from exc
+            raise ApplyError(f"pulumi up failed: {_last_lines(str(exc))}") from exc
         return {str(k): int(v) for k, v in (result.summary.resource_changes or {}).items()}
 
 
@@ -166,43 +118,40 @@ def _last_lines(text: str, count: int = 6) -> str:
 def apply(recommendations: Sequence[Recommendation], project_dir: str | Path, stack: str, *,
           mode: Mode = "preview", on_output: Callable[[str], Any] | None = None,
           pulumi_factory: Callable[[Path, str], PulumiStack] | None = None) -> ApplyResult:
-    """Write the proposals into ``Pulumi.<stack>.yaml`` and run Pulumi as ``mode`` says.
+    """Apply ``recommendations`` as ``mode`` says, as one transaction on ``Pulumi.<stack>.yaml``.
 
-    The previous file comes back when Pulumi fails, and always after a ``preview`` dry run.
+    The stack file changes only in ``config-only`` mode or after a successful ``pulumi up``.
     """
     project = Path(project_dir)
     path = config_path(project, stack)
     factory = pulumi_factory or (lambda p, s: PulumiStack(p, s, on_output))
-    with locked(path):
-        previous = path.read_text(encoding="utf-8") if path.exists() else None
-        data = read_stack_file(path)
-        existing = current_overrides(path)
+    with stack_file.locked(path):
+        stack_file.recover(path)
+        doc = stack_file.load(path)
+        existing = stack_file.overrides(doc, str(path))
         scaling = merged_scaling(existing, recommendations)
+        text = stack_file.render(doc, scaling)
+        stack_file.check_writable(path)
         changed = scaling != existing
-        atomic_write_text(path, render_stack_file(data, scaling))
         if mode == "config-only":
+            stack_file.commit(path, text)
             return ApplyResult(path, scaling, mode, changed)
-        restored = False
-        try:
+        with stack_file.candidate(path, text) as candidate:
             runner = factory(project, stack)
-            changes, output = runner.preview()
-            up_changes: Mapping[str, int] = {}
-            if mode == "up":
-                up_changes = runner.up()
-        except BaseException:
-            _restore(path, previous)
-            raise
-        if mode == "preview":
-            _restore(path, previous)
-            restored = True
-        return ApplyResult(path, scaling, mode, changed, changes, output, up_changes, restored)
+            changes, output = runner.preview(candidate)
+            if mode == "preview":
+                return ApplyResult(path, scaling, mode, changed, changes, output, restored=True)
+            up_changes = runner.up(candidate)
+            _commit_after_up(path, text)
+        return ApplyResult(path, scaling, mode, changed, changes, output, up_changes)
 
 
-def _restore(path: Path, previous: str | None) -> None:
-    if previous is None:
-        path.unlink(missing_ok=True)
-    else:
-        atomic_write_text(path, previous)
+def _commit_after_up(path: Path, text: str) -> None:
+    try:
+        stack_file.commit(path, text)
+    except ApplyError as exc:
+        raise ApplyError(f"pulumi up applied the change but {exc.message}", file=exc.file,
+                         hint="write llmstack:scaling by hand, or run apply again once the file is writable") from exc
 
 
 def settings_from_file(path: Path, defaults: Mapping[str, Setting]) -> dict[str, Setting]:

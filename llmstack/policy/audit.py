@@ -15,14 +15,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from llmstack.errors import LlmstackError
+from llmstack.errors import LlmstackError, redact
 
 OUTCOMES = ("recommended", "applied", "dry-run", "skipped", "refused", "failed")
 
 
 def _clean(value: Any) -> Any:
+    """JSON-safe and secret-free: non-finite floats become null, URL credentials ``***``."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str):
+        return redact(value)
     if isinstance(value, Mapping):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmstack.errors import LlmstackError
-from llmstack.policy import applying
+from llmstack.policy import applying, stack_file
 from llmstack.policy.recommendation import Setting, settings_of
 from llmstack.spec.loading import load_spec
 from llmstack.spec.models import StackSpec
@@ -27,11 +27,13 @@ class StackContext:
 
 def load_context(spec: Path | None, stack_name: str, project_dir: Path) -> StackContext:
     path = applying.config_path(project_dir, stack_name)
+    doc = stack_file.load(path)
     if spec is None:
-        configured = applying.read_stack_file(path).get("config", {}).get("llmstack:spec")
+        configured = stack_file.config(doc).get("llmstack:spec")
         if not configured:
             raise LlmstackError("no spec given", hint=f"pass --spec, or set llmstack:spec in {path}")
         spec = Path(configured) if Path(configured).is_absolute() else project_dir / configured
     stack = load_spec(spec)
+    stack_file.check_against(stack, doc, str(path))
     current = applying.settings_from_file(path, settings_of(stack))
     return StackContext(stack, current, path, stack_name, project_dir)

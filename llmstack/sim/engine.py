@@ -242,6 +242,16 @@ class Engine:
     def submit(self, request: SimRequest) -> None:
         self.waiting.append(request)
 
+    def abort(self, request: SimRequest) -> None:
+        """Drop ``request`` (its client went away) between steps: out of the queues, its KV blocks freed."""
+        assert self.plan is None, "abort only between steps"
+        if request in self.waiting:
+            self.waiting.remove(request)
+        elif request in self.running:
+            self.running.remove(request)
+        self.used_blocks -= request.blocks
+        request.blocks = 0
+
     def start(self, now: float, max_steps: int | None = None) -> float | None:
         """Plan the next step (or decode run) from ``now``; returns when it ends, None when idle."""
         assert self.plan is None, "a step is already in progress"

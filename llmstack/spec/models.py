@@ -105,6 +105,18 @@ class PoolSpec(Spec):
     def accelerator_name(self) -> str:
         return self.accelerator if isinstance(self.accelerator, str) else self.accelerator.name
 
+    @property
+    def max_gpus(self) -> int:
+        """The most GPUs the pool holds: ``nodes.max`` nodes x ``gpus_per_node``."""
+        return self.gpus_per_node * self.nodes.max
+
+    def cost_per_hour(self, gpus: float) -> float:
+        """Dollars per hour of ``gpus`` GPUs of this pool (the one place GPU cost is computed).
+
+        With GPU-hours for ``gpus`` it is the cost of a run.
+        """
+        return gpus * self.cost_per_gpu_hour
+
 
 # ---------------------------------------------------------------- models
 

@@ -87,6 +87,7 @@ def test_bearer_token_and_basic_auth_sent() -> None:
 
 
 def test_tls_verified_by_default() -> None:
-    assert PrometheusReader("https://127.0.0.1:1")._client._session.verify is True
-    assert PrometheusReader("https://127.0.0.1:1", ca_file="/tmp/ca.pem")._client._session.verify == "/tmp/ca.pem"
-    assert PrometheusReader("https://127.0.0.1:1", verify=False)._client._session.verify is False
+    assert PrometheusReader("https://127.0.0.1:1").verify is True
+    assert PrometheusReader("https://127.0.0.1:1", verify=False).verify is False
+    with pytest.raises(MetricsError, match=r"cannot read the CA bundle /nonexistent/ca\.pem"):
+        PrometheusReader("https://127.0.0.1:1", ca_file="/nonexistent/ca.pem")

@@ -19,6 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from tests.servers import PrometheusProcess, free_port, query, running_prometheus
 
-__all__ = ["EngineExporter", "FakePrometheus", "PrometheusProcess", "free_port", "prometheus_config", "query",
+__all__ = ["EngineExporter", "FakePrometheus", "PrometheusProcess", "Reply", "free_port", "prometheus_config", "query",
            "running_exporters", "running_prometheus", "vector"]
 
 def _send_ok(handler: BaseHTTPRequestHandler, body: bytes, content_type: str) -> None:
@@ -151,10 +152,39 @@ def prometheus_config(targets: dict[str, list[int]], interval: str = "1s") -> di
     }
 
 
-class FakePrometheus:
-    """``/api/v1/query`` answered by ``answer(expr) -> result list``, after ``delay_s``; records headers."""
+@dataclass(frozen=True)
+class Reply:
+    """A raw answer for fault injection: any status, any body (bytes, or JSON-encoded when not bytes)."""
 
-    def __init__(self, answer: Callable[[str], list[dict[str, Any]]], delay_s: float = 0.0) -> None:
+    body: Any
+    status: int = 200
+    content_type: str = "application/json"
+    drop: bool = False
+    """Close the connection without answering."""
+
+
+def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+    if reply.drop:
+        handler.close_connection = True
+        return
+    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+    try:
+        handler.send_response(reply.status)
+        handler.send_header("Content-Type", reply.content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except OSError:
+        pass
+
+
+class FakePrometheus:
+    """``/api/v1/query`` answered by ``answer(expr)``, after ``delay_s``; records headers.
+
+    ``answer`` returns the ``data.result`` list of a good answer, or a :class:`Reply` for a fault.
+    """
+
+    def __init__(self, answer: Callable[[str], list[dict[str, Any]] | Reply], delay_s: float = 0.0) -> None:
         self.answer = answer
         self.delay_s = delay_s
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -167,8 +197,12 @@ class FakePrometheus:
                 outer.requests.append((expr, dict(self.headers.items())))
                 if outer.delay_s:
                     time.sleep(outer.delay_s)
+                answer = outer.answer(expr)
+                if isinstance(answer, Reply):
+                    _send(self, answer)
+                    return
                 body = json.dumps({"status": "success",
-                                   "data": {"resultType": "vector", "result": outer.answer(expr)}}).encode()
+                                   "data": {"resultType": "vector", "result": answer}}).encode()
                 _send_ok(self, body, "application/json")
 
             def log_message(self, *args: Any) -> None:
