@@ -156,6 +156,9 @@ def _target_tracking_wishes(case: _Case) -> list[_Wish]:
             continue
         measured = value / max(1, ready) if rule.per_replica else value
         ratio = measured / target
+        queued = case.values.get("queue_length", 0.0) / max(1, ready) >= rule.min_queue_per_replica
+        if ratio > 1 + band and not queued:
+            continue  # over target with nothing waiting: more replicas would not help, nor holding them
         if ratio > 1 + band:
             grown = math.ceil(max(1, ready) * min(ratio, rule.max_ratio or ratio))
             wishes.append(_Wish(max(replicas, grown), rule.name, "slo",
@@ -435,8 +438,9 @@ def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mappin
     low, high = _bounds(deployment, limits)
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
     arrivals = forecasting.arrivals_rps(values, state, deployment.name, now)
-    # tokens per request: token rates over arrivals (completions lag them while requests pile up)
-    load = workload(deployment, values if arrivals is None else {**values, "request_rate": arrivals})
+    # tokens per request over completions: while requests pile up this overstates them (conservative);
+    # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
+    load = workload(deployment, values)
     return _Case(deployment, snapshot, settings[deployment.name], settings, values, load, demand, arrivals,
                  low, high, limits, policy, stack, view, now)
 

@@ -67,6 +67,10 @@ class TargetTracking(Rule):
                                        description="target = this x the deployment's SLO (ttft_p95, tpot_p95)")
     per_replica: bool = False
     scale_in: bool = False
+    min_queue_per_replica: float = Field(default=0.0, ge=0,
+                                         description="scale out only while at least this many requests wait per "
+                                                     "serving replica (latency that no queue explains: the "
+                                                     "requests' own size, which more replicas do not fix)")
     max_ratio: float | None = Field(default=None, gt=1,
                                     description="grow at most this factor per decision (latency is not linear in load)")
 

@@ -78,7 +78,8 @@ def test_scale_in_only_after_stabilization_window(stack: StackSpec, policy: Poli
     assert acting, "never scaled in"
     first_t, first_recs = acting[0]
     assert first_t > window
-    assert [r.proposed.replicas for r in first_recs] == [5]  # max_step_down 1
+    step = max(policy.guards.max_step_down, int(6 * policy.guards.max_step_down_ratio))
+    assert [r.proposed.replicas for r in first_recs] == [6 - step]  # max_step_down (or the ratio of 6)
     held = [reasons for t, _, reasons in cycles if t < first_t]
     assert held and all(any("stabilization" in reason for reason in reasons) for reasons in held)
 
