@@ -1,4 +1,4 @@
-"""``llmstack plan``: the capacity and cost table for a stack spec."""
+"""``llmstack plan``: the capacity and cost table for a stack spec (after the checks ``render`` runs)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from llmstack.capacity import planning
+from llmstack.cli._checks import preflight
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
 from llmstack.spec.loading import load_spec
@@ -16,15 +17,17 @@ from llmstack.spec.loading import load_spec
 @app.command()
 def plan(
     spec: Path = typer.Option(..., "--spec", help="stack spec YAML"),
-    rps: float | None = typer.Option(None, "--rps", min=0, help="requests/s to size for (default: each workload)"),
-    prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=1),
-    output_tokens: int | None = typer.Option(None, "--output-tokens", min=1),
+    rps: float | None = typer.Option(None, "--rps", min=0, max=1e6,
+                                     help="requests/s to size for (default: each workload)"),
+    prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=1, max=10_000_000),
+    output_tokens: int | None = typer.Option(None, "--output-tokens", min=1, max=10_000_000),
     deployment: str | None = typer.Option(None, "--deployment", help="only this deployment"),
     declared_only: bool = typer.Option(False, "--declared-only", help="skip alternative variants/pools/TP"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Every (deployment, variant, pool, TP) option: fit, memory, speed, replicas and cost, cheapest first."""
     stack = load_spec(spec)
+    preflight(stack, spec)
     options = planning.plan(
         stack, planning.Demand(rps, prompt_tokens, output_tokens), deployment=deployment,
         alternatives=not declared_only,

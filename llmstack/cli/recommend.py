@@ -1,4 +1,8 @@
-"""``llmstack recommend``: read Prometheus once, print what the policy would change and why."""
+"""``llmstack recommend``: read Prometheus once, print what the policy would change and why.
+
+Exits 2 (one error line) when Prometheus cannot be read: an empty answer would look like
+"nothing to change".
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import typer
 from llmstack.cli import _policy as opts
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
+from llmstack.errors import MetricsError
 from llmstack.policy import loop
 from llmstack.policy.audit import AuditLog
 from llmstack.policy.context import load_context
@@ -39,6 +44,8 @@ def recommend(
     source = opts.reader(prometheus, timeout, username, password, bearer_token, insecure, ca_file)
     result, _ = loop.run_once(source, ctx.stack, load_policy(policy), ScalingState(), time.time(),
                               current=ctx.current, audit=AuditLog(audit_log), recording_rules=recording_rules)
+    if result.read_error is not None:  # audited above; nothing to recommend from
+        raise MetricsError(f"no recommendation: {result.read_error}")
     for w in result.warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     if as_json:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from llmstack.cli._checks import preflight
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
 from llmstack.errors import LlmstackError
@@ -54,6 +55,7 @@ def render(
         import yaml
 
         stack = scaling.apply_scaling(stack, scaling.parse_scaling(yaml.safe_load(scaling_file.read_text())))
+    preflight(stack, spec)
     files = renderer(target)(stack)
     for relative, text in sorted(files.items()):
         atomic_write_text(out / relative, text)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from llmstack.capacity.planning import TP_CHOICES
+from llmstack.errors import LlmstackError
 from llmstack.metrics.reading import SignalSnapshot
 from llmstack.policy import guards as g
 from llmstack.policy.predicting import CapacityView, workload
@@ -63,6 +64,9 @@ def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
     if snap.error:
         found.append(f"metrics unavailable: {snap.error}")
         return found
+    if snap.implausible:
+        found.append(f"implausible data: {'; '.join(snap.implausible)}")
+        return found
     if snap.stale:
         found.append(f"stale data: newest sample of the oldest replica is {snap.oldest_sample_age_s:.0f} s old "
                      f"(limit {q.stale_after:.0f} s)")
@@ -75,6 +79,26 @@ def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
     if snap.replicas_expected > 0 and snap.completeness < q.min_completeness:
         found.append(f"partial data: {snap.replicas_reporting} of {snap.replicas_expected} replicas report "
                      f"({snap.completeness:.0%} < {q.min_completeness:.0%})")
+    return found
+
+
+def capacity_problems(d: DeploymentSpec, cur: Setting, values: Mapping[str, float], replicas: int,
+                      view: CapacityView, w: WorkloadSpec, policy: Policy) -> list[str]:
+    """Readings the fleet cannot physically produce: a rate orders of magnitude over what it
+    serves, more requests running than its engines admit (``max_num_seqs``)."""
+    found: list[str] = []
+    fleet = max(1, replicas)
+    rate, running = values.get("request_rate"), values.get("running_requests")
+    factor = policy.data.max_rate_over_capacity
+    try:
+        serves = view.sustainable_rps(d, cur, w) * fleet
+        seqs = view.profile(d, cur).max_num_seqs * fleet
+    except (LlmstackError, ArithmeticError, ValueError):
+        return found
+    if rate is not None and serves > 0 and rate > factor * serves:
+        found.append(f"request_rate {rate:.3g}/s is over {factor:g}x what {fleet} replica(s) serve ({serves:.3g}/s)")
+    if running is not None and running > 2 * seqs:
+        found.append(f"running_requests {running:.3g} is over twice what {fleet} engine(s) admit ({seqs})")
     return found
 
 
@@ -228,6 +252,10 @@ def _one(d: DeploymentSpec, snap: SignalSnapshot | None, cur: Setting, state: Sc
         return recs, skips, state.forget_conditions(d.name)
     values = dict(snap.values)
     w = workload(d, values)
+    absurd = capacity_problems(d, cur, values, snap.replicas_expected, view, w, policy)
+    if absurd:
+        skips.append(Skip(d.name, "no action: implausible data: " + "; ".join(absurd), refused=True))
+        return recs, skips, state.forget_conditions(d.name)
     low, high = _bounds(d, gd)
     wishes, holding = _horizontal_wishes(d, cur, values, policy, state, now, view, w)
     desired = max((wi.replicas for wi in wishes), default=cur.replicas)

@@ -39,6 +39,9 @@ class CycleResult:
     applied: bool
     warnings: list[str]
     error: str | None = None
+    """Why applying failed (None: it did not, or nothing was applied)."""
+    read_error: str | None = None
+    """Why reading the signals failed (None: they were read); the whole cycle was refused."""
 
 
 def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, state: ScalingState, now: float,
@@ -48,12 +51,15 @@ def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, st
     settings = dict(settings_of(stack)) | dict(current or {})
     expected = {name: s.replicas for name, s in settings.items()}
     warnings: list[str] = []
+    read_error: str | None = None
     try:
         snapshots = reading.read_snapshots(source, expected, now, recording_rules=recording_rules,
-                                           stale_after_s=policy.data.stale_after)
+                                           stale_after_s=policy.data.stale_after,
+                                           max_skew_s=policy.data.max_clock_skew)
     except reading.MetricsError as exc:
-        warnings.append(f"metrics read failed, no action this cycle: {exc.render()}")
-        snapshots = reading.failed_snapshots(expected, now, exc.render())
+        read_error = exc.render()
+        warnings.append(f"metrics read failed, no action this cycle: {read_error}")
+        snapshots = reading.failed_snapshots(expected, now, read_error)
     evaluation = deciding.evaluate(snapshots, state, policy, stack, now, settings)
     state = evaluation.state
     for skip in evaluation.skips:
@@ -78,7 +84,8 @@ def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, st
             log.warning("apply failed: %s", error)
     if audit is not None:
         audit.append(_entries(now, evaluation, snapshots, outcome, error))
-    result = CycleResult(now, evaluation.recommendations, evaluation.skips, snapshots, applied, warnings, error)
+    result = CycleResult(now, evaluation.recommendations, evaluation.skips, snapshots, applied, warnings, error,
+                         read_error)
     return result, state
 
 

@@ -12,6 +12,7 @@ the variant switch under pressure. Cost: scale-in and the variant switch for bud
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,6 +32,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '90s' or '5m'")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("a duration is a finite number of seconds")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
@@ -53,6 +56,9 @@ class DataQuality(Rule):
 
     min_completeness: float = Field(default=0.8, gt=0, le=1, description="replicas reporting / expected")
     stale_after: Duration = Field(default=60.0, description="newest sample older than this: stale")
+    max_clock_skew: Duration = Field(default=30.0, description="samples stamped further in the future: refused")
+    max_rate_over_capacity: float = Field(
+        default=100.0, gt=1, description="request rate above this many times what the fleet can serve: refused")
     required_signals: list[str] = Field(
         default_factory=lambda: ["request_rate", "queue_length", "running_requests", "kv_cache_usage"])
 
