@@ -10,10 +10,10 @@ import typer
 from llmstack.cli._checks import preflight
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
-from llmstack.errors import LlmstackError
+from llmstack.errors import LlmstackError, SpecError
 from llmstack.fileio import atomic_write_text
 from llmstack.spec import scaling
-from llmstack.spec.loading import load_spec
+from llmstack.spec.loading import load_spec, load_yaml, read_text
 from llmstack.spec.models import StackSpec
 
 RENDERERS = ("artifacts", "kubernetes", "docker")
@@ -52,9 +52,13 @@ def render(
     """Render the files a target deploys (configs, manifests, dashboards) into --out."""
     stack = load_spec(spec)
     if scaling_file is not None:
-        import yaml
-
-        stack = scaling.apply_scaling(stack, scaling.parse_scaling(yaml.safe_load(scaling_file.read_text())))
+        raw = load_yaml(read_text(scaling_file, "scaling file"), str(scaling_file))
+        try:
+            stack = scaling.apply_scaling(stack, scaling.parse_scaling(raw))
+        except SpecError:
+            raise
+        except LlmstackError as exc:
+            raise SpecError(exc.message, path=exc.path, hint=exc.hint, file=str(scaling_file)) from exc
     preflight(stack, spec)
     files = renderer(target)(stack)
     for relative, text in sorted(files.items()):
