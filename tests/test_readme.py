@@ -10,6 +10,8 @@ that links ``examples/`` and ``policies/``:
 - ``pulumi config set [--secret] KEY VALUE`` lines collect stack configuration, and
   ``pulumi up``/``pulumi preview`` run the Pulumi program (``infra/__main__.py``) with that
   configuration under Pulumi's mock runtime: no CLI exists here, the program does;
+- ``pulumi package add DIR`` checks DIR is the component package (its schema: tests/targets);
+- ``pip install NAME[extras]`` checks the distribution and extras against pyproject.toml;
 - ``kubectl apply -k DIR`` and ``docker compose up`` cannot run without a cluster or a Docker
   engine: they check that the folder they would apply was rendered by an earlier line;
 - any other command fails the test, so the README only shows commands that are checked.
@@ -25,11 +27,13 @@ import runpy
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from tests.targets.kubernetes.test_k8s_program import Recorder
@@ -90,6 +94,17 @@ def _run_pulumi_program(config: dict[str, str], secrets: list[str], cwd: Path) -
     return mocks
 
 
+def _check_pip_install(requirements: list[str]) -> None:
+    """``pip install NAME[extras]`` names this project's distribution and extras (nothing is installed)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[([a-z0-9,-]+)\])?", requirement)
+        assert match is not None, requirement
+        assert match.group(1) == project["name"], f"pip install {requirement}: the distribution is {project['name']}"
+        extras = set((match.group(2) or "").split(",")) - {""}
+        assert extras <= set(project["optional-dependencies"]), f"unknown extras in {requirement}"
+
+
 def _interpret(block: list[str], scratch: Path) -> list[str]:
     cwd = scratch
     config: dict[str, str] = {}
@@ -116,6 +131,10 @@ def _interpret(block: list[str], scratch: Path) -> list[str]:
         elif words[0] == "pulumi" and words[1] in ("up", "preview"):
             mocks = _run_pulumi_program(config, secrets, ROOT)
             assert mocks.resources, f"{line}: the program registered no resources"
+        elif words[:3] == ["pulumi", "package", "add"]:
+            assert (ROOT / words[3] / "PulumiPlugin.yaml").is_file(), line
+        elif words[:2] == ["pip", "install"]:
+            _check_pip_install(words[2:])
         elif words[:3] == ["kubectl", "apply", "-k"]:
             assert (cwd / words[3] / "kustomization.yaml").is_file(), line
         elif words[:2] == ["docker", "compose"]:
@@ -140,3 +159,23 @@ def test_readme_block_runs(index: int, tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").symlink_to(ROOT / "Pulumi.yaml")
     done = _interpret(bash_blocks()[index], tmp_path)
     assert done, json.dumps(bash_blocks()[index])
+
+
+def test_yaml_program_in_readme_matches_the_component_schema() -> None:
+    from pulumi.provider.experimental.component import ComponentProvider
+
+    from llmstack.targets import provider
+
+    programs = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.DOTALL)
+                if "runtime: yaml" in b]
+    assert programs, "README shows a Pulumi YAML program"
+    schema = json.loads(ComponentProvider(provider.COMPONENTS, provider.PACKAGE).schema or "{}")
+    for program in programs:
+        for name, resource in program["resources"].items():
+            declared = schema["resources"][resource["type"]]
+            assert set(resource["properties"]) <= set(declared["inputProperties"]), name
+            assert set(declared["requiredInputs"]) <= set(resource["properties"]), name
+        for expression in program["outputs"].values():
+            resource, _, attribute = expression.strip("${}").partition(".")
+            attribute = re.split(r"[\[.]", attribute)[0]
+            assert attribute in schema["resources"][program["resources"][resource]["type"]]["properties"]

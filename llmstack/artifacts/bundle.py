@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import json
 
-from llmstack.artifacts import grafana, haproxy, prometheus, vllm_args
+from llmstack.artifacts import grafana, haproxy, prometheus, vllm_args, yaml_text
+from llmstack.artifacts.vllm_args import ENGINE_PORT
 from llmstack.spec.models import StackSpec
-
-ENGINE_PORT = 8000
 
 
 def haproxy_file_name(stack: StackSpec, router: str) -> str:
@@ -47,9 +46,9 @@ def render_artifacts(stack: StackSpec, *, namespace: str | None = None) -> dict[
     for router in stack.routers:
         files[haproxy_file_name(stack, router.name)] = haproxy.build_haproxy_config(stack, router.name, addressing)
     config = prometheus.build_prometheus_config(stack, prometheus.ScrapeTargets.kubernetes(namespace))
-    files["prometheus.yml"] = prometheus.render_yaml(config)
-    files["rules/recording.yml"] = prometheus.render_yaml(prometheus.build_recording_rules(stack))
-    files["rules/alerts.yml"] = prometheus.render_yaml(prometheus.build_alert_rules(stack))
+    files["prometheus.yml"] = yaml_text.dump(config)
+    files["rules/recording.yml"] = yaml_text.dump(prometheus.build_recording_rules(stack))
+    files["rules/alerts.yml"] = yaml_text.dump(prometheus.build_alert_rules(stack))
     for name, dashboard in grafana.build_dashboards(stack).items():
         files[f"dashboards/{name}"] = json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
     for deployment in stack.deployments:

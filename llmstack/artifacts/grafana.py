@@ -56,7 +56,7 @@ def _fleet(stack: StackSpec) -> dict[str, Any]:
         f'{_record("replicas_up")}{{deployment="{d.name}"}} * {d.gpus_per_replica}' for d in stack.deployments)
     cost_expr = " or ".join(
         f'{_record("replicas_up")}{{deployment="{d.name}"}} * '
-        f'{d.gpus_per_replica * stack.pool(d.pool).cost_per_gpu_hour:g}'
+        f'{stack.pool(d.pool).cost_per_hour(d.gpus_per_replica):g}'
         for d in stack.deployments)
     ttft_slo = [_target(f"vector({d.slo.ttft_p95_ms / 1000:g})", f"SLO {d.name}", "S" + str(i))
                 for i, d in enumerate(stack.deployments)]

@@ -19,12 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
-
 from llmstack.artifacts import labels
 from llmstack.catalog import signals
 from llmstack.errors import LlmstackError
-from llmstack.spec.models import StackSpec
+from llmstack.spec.models import DeploymentSpec, StackSpec
 
 ENGINE_JOB = "vllm"
 ROUTER_JOB = "llmstack-router"
@@ -44,6 +42,29 @@ _POD_LABEL = "__meta_kubernetes_pod_label_"
 
 def _meta(label: str) -> str:
     return _POD_LABEL + re.sub(r"[^A-Za-z0-9_]", "_", label)
+
+
+ENGINE_POD_LABELS = (("deployment", labels.K8S_DEPLOYMENT), ("model", labels.K8S_MODEL),
+                     ("variant", labels.K8S_VARIANT), ("pool", labels.K8S_POOL))
+"""Target label <- pod label of an engine scrape."""
+ROUTER_POD_LABELS = (("router", labels.K8S_ROUTER),)
+DCGM_POD_LABELS = (("node_pool", labels.K8S_POOL),)
+GPU_ROLE = "gpu"
+
+
+def pod_label_relabelings(mapping: Sequence[tuple[str, str]], role: str) -> list[dict[str, Any]]:
+    """Relabel configs that copy pod labels onto target labels and set ``role``.
+
+    The one spelling of the pod-label mapping: the plain Prometheus's Kubernetes jobs use it as
+    is, the Prometheus Operator's PodMonitors in camelCase
+    (:func:`llmstack.targets.kubernetes.observability.operator_relabeling`).
+    """
+    rules: list[dict[str, Any]] = [
+        {"action": "replace", "source_labels": [_meta(pod_label)], "target_label": target}
+        for target, pod_label in mapping
+    ]
+    rules.append({"action": "replace", "target_label": labels.ROLE_LABEL, "replacement": role})
+    return rules
 
 
 Discovery = Literal["static", "file_sd", "kubernetes"]
@@ -162,10 +183,10 @@ def build_prometheus_config(
             {"targets": list(targets.router), "labels": {labels.ROLE_LABEL: labels.ROUTER_ROLE}}]})
     if targets.dcgm or targets.dcgm_hosts:
         static = [{"targets": list(addresses), "labels": {**labels.engine_labels(stack, deployment),
-                                                          labels.ROLE_LABEL: "gpu"}}
+                                                          labels.ROLE_LABEL: GPU_ROLE}}
                   for deployment, addresses in targets.dcgm]
         if targets.dcgm_hosts:
-            static.append({"targets": list(targets.dcgm_hosts), "labels": {labels.ROLE_LABEL: "gpu"}})
+            static.append({"targets": list(targets.dcgm_hosts), "labels": {labels.ROLE_LABEL: GPU_ROLE}})
         job: dict[str, Any] = {"job_name": DCGM_JOB, "metrics_path": "/metrics", "static_configs": static}
         if targets.gpu_assignment:
             job["metric_relabel_configs"] = [
@@ -179,62 +200,10 @@ def build_prometheus_config(
 
 
 def _kubernetes_jobs(stack: StackSpec, namespace: str) -> list[dict[str, Any]]:
-    sd = [{"role": "pod", "namespaces": {"names": [namespace]}}]
-    running = {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"}
-    pod_meta = [
-        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-    ]
-    engine = {
-        "job_name": ENGINE_JOB,
-        "metrics_path": "/metrics",
-        "kubernetes_sd_configs": sd,
-        "relabel_configs": [
-            running,
-            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ENGINE_ROLE, "action": "keep"},
-            {"source_labels": [_meta(labels.K8S_DEPLOYMENT)], "regex": ".+", "action": "keep"},
-            {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": labels.ENGINE_PORT_NAME,
-             "action": "keep"},
-            {"source_labels": [_meta(labels.K8S_DEPLOYMENT)], "target_label": "deployment"},
-            {"source_labels": [_meta(labels.K8S_MODEL)], "target_label": "model"},
-            {"source_labels": [_meta(labels.K8S_VARIANT)], "target_label": "variant"},
-            {"source_labels": [_meta(labels.K8S_POOL)], "target_label": "pool"},
-            {"target_label": labels.ROLE_LABEL, "replacement": labels.ENGINE_ROLE},
-            *pod_meta,
-        ],
-    }
-    router = {
-        "job_name": ROUTER_JOB,
-        "metrics_path": "/metrics",
-        "kubernetes_sd_configs": sd,
-        "relabel_configs": [
-            running,
-            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ROUTER_ROLE, "action": "keep"},
-            {"source_labels": ["__meta_kubernetes_pod_container_port_name"],
-             "regex": labels.ROUTER_METRICS_PORT_NAME, "action": "keep"},
-            {"source_labels": [_meta(labels.K8S_ROUTER)], "target_label": "router"},
-            {"target_label": labels.ROLE_LABEL, "replacement": labels.ROUTER_ROLE},
-            *pod_meta,
-        ],
-    }
-    jobs = [engine, router]
+    """Pod discovery in ``namespace``: engines, routers, DCGM exporters and node exporters (when monitored)."""
+    jobs = [_engine_pod_job(namespace), _router_pod_job(namespace)]
     if stack.monitoring.dcgm_exporter:
-        jobs.append({
-            "job_name": DCGM_JOB,
-            "metrics_path": "/metrics",
-            "kubernetes_sd_configs": sd,
-            # no pod/namespace target labels: the exporter's own `pod` label names the GPU's user
-            "relabel_configs": [
-                running,
-                {"source_labels": [_meta("app.kubernetes.io/name"), _meta("app")],
-                 "regex": "(nvidia-)?dcgm-exporter;.*|.*;(nvidia-)?dcgm-exporter", "action": "keep"},
-                {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "metrics",
-                 "action": "keep"},
-                {"source_labels": [_meta(labels.K8S_POOL)], "target_label": "node_pool"},
-                {"target_label": labels.ROLE_LABEL, "replacement": "gpu"},
-            ],
-            "metric_relabel_configs": dcgm_pod_relabelings(stack, namespace),
-        })
+        jobs.append(_dcgm_pod_job(stack, namespace))
     if stack.monitoring.node_exporter:
         jobs.append({
             "job_name": NODE_JOB,
@@ -245,6 +214,69 @@ def _kubernetes_jobs(stack: StackSpec, namespace: str) -> list[dict[str, Any]]:
             ],
         })
     return jobs
+
+
+def _pod_discovery(namespace: str) -> list[dict[str, Any]]:
+    return [{"role": "pod", "namespaces": {"names": [namespace]}}]
+
+
+_RUNNING = {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Running", "action": "keep"}
+_POD_META = [
+    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+]
+
+
+def _keep_port(name: str) -> dict[str, Any]:
+    return {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": name, "action": "keep"}
+
+
+def _engine_pod_job(namespace: str) -> dict[str, Any]:
+    return {
+        "job_name": ENGINE_JOB,
+        "metrics_path": "/metrics",
+        "kubernetes_sd_configs": _pod_discovery(namespace),
+        "relabel_configs": [
+            _RUNNING,
+            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ENGINE_ROLE, "action": "keep"},
+            {"source_labels": [_meta(labels.K8S_DEPLOYMENT)], "regex": ".+", "action": "keep"},
+            _keep_port(labels.ENGINE_PORT_NAME),
+            *pod_label_relabelings(ENGINE_POD_LABELS, labels.ENGINE_ROLE),
+            *_POD_META,
+        ],
+    }
+
+
+def _router_pod_job(namespace: str) -> dict[str, Any]:
+    return {
+        "job_name": ROUTER_JOB,
+        "metrics_path": "/metrics",
+        "kubernetes_sd_configs": _pod_discovery(namespace),
+        "relabel_configs": [
+            _RUNNING,
+            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ROUTER_ROLE, "action": "keep"},
+            _keep_port(labels.ROUTER_METRICS_PORT_NAME),
+            *pod_label_relabelings(ROUTER_POD_LABELS, labels.ROUTER_ROLE),
+            *_POD_META,
+        ],
+    }
+
+
+def _dcgm_pod_job(stack: StackSpec, namespace: str) -> dict[str, Any]:
+    return {
+        "job_name": DCGM_JOB,
+        "metrics_path": "/metrics",
+        "kubernetes_sd_configs": _pod_discovery(namespace),
+        # no pod/namespace target labels: the exporter's own `pod` label names the GPU's user
+        "relabel_configs": [
+            _RUNNING,
+            {"source_labels": [_meta("app.kubernetes.io/name"), _meta("app")],
+             "regex": "(nvidia-)?dcgm-exporter;.*|.*;(nvidia-)?dcgm-exporter", "action": "keep"},
+            _keep_port("metrics"),
+            *pod_label_relabelings(DCGM_POD_LABELS, GPU_ROLE),
+        ],
+        "metric_relabel_configs": dcgm_pod_relabelings(stack, namespace),
+    }
 
 
 def dcgm_pod_relabelings(stack: StackSpec, namespace: str) -> list[dict[str, Any]]:
@@ -282,45 +314,29 @@ def gpu_memory_threshold(gpu_memory_utilization: float) -> float:
 
 
 def build_alert_rules(stack: StackSpec) -> dict[str, Any]:
-    """Alert rules over the recorded signals; each with severity, summary and description."""
-    s = signals.by_name()
+    """Alert rules, each with severity, summary and description, computed from the raw series.
+
+    The expressions are the signals' own (:mod:`llmstack.catalog.signals`), not their recorded
+    names: a rule group reading series another group records would see them one evaluation
+    late or not, as Prometheus evaluates groups at one timestamp in no fixed order. So an alert
+    and its value never depend on that order.
+    """
+    every = signals.by_name()
     rules: list[dict[str, Any]] = []
-    for d in stack.deployments:
-        _check_name(d.name)
-        selector = f'{{deployment="{d.name}"}}'
-        ttft = _number(d.slo.ttft_p95_ms / 1000)
-        tpot = _number(d.slo.tpot_p95_ms / 1000)
-        rules.append(_alert(
-            "LlmstackTtftSloBurn", f"{s['ttft_p95'].record}{selector} > {ttft}", "5m", "warning",
-            "TTFT p95 of {{ $labels.deployment }} is above its SLO",
-            f"Time to first token p95 is {{{{ printf \"%.3f\" $value }}}} s, SLO {ttft} s, for 5 minutes: "
-            "add replicas or a faster variant.",
-            {"slo": "ttft_p95", "deployment": d.name}))
-        rules.append(_alert(
-            "LlmstackTpotSloBurn", f"{s['tpot_p95'].record}{selector} > {tpot}", "5m", "warning",
-            "TPOT p95 of {{ $labels.deployment }} is above its SLO",
-            f"Time per output token p95 is {{{{ printf \"%.3f\" $value }}}} s, SLO {tpot} s, for 5 minutes: "
-            "batches are too large for the GPUs.",
-            {"slo": "tpot_p95", "deployment": d.name}))
-        limit = _number(gpu_memory_threshold(d.engine.gpu_memory_utilization))
-        rules.append(_alert(
-            "LlmstackGpuMemoryNearlyFull", f"{s['gpu_memory_used'].record}{selector} > {limit}", "10m", "warning",
-            "GPU memory of {{ $labels.deployment }} is nearly full",
-            f"The fullest GPU uses {{{{ printf \"%.3f\" $value }}}} of its memory (vLLM is allowed "
-            f"{_number(d.engine.gpu_memory_utilization)}): another process holds memory, out-of-memory errors "
-            "are likely.",
-            {"deployment": d.name}))
-    queue = s["queue_length"].record
+    for deployment in stack.deployments:
+        _check_name(deployment.name)
+        rules += _deployment_alerts(deployment, signals.by_name(where=f'deployment="{deployment.name}"'))
+    queue = every["queue_length"].expr
     rules += [
-        _alert("LlmstackQueueBuilding", f"{queue} > 0 and deriv({queue}[5m]) > 0", "5m", "warning",
+        _alert("LlmstackQueueBuilding", f"{queue} > 0 and deriv(({queue})[5m:]) > 0", "5m", "warning",
                "Requests are queueing up on {{ $labels.deployment }}",
                "{{ printf \"%.0f\" $value }} requests wait for a batch slot and the queue has grown for 5 minutes: "
                "the deployment needs more replicas.", {}),
-        _alert("LlmstackKvCacheNearlyFull", f"{s['kv_cache_usage_max'].record} > 0.9", "5m", "warning",
+        _alert("LlmstackKvCacheNearlyFull", f"{every['kv_cache_usage_max'].expr} > 0.9", "5m", "warning",
                "KV cache of {{ $labels.deployment }} is above 90 %",
                "The fullest replica uses {{ printf \"%.3f\" $value }} of its KV cache for 5 minutes: "
                "requests will be preempted.", {}),
-        _alert("LlmstackPreemptions", f"{s['preemption_rate'].record} > 0", "5m", "warning",
+        _alert("LlmstackPreemptions", f"{every['preemption_rate'].expr} > 0", "5m", "warning",
                "{{ $labels.deployment }} preempts requests",
                "{{ printf \"%.3f\" $value }} preemptions per second for 5 minutes: the KV cache is too small "
                "for the load (more replicas, shorter max_model_len or fewer max_num_seqs).", {}),
@@ -332,6 +348,31 @@ def build_alert_rules(stack: StackSpec) -> dict[str, Any]:
     return {"groups": [{"name": ALERT_GROUP, "interval": stack.monitoring.evaluation_interval, "rules": rules}]}
 
 
+def _deployment_alerts(d: DeploymentSpec, mine: Mapping[str, signals.Signal]) -> list[dict[str, Any]]:
+    """The alerts whose thresholds differ per deployment (SLOs, allowed GPU memory), over its series only."""
+    ttft = _number(d.slo.ttft_p95_ms / 1000)
+    tpot = _number(d.slo.tpot_p95_ms / 1000)
+    limit = _number(gpu_memory_threshold(d.engine.gpu_memory_utilization))
+    return [
+        _alert("LlmstackTtftSloBurn", f"{mine['ttft_p95'].expr} > {ttft}", "5m", "warning",
+               "TTFT p95 of {{ $labels.deployment }} is above its SLO",
+               f"Time to first token p95 is {{{{ printf \"%.3f\" $value }}}} s, SLO {ttft} s, for 5 minutes: "
+               "add replicas or a faster variant.",
+               {"slo": "ttft_p95", "deployment": d.name}),
+        _alert("LlmstackTpotSloBurn", f"{mine['tpot_p95'].expr} > {tpot}", "5m", "warning",
+               "TPOT p95 of {{ $labels.deployment }} is above its SLO",
+               f"Time per output token p95 is {{{{ printf \"%.3f\" $value }}}} s, SLO {tpot} s, for 5 minutes: "
+               "batches are too large for the GPUs.",
+               {"slo": "tpot_p95", "deployment": d.name}),
+        _alert("LlmstackGpuMemoryNearlyFull", f"{mine['gpu_memory_used'].expr} > {limit}", "10m", "warning",
+               "GPU memory of {{ $labels.deployment }} is nearly full",
+               f"The fullest GPU uses {{{{ printf \"%.3f\" $value }}}} of its memory (vLLM is allowed "
+               f"{_number(d.engine.gpu_memory_utilization)}): another process holds memory, out-of-memory errors "
+               "are likely.",
+               {"deployment": d.name}),
+    ]
+
+
 def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str,
            extra: dict[str, str]) -> dict[str, Any]:
     return {
@@ -341,17 +382,6 @@ def _alert(name: str, expr: str, for_: str, severity: str, summary: str, descrip
         "labels": {"severity": severity, **extra},
         "annotations": {"summary": summary, "description": description},
     }
-
-
-def render_yaml(data: Any) -> str:
-    """Deterministic YAML: keys in the order built, no line folding, no anchors."""
-
-    class _Dumper(yaml.SafeDumper):
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
-
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
-                     width=4096)
 
 
 # ---------------------------------------------------------------- helpers

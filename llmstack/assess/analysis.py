@@ -177,7 +177,7 @@ def assess(stack: StackSpec, observations: list[Observation]) -> list[Assessment
         kind, evidence = bottleneck(obs, d)
         replicas = obs.replicas if _finite(obs.replicas) else float(d.replicas.start)
         gpus = replicas * d.gpus_per_replica
-        cost = gpus * resolved.pool.cost_per_gpu_hour
+        cost = resolved.pool.cost_per_hour(gpus)
         option = planning.evaluate(stack, resolved, workload, declared=True)
         needed = option.replicas_needed
         idle = max(0.0, (replicas - needed) * d.gpus_per_replica) if needed is not None else 0.0
@@ -187,7 +187,7 @@ def assess(stack: StackSpec, observations: list[Observation]) -> list[Assessment
             _finite(x) for x in (obs.ttft_attainment, obs.tpot_attainment)) else math.nan
         result.append(Assessment(
             deployment=d.name, slo_attainment=attainment, bottleneck=kind, evidence=evidence, replicas=replicas,
-            replicas_needed=needed, idle_gpus=idle, idle_cost_per_hour=round(idle * resolved.pool.cost_per_gpu_hour, 2),
+            replicas_needed=needed, idle_gpus=idle, idle_cost_per_hour=round(resolved.pool.cost_per_hour(idle), 2),
             cost_per_hour=round(cost, 2), levers=levers(stack, d, workload, kind, cost),
         ))
     return result

@@ -4,10 +4,13 @@ All functions are pure. Bytes are exact integers where the inputs are exact
 (KV cache per token) and floats where they come from approximations (weights
 of quantized checkpoints, activation peaks).
 
-How vLLM budgets memory (V1 engine): of ``total x gpu_memory_utilization``, it
-keeps the weights, the peak activation measured in a profiling forward pass of
-``max_num_batched_tokens`` tokens, and non-torch allocations (CUDA context, NCCL,
-CUDA graphs); everything left becomes KV-cache blocks.
+How vLLM budgets memory (V1 engine, the behaviour of vLLM 0.11-0.33): of ``total x
+gpu_memory_utilization`` (total = what torch.cuda.mem_get_info reports, a few hundred MiB below
+nvidia-smi's ``memory.total``), it keeps the weights, the peak activation measured in a profiling
+forward pass of ``max_num_batched_tokens`` tokens plus a dummy sampler run over ``max_num_seqs``
+rows of logits, the non-torch allocations made meanwhile (cuBLAS, NCCL, custom all-reduce) and
+the CUDA-graph pool; everything left becomes KV-cache blocks of ``block_size`` tokens. vLLM logs
+the result as "GPU KV cache size: N tokens" and "Maximum concurrency for L tokens per request".
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from typing import Literal
 from llmstack.spec.models import AcceleratorSpec, ArchitectureSpec, EngineOptions, VariantSpec
 
 GIB = 1024**3
+MIB = 1024**2
 GB = 1e9
+
+VLLM_VERSION_MODELLED = "0.21-0.33 (V1 engine, gpu_worker.determine_available_memory, CUDA graphs profiled)"
+"""The vLLM behaviour the memory constants below reproduce (V1 engine; profiling before KV allocation)."""
 
 BF16_BYTES = 2
 """Unquantized weights and activations are 16-bit (bf16/fp16)."""
@@ -27,15 +34,46 @@ BF16_BYTES = 2
 QUANT_GROUP_SIZE = 128
 """AWQ/GPTQ/W4A16 checkpoints store one fp16 scale and one packed zero point per group of 128 weights."""
 
-RUNTIME_OVERHEAD_BYTES = 1.5 * GIB
-"""CUDA context, cuBLAS/NCCL workspaces and captured CUDA graphs (vLLM logs 0.5-1.5 GiB for graphs)."""
+DRIVER_RESERVED_MIB = 480
+"""nvidia-smi ``memory.total`` minus what ``torch.cuda.mem_get_info`` calls total, where the catalog lacks the
+latter: median of six read pairs (T4 256, RTX 4090 357, RTX 3090 451, A100-40GB 512, B200 729, A100-80GB 768 MiB;
+sources in catalog/data/accelerators.json). vLLM multiplies the torch total by gpu_memory_utilization."""
+
+NON_TORCH_BYTES = 0.2 * GIB
+"""Memory allocated outside PyTorch during vLLM's profile run at TP=1 (cuBLAS workspaces, attention-backend
+scratch): vLLM 0.6-0.8 logged ``non_torch_memory takes 0.1-0.3GiB`` for single-GPU Llama-class models."""
+
+NON_TORCH_TP_BYTES = 0.8 * GIB
+"""Extra non-torch memory per GPU once TP or PP > 1: NCCL channel buffers and vLLM's custom all-reduce
+IPC buffers (vLLM logs 0.6-1.5 GiB ``non_torch_memory`` at TP 2-8)."""
+
+CUDA_GRAPH_BYTES = 0.35 * GIB
+"""CUDA-graph pool that vLLM (>= 0.21) estimates in profiling and keeps out of the KV cache (decode graphs for the
+default capture sizes; vLLM logs ``Graph capturing finished ... took 0.3-0.6 GiB`` for 7-70B models)."""
+
+CUDA_GRAPH_TP_BYTES = 0.25 * GIB
+"""Extra graph memory with TP > 1 (captured custom all-reduce buffers)."""
 
 ACTIVATION_VALUES_PER_TOKEN_HIDDEN = 4
-"""Peak activation per token ~ (4 x hidden + 2 x intermediate / TP) bf16 values: the tensors alive at once
-in one layer's attention and MLP during vLLM's profiling pass of max_num_batched_tokens tokens."""
+"""Peak activation per token ~ (4 x hidden + 3 x intermediate / TP) bf16 values: residual, normed input,
+attention output and q/k/v alive at once, then the MLP's gate_up output (2 x intermediate) and its SiLU-mul
+result (1 x intermediate), in vLLM's profile pass of max_num_batched_tokens tokens."""
 
-SAMPLER_BYTES_PER_LOGIT = 4
-"""Logits for the sampler are float32: max_num_seqs x vocab x 4 bytes."""
+ACTIVATION_VALUES_PER_TOKEN_INTERMEDIATE = 3
+"""See ACTIVATION_VALUES_PER_TOKEN_HIDDEN."""
+
+SAMPLER_BYTES_PER_LOGIT = 8
+"""Bytes per (sequence, vocab entry) alive in vLLM's dummy sampler run over max_num_seqs rows: float32
+logits and one float32 temporary of the same size (probabilities). The vocab is gathered whole on the
+rank that samples. (A top-k/top-p sort would add 12 more; vLLM's FlashInfer sampler avoids it, and
+the tuning rows do not support the larger value.)"""
+
+MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN = 3
+"""fused_moe's intermediate caches per routed token (token x top-k): cache1 (2 x I / TP), cache2 (I / TP) in
+bf16, i.e. 3 x I / TP values, plus cache3 (hidden); bounded by VLLM_FUSED_MOE_CHUNK_SIZE."""
+
+FUSED_MOE_CHUNK_TOKENS = 32768
+"""vLLM's VLLM_FUSED_MOE_CHUNK_SIZE default: fused_moe processes at most this many tokens at a time."""
 
 ComputeFormat = Literal["bf16", "fp8", "int8"]
 
@@ -52,29 +90,44 @@ class WeightFormat:
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Per-GPU memory of one replica, in bytes, and what is left for the KV cache."""
+    """Per-GPU memory of one replica, in bytes, as vLLM's start-up profile splits it, and the KV cache left."""
 
     gpu_bytes: float
     usable_bytes: float
     weights_bytes: float
     activation_bytes: float
-    overhead_bytes: float
+    non_torch_bytes: float
+    cuda_graph_bytes: float
     kv_cache_bytes: float
     kv_bytes_per_token: int
     kv_cache_tokens: int
+    block_size: int
     max_model_len: int
     max_concurrent_seqs: int
 
     @property
+    def overhead_bytes(self) -> float:
+        """Non-torch plus CUDA-graph memory: what is neither weights, activations nor KV cache."""
+        return self.non_torch_bytes + self.cuda_graph_bytes
+
+    @property
     def fits(self) -> bool:
+        """vLLM starts only if the KV cache holds one request of max_model_len tokens."""
         return self.kv_cache_bytes > 0 and self.kv_cache_tokens >= self.max_model_len
+
+    @property
+    def max_concurrency(self) -> float:
+        """vLLM's "Maximum concurrency for max_model_len tokens per request: Nx" (whole blocks per request)."""
+        if self.max_model_len <= 0:
+            return 0.0
+        per_request = math.ceil(self.max_model_len / self.block_size) * self.block_size
+        return self.kv_cache_tokens / per_request
 
     @property
     def needed_bytes(self) -> float:
         """Bytes a GPU must offer (before gpu_memory_utilization) for one full-length sequence."""
-        return self.weights_bytes + self.activation_bytes + self.overhead_bytes + self.kv_bytes_per_token * (
-            self.max_model_len
-        )
+        return (self.weights_bytes + self.activation_bytes + self.overhead_bytes
+                + self.kv_bytes_per_token * self.max_model_len)
 
 
 def supports_fp8_compute(accelerator: AcceleratorSpec) -> bool:
@@ -83,6 +136,12 @@ def supports_fp8_compute(accelerator: AcceleratorSpec) -> bool:
         return False
     cc = accelerator.compute_capability_tuple
     return cc is None or cc >= (8, 9)
+
+
+def supports_marlin(accelerator: AcceleratorSpec) -> bool:
+    """vLLM's Marlin int4/int8 kernels need NVIDIA SM >= 8.0; elsewhere AWQ/GPTQ run slower kernels."""
+    cc = accelerator.compute_capability_tuple
+    return accelerator.vendor == "nvidia" and cc is not None and cc >= (8, 0)
 
 
 def weight_format(variant: VariantSpec, accelerator: AcceleratorSpec) -> WeightFormat:
@@ -99,7 +158,8 @@ def weight_format(variant: VariantSpec, accelerator: AcceleratorSpec) -> WeightF
         bits = variant.weight_bits or (8 if scheme == "w8a16" else 4)
         # one fp16 scale + one packed zero point per group
         overhead = (16 + bits) / QUANT_GROUP_SIZE
-        return WeightFormat(bits + overhead, "bf16", True, f"int{bits} weight-only")
+        kernel = "Marlin" if supports_marlin(accelerator) else "non-Marlin"
+        return WeightFormat(bits + overhead, "bf16", True, f"int{bits} weight-only ({kernel})")
     if method in ("fp8", "modelopt") or scheme == "w8a8-fp8":
         if supports_fp8_compute(accelerator):
             return WeightFormat(8, "fp8", False, "fp8 w8a8")
@@ -141,9 +201,15 @@ def kv_bytes_per_token_per_gpu(arch: ArchitectureSpec, kv_bytes: int, tensor_par
     return 2 * layers * kv_heads * arch.head_dim * kv_bytes
 
 
+def cuda_total_bytes(accelerator: AcceleratorSpec) -> float:
+    """The total vLLM multiplies by gpu_memory_utilization: torch's device total, else the driver's less its reserve."""
+    mib = accelerator.cuda_total_mib or (accelerator.memory_mib - DRIVER_RESERVED_MIB)
+    return float(mib * MIB)
+
+
 def default_max_num_seqs(accelerator: AcceleratorSpec) -> int:
     """vLLM 0.33 ``get_batch_defaults`` for the OpenAI server: 1024 on >= 70 GiB parts except A100, else 256."""
-    gib = accelerator.memory_gb * GB / GIB
+    gib = cuda_total_bytes(accelerator) / GIB
     if gib >= 160 or (gib >= 70 and not accelerator.name.startswith("A100")):
         return 1024
     return 256
@@ -151,7 +217,7 @@ def default_max_num_seqs(accelerator: AcceleratorSpec) -> int:
 
 def default_max_num_batched_tokens(accelerator: AcceleratorSpec) -> int:
     """vLLM 0.33 ``get_batch_defaults``: 16384 on >= 160 GiB, 8192 on >= 70 GiB (not A100), else 2048."""
-    gib = accelerator.memory_gb * GB / GIB
+    gib = cuda_total_bytes(accelerator) / GIB
     if gib >= 160:
         return 16384
     if gib >= 70 and not accelerator.name.startswith("A100"):
@@ -160,10 +226,36 @@ def default_max_num_batched_tokens(accelerator: AcceleratorSpec) -> int:
 
 
 def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, tensor_parallel: int) -> float:
-    values = ACTIVATION_VALUES_PER_TOKEN_HIDDEN * arch.hidden_size + 2 * arch.intermediate_size / tensor_parallel
-    per_token = values * BF16_BYTES
-    sampler = max_num_seqs * arch.vocab_size * SAMPLER_BYTES_PER_LOGIT / tensor_parallel
-    return tokens * per_token + sampler
+    """Peak activation of vLLM's profile run: a ``tokens``-token forward pass, then the dummy sampler run.
+
+    For MoE the MLP term is fused_moe's workspace for ``tokens x top-k`` routed tokens (chunked), not the
+    experts' total width.
+    """
+    hidden = ACTIVATION_VALUES_PER_TOKEN_HIDDEN * arch.hidden_size
+    width = arch.intermediate_size / tensor_parallel
+    if arch.moe is None:
+        mlp = tokens * ACTIVATION_VALUES_PER_TOKEN_INTERMEDIATE * width
+    else:
+        routed = min(tokens, FUSED_MOE_CHUNK_TOKENS) * arch.moe.experts_per_token
+        mlp = routed * (MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN * width + arch.hidden_size)
+    forward = (tokens * hidden + mlp) * BF16_BYTES
+    sampler = max_num_seqs * arch.vocab_size * SAMPLER_BYTES_PER_LOGIT
+    return max(forward, sampler)
+
+
+def runtime_bytes(tensor_parallel: int, pipeline_parallel: int) -> tuple[float, float]:
+    """(non-torch, CUDA-graph) bytes per GPU; both grow once the replica spans GPUs."""
+    multi = tensor_parallel * pipeline_parallel > 1
+    non_torch = NON_TORCH_BYTES + (NON_TORCH_TP_BYTES if multi else 0.0)
+    graphs = CUDA_GRAPH_BYTES + (CUDA_GRAPH_TP_BYTES if tensor_parallel > 1 else 0.0)
+    return non_torch, graphs
+
+
+def kv_cache_tokens(kv_bytes: float, per_token: int, block_size: int) -> int:
+    """vLLM allocates whole blocks: floor(bytes / (block_size x bytes per token)) blocks of block_size tokens."""
+    if kv_bytes <= 0 or per_token <= 0:
+        return 0
+    return int(kv_bytes // (per_token * block_size)) * block_size
 
 
 def breakdown(
@@ -173,34 +265,35 @@ def breakdown(
     engine: EngineOptions,
     tensor_parallel: int = 1,
     pipeline_parallel: int = 1,
+    cuda_graphs_in_profile: bool = True,
 ) -> MemoryBreakdown:
-    """Per-GPU memory of one replica and the KV cache that is left."""
+    """Per-GPU memory of one replica and the KV cache that is left (vLLM V1's start-up profile).
+
+    ``cuda_graphs_in_profile``: vLLM >= 0.21 profiles CUDA-graph memory before sizing the KV cache
+    (eugr/spark-vllm-docker#396: "CUDA-graph memory profiling (default since v0.21)"); older versions
+    captured graphs afterwards, in the 1 - gpu_memory_utilization headroom. The validation table
+    passes False for measurements from older versions.
+    """
     fmt = weight_format(variant, accelerator)
-    shards = tensor_parallel * pipeline_parallel
-    weights = weights_bytes(arch, fmt, variant.sparsity) / shards
+    weights = weights_bytes(arch, fmt, variant.sparsity) / (tensor_parallel * pipeline_parallel)
     max_num_seqs = engine.max_num_seqs or default_max_num_seqs(accelerator)
     batched = engine.max_num_batched_tokens or default_max_num_batched_tokens(accelerator)
     activations = activation_bytes(arch, batched, max_num_seqs, tensor_parallel)
-    gpu = accelerator.memory_gb * GB
+    non_torch, graphs = runtime_bytes(tensor_parallel, pipeline_parallel)
+    if not cuda_graphs_in_profile:
+        graphs = 0.0
+    gpu = cuda_total_bytes(accelerator)
     usable = gpu * engine.gpu_memory_utilization
-    kv_total = usable - weights - activations - RUNTIME_OVERHEAD_BYTES
+    kv_total = usable - weights - activations - non_torch - graphs
     per_token = kv_bytes_per_token_per_gpu(arch, kv_dtype_bytes(variant), tensor_parallel, pipeline_parallel)
-    kv_tokens = max(0, int(kv_total // per_token))
-    # vLLM allocates whole blocks
-    kv_tokens -= kv_tokens % engine.block_size
+    tokens = kv_cache_tokens(kv_total, per_token, engine.block_size)
     max_len = engine.max_model_len or arch.max_position_embeddings
-    concurrent = min(max_num_seqs, kv_tokens // max_len) if max_len else 0
+    concurrent = min(max_num_seqs, tokens // max_len) if max_len else 0
     return MemoryBreakdown(
-        gpu_bytes=gpu,
-        usable_bytes=usable,
-        weights_bytes=weights,
-        activation_bytes=activations,
-        overhead_bytes=RUNTIME_OVERHEAD_BYTES,
-        kv_cache_bytes=max(0.0, kv_total),
-        kv_bytes_per_token=per_token,
-        kv_cache_tokens=kv_tokens,
-        max_model_len=max_len,
-        max_concurrent_seqs=concurrent,
+        gpu_bytes=gpu, usable_bytes=usable, weights_bytes=weights, activation_bytes=activations,
+        non_torch_bytes=non_torch, cuda_graph_bytes=graphs, kv_cache_bytes=max(0.0, kv_total),
+        kv_bytes_per_token=per_token, kv_cache_tokens=tokens, block_size=engine.block_size,
+        max_model_len=max_len, max_concurrent_seqs=concurrent,
     )
 
 

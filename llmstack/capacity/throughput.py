@@ -1,40 +1,71 @@
-"""Speed: a roofline model of one vLLM replica (prefill compute, decode bandwidth).
+"""Speed: a roofline model of one vLLM replica's engine steps, and its load estimates.
 
 One engine step processes some prefill tokens (chunked prefill) and one token for
 each running sequence. Its time is the larger of
 
-- compute: 2 x active parameters x tokens (+ attention) over achievable FLOP/s, and
-- memory: weight bytes + KV-cache bytes read over achievable bandwidth,
+- compute: 2 x active parameters x tokens (+ attention) over ``peak x compute efficiency``, and
+- memory: weight bytes + KV-cache bytes read over ``bandwidth x bandwidth efficiency``,
 
-plus tensor-parallel all-reduces and a fixed scheduling overhead. The simulator
-(:mod:`llmstack.sim`) advances time with exactly :func:`step_time`, so its batch-1
-latencies equal :func:`single_request_latency`.
+plus, once per step, tensor-parallel all-reduces and a fixed scheduling/sampling overhead
+(a base plus a per-sequence term). The efficiencies are pure kernel properties
+(:mod:`llmstack.capacity.kernels`): the fixed overhead is not folded into them, so it is
+counted once. The simulator (:mod:`llmstack.sim`) advances time with exactly these terms
+(:func:`decode_terms` is shared), so its batch-1 latencies equal :func:`single_request_latency`.
 
-Pipeline parallelism is modelled for memory (layers split across GPUs) but not as a
-throughput gain: stages run one after the other for a token, so per-token time is the
-same as one TP group holding all layers. This is conservative for PP > 1.
+Pipeline parallelism: stages hold ``layers / PP`` and run micro-batches concurrently, so a
+step's compute is spread over ``TP x PP`` GPUs, while each stage still streams its weights
+once per micro-batch (memory time as one TP group holding all layers) and each stage boundary
+adds a point-to-point hop. TP4xPP2 therefore prefills faster than TP4xPP1 and decodes at the
+same per-token latency with twice the KV cache.
+
+What a client sees adds the API server's own time (tokenizing, chat template, detokenizing,
+SSE framing; :data:`API_SERVER_S`) to TTFT, and a request that arrives during a step waits for
+that step to end before it is scheduled (half a step on average).
+
+Behaviour reproduced: vLLM V1 (0.8-0.33) with CUDA graphs, chunked prefill and async output.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from llmstack.capacity import memory
+from llmstack.capacity import kernels, memory
+from llmstack.capacity import profile as calibration
+from llmstack.errors import LlmstackError
 from llmstack.spec.models import SloSpec, WorkloadSpec
 from llmstack.spec.resolving import ResolvedDeployment
 
-PREFILL_MFU = 0.55
-"""Share of dense peak FLOP/s that large prefill GEMMs achieve in vLLM (40-60 % is typical on H100/A100)."""
+STEP_OVERHEAD_S = 0.0002
+"""CPU time per engine step that the GPU waits for (scheduler, input preparation, sampler launch,
+output processing) with CUDA graphs and async output."""
 
-DECODE_MBU = 0.75
-"""Share of peak HBM bandwidth that memory-bound decode steps achieve (vLLM reaches 70-80 % with CUDA graphs)."""
+PER_LAYER_OVERHEAD_S = 2e-5
+"""Per decoder layer and step: the ~10 small kernels (norms, rotary, activation, residual adds) that a
+CUDA graph still launches, ~2 us each. With STEP_OVERHEAD_S: 0.84 ms for a 32-layer 8B, 1.8 ms for an
+80-layer 70B (tuned on the A100 8B and 2 x H100 72B batch-1 tuning rows)."""
 
-STEP_OVERHEAD_S = 0.0015
-"""Scheduler, sampling and kernel launch time per engine step (CUDA graphs keep it near 1-2 ms)."""
+PER_SEQUENCE_OVERHEAD_S = 4e-6
+"""Extra step time per running sequence (sampling, detokenizing, per-request bookkeeping)."""
 
-ALLREDUCE_LATENCY_S = {"nvlink": 8e-6, "xgmi": 10e-6, "ici": 10e-6, "pcie": 25e-6, "other": 25e-6}
-"""Latency of one small all-reduce between TP ranks, by interconnect."""
+API_SERVER_S = 0.008
+"""Client-side TTFT beyond the engine: HTTP, tokenizing, chat template, first SSE chunk (vLLM's API
+server process on a GPU host; the 2-core CPU engine here measured ~140 ms, see vllm-cpu.md)."""
+
+API_SERVER_PER_TOKEN_S = 5e-5
+"""API-server CPU time per streamed output token (detokenize, SSE chunk): the server is one process, so at
+utilisation u = output tokens/s x this, its fixed time is stretched to API_SERVER_S / (1 - u)."""
+
+ALLREDUCE_LATENCY_S = {"nvlink": 6e-6, "xgmi": 12e-6, "ici": 8e-6, "pcie": 15e-6, "other": 15e-6}
+"""Latency of one small all-reduce between two TP ranks, by interconnect (vLLM custom all-reduce on NVLink;
+RCCL on MI300X xGMI, tuned on the MI300X 405B batch-1 row: 27.8 ms per token at TP8)."""
+
+ALLREDUCE_PER_RANK_S = {"nvlink": 2e-6, "xgmi": 4e-6, "ici": 3e-6, "pcie": 10e-6, "other": 10e-6}
+"""Added per rank beyond two: one-shot/two-shot all-reduce latency grows with the group (TP8 on NVLink:
+~20 us per all-reduce, 2 per layer)."""
+
+PP_HOP_S = 30e-6
+"""One pipeline-stage boundary: send/recv of the hidden states between stages (NCCL p2p)."""
 
 TTFT_QUEUE_PERCENTILE = 0.95
 
@@ -66,14 +97,62 @@ class EngineProfile:
     max_model_len: int
     block_size: int
     compute_label: str
+    compute_efficiency: float = kernels.BASE_COMPUTE_EFFICIENCY
+    bandwidth_efficiency: float = kernels.BASE_BANDWIDTH_EFFICIENCY
+    step_overhead_s: float = STEP_OVERHEAD_S
+    per_sequence_overhead_s: float = PER_SEQUENCE_OVERHEAD_S
+    api_server_s: float = API_SERVER_S
+    calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
 
 
-def profile(resolved: ResolvedDeployment) -> EngineProfile:
-    """The engine profile of a resolved deployment."""
+def profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
+    """The engine profile of a resolved deployment, with its calibrated profile's terms if it names one."""
+    base = model_profile(resolved, cuda_graphs_in_profile)
+    path = resolved.deployment.profile
+    if path is None:
+        return base
+    return calibrated(base, resolved, calibration.load(path), path)
+
+
+def profile_key(resolved: ResolvedDeployment) -> calibration.ProfileKey:
+    """What a calibrated profile for this deployment must have been measured on."""
+    fmt = memory.weight_format(resolved.variant, resolved.accelerator)
+    return calibration.ProfileKey(architecture=resolved.architecture.name, variant=fmt.label,
+                                  accelerator=resolved.accelerator.name,
+                                  tensor_parallel=resolved.deployment.tensor_parallel)
+
+
+def calibrated(base: EngineProfile, resolved: ResolvedDeployment, prof: calibration.CalibratedProfile,
+               source: str) -> EngineProfile:
+    """``base`` with the fitted terms (and the engine's own KV cache size) of ``prof``."""
+    why = calibration.key_mismatch(prof, profile_key(resolved))
+    if why is not None:
+        raise LlmstackError(f"profile {source} does not apply: {why}",
+                            path=f"deployments[{resolved.deployment.name}].profile",
+                            hint="calibrate this deployment with llmstack calibrate")
+    t = prof.terms
+    updates: dict[str, object] = dict(
+        bandwidth_efficiency=t.bandwidth_efficiency, compute_efficiency=t.compute_efficiency,
+        step_overhead_s=t.step_overhead_s, per_sequence_overhead_s=t.per_sequence_overhead_s,
+        api_server_s=t.api_server_s, calibrated_from=source)
+    if prof.kv_cache_tokens:
+        updates["kv_cache_tokens"] = prof.kv_cache_tokens
+    if prof.block_size:
+        updates["block_size"] = prof.block_size
+    if prof.max_num_seqs:
+        updates["max_num_seqs"] = prof.max_num_seqs
+    return replace(base, **updates)  # type: ignore[arg-type]
+
+
+def model_profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
+    """The engine profile of a resolved deployment from the model alone (``cuda_graphs_in_profile``:
+    see memory.breakdown)."""
     arch, accel, variant = resolved.architecture, resolved.accelerator, resolved.variant
     d = resolved.deployment
     fmt = memory.weight_format(variant, accel)
-    mem = memory.breakdown(arch, variant, accel, d.engine, d.tensor_parallel, d.pipeline_parallel)
+    eff = kernels.efficiency(fmt.label, accel)
+    mem = memory.breakdown(arch, variant, accel, d.engine, d.tensor_parallel, d.pipeline_parallel,
+                           cuda_graphs_in_profile)
     peak = {
         "bf16": accel.bf16_tflops,
         "fp8": accel.fp8_tflops or accel.bf16_tflops,
@@ -106,6 +185,8 @@ def profile(resolved: ResolvedDeployment) -> EngineProfile:
         max_model_len=mem.max_model_len,
         block_size=d.engine.block_size,
         compute_label=fmt.label,
+        compute_efficiency=eff.compute,
+        bandwidth_efficiency=eff.bandwidth,
     )
 
 
@@ -119,35 +200,85 @@ def weight_bytes_read(p: EngineProfile, tokens: int) -> float:
 
 
 def allreduce_time(p: EngineProfile, tokens: int) -> float:
+    """Two all-reduces per layer (after attention and after the MLP) across the TP group."""
     if p.tensor_parallel == 1:
         return 0.0
     message = tokens * p.hidden_size * memory.BF16_BYTES
     ring = 2 * (p.tensor_parallel - 1) / p.tensor_parallel * message / p.interconnect_bytes_per_s
-    per_reduce = ALLREDUCE_LATENCY_S.get(p.interconnect, ALLREDUCE_LATENCY_S["other"]) + ring
-    return 2 * p.num_layers * per_reduce  # one after attention, one after the MLP
+    base = ALLREDUCE_LATENCY_S.get(p.interconnect, ALLREDUCE_LATENCY_S["other"])
+    per_rank = ALLREDUCE_PER_RANK_S.get(p.interconnect, ALLREDUCE_PER_RANK_S["other"])
+    latency = base + per_rank * (p.tensor_parallel - 2)
+    return 2 * p.num_layers * (latency + ring)
+
+
+def fixed_time(p: EngineProfile, tokens: int, seqs: int) -> float:
+    """The part of a step that is neither compute nor memory bound: overheads, all-reduces, PP hops."""
+    hops = (p.pipeline_parallel - 1) * PP_HOP_S
+    layers = PER_LAYER_OVERHEAD_S * p.num_layers / p.pipeline_parallel * p.pipeline_parallel
+    return p.step_overhead_s + layers + p.per_sequence_overhead_s * seqs + allreduce_time(p, tokens) + hops
+
+
+@dataclass(frozen=True)
+class DecodeTerms:
+    """A decode-only step of ``n`` sequences as ``max(c0 + c1 S, m0 + m1 S) + fixed`` in total context S."""
+
+    n: int
+    c0: float
+    c1: float
+    m0: float
+    m1: float
+    fixed: float
+
+    def step(self, context: float) -> float:
+        return max(self.c0 + self.c1 * context, self.m0 + self.m1 * context) + self.fixed
+
+
+def _flops_rate(p: EngineProfile) -> float:
+    return p.tensor_parallel * p.pipeline_parallel * p.peak_flops_per_gpu * p.compute_efficiency
+
+
+def _bytes_rate(p: EngineProfile) -> float:
+    # each stage streams its own weights once per micro-batch: one TP group's worth of time per step
+    return p.bandwidth_per_gpu * p.bandwidth_efficiency / p.pipeline_parallel
+
+
+def decode_terms(p: EngineProfile, n: int) -> DecodeTerms:
+    """The linear pieces of :func:`step_time` for ``n`` decode-only sequences (the simulator uses these)."""
+    flops, rate = _flops_rate(p), _bytes_rate(p)
+    kv = p.kv_bytes_per_token_per_gpu
+    return DecodeTerms(
+        n=n,
+        c0=2 * p.active_params * n / flops,
+        c1=4 * p.num_layers * p.attention_dim / flops,
+        m0=(weight_bytes_read(p, n) + n * kv) / rate,
+        m1=kv / rate,
+        fixed=fixed_time(p, n, n),
+    )
 
 
 def step_time(p: EngineProfile, prefill_tokens: int = 0, prefill_context: int = 0, decode_seqs: int = 0,
-              decode_context_tokens: int = 0) -> float:
+              decode_context_tokens: int = 0, prefill_seqs: int = 1) -> float:
     """Seconds for one engine step.
 
-    ``prefill_tokens`` new prompt tokens whose sequences already hold ``prefill_context`` tokens
-    of KV cache, plus ``decode_seqs`` running sequences holding ``decode_context_tokens`` in total.
+    ``prefill_tokens`` new prompt tokens of ``prefill_seqs`` equal sequences that already hold
+    ``prefill_context`` tokens of KV cache in total, plus ``decode_seqs`` running sequences holding
+    ``decode_context_tokens`` in total.
     """
     tokens = prefill_tokens + decode_seqs
     if tokens <= 0:
         return 0.0
     linear_flops = 2 * p.active_params * tokens
-    # causal attention: each prefill token attends to the context before it and half its own chunk;
-    # each decode token attends to its sequence's context
-    attended = prefill_tokens * (prefill_context + prefill_tokens / 2) + decode_context_tokens
+    # causal attention: each prefill token attends to its sequence's context before the chunk and half
+    # its own sequence's part of the chunk; each decode token attends to its sequence's context
+    per_seq = prefill_tokens / max(1, prefill_seqs)
+    attended = prefill_tokens * (prefill_context / max(1, prefill_seqs) + per_seq / 2) + decode_context_tokens
     attention_flops = 4 * p.num_layers * p.attention_dim * attended
-    compute = (linear_flops + attention_flops) / (p.tensor_parallel * p.peak_flops_per_gpu * PREFILL_MFU)
+    compute = (linear_flops + attention_flops) / _flops_rate(p)
     kv_read = (prefill_context + decode_context_tokens) * p.kv_bytes_per_token_per_gpu
     kv_write = tokens * p.kv_bytes_per_token_per_gpu
-    bytes_moved = (weight_bytes_read(p, tokens) + kv_read + kv_write) * p.pipeline_parallel
-    memory_time = bytes_moved / (p.bandwidth_per_gpu * DECODE_MBU)
-    return max(compute, memory_time) + allreduce_time(p, tokens) + STEP_OVERHEAD_S
+    memory_time = (weight_bytes_read(p, tokens) + kv_read + kv_write) / _bytes_rate(p)
+    seqs = decode_seqs + (prefill_seqs if prefill_tokens else 0)
+    return max(compute, memory_time) + fixed_time(p, tokens, seqs)
 
 
 def prefill_chunks(p: EngineProfile, prompt_tokens: int, running: int = 0) -> list[int]:
@@ -157,12 +288,14 @@ def prefill_chunks(p: EngineProfile, prompt_tokens: int, running: int = 0) -> li
     return [budget] * full + ([rest] if rest else [])
 
 
-def prefill_time(p: EngineProfile, prompt_tokens: int, running: int = 0, running_context: int = 0) -> float:
-    """Time to prefill one prompt, chunk by chunk, alongside ``running`` decoding sequences."""
+def prefill_time(p: EngineProfile, prompt_tokens: int, running: int = 0, running_context: int = 0,
+                 prompts: int = 1) -> float:
+    """Time to prefill ``prompts`` equal prompts together, chunk by chunk, alongside ``running`` decodes."""
     total = 0.0
     done = 0
-    for chunk in prefill_chunks(p, prompt_tokens, running):
-        total += step_time(p, chunk, done, running, running_context)
+    for chunk in prefill_chunks(p, prompt_tokens * prompts, running):
+        seqs = max(1, min(prompts, round(chunk / prompt_tokens)))
+        total += step_time(p, chunk, int(done / prompts * seqs), running, running_context, prefill_seqs=seqs)
         done += chunk
     return total
 
@@ -175,12 +308,12 @@ class SingleRequestLatency:
 
 
 def single_request_latency(p: EngineProfile, prompt_tokens: int, output_tokens: int) -> SingleRequestLatency:
-    """Latency of one request alone on the replica (batch 1).
+    """Latency of one request alone on the replica (batch 1), as its client sees it.
 
-    The first token comes out of the last prefill step; each further token takes one decode
-    step at the sequence's current length. TPOT is the mean over those steps.
+    The first token comes out of the last prefill step (plus the API server's time); each further
+    token takes one decode step at the sequence's current length. TPOT is the mean over those steps.
     """
-    ttft = prefill_time(p, prompt_tokens)
+    ttft = p.api_server_s + prefill_time(p, prompt_tokens)
     decode = sum(step_time(p, decode_seqs=1, decode_context_tokens=prompt_tokens + i)
                  for i in range(1, output_tokens))
     tpot = decode / (output_tokens - 1) if output_tokens > 1 else 0.0
@@ -189,14 +322,17 @@ def single_request_latency(p: EngineProfile, prompt_tokens: int, output_tokens: 
 
 @dataclass(frozen=True)
 class LoadEstimate:
-    """Steady-state estimate of one replica at a request rate."""
+    """Steady-state estimate of one replica under a load (open-loop rate or closed-loop clients)."""
 
     rps: float
-    concurrency: float
+    concurrency: float  # requests in the system (queued, prefilling or decoding)
     tpot_s: float
     ttft_p95_s: float
     utilization: float
     saturated: bool
+    ttft_mean_s: float = 0.0
+    batch: float = 0.0  # sequences decoding at once
+    output_tokens_per_s: float = 0.0
 
 
 def max_batch(p: EngineProfile, workload: WorkloadSpec) -> int:
@@ -205,11 +341,71 @@ def max_batch(p: EngineProfile, workload: WorkloadSpec) -> int:
     return max(0, min(p.max_num_seqs, int(p.kv_cache_tokens // max(1.0, mean_context))))
 
 
-def _decode_tpot(p: EngineProfile, workload: WorkloadSpec, batch: float, prefill_share: float) -> float:
+def _mean_context(workload: WorkloadSpec) -> float:
+    return workload.prompt_tokens + workload.output_tokens / 2
+
+
+def _decode_step(p: EngineProfile, workload: WorkloadSpec, batch: float) -> float:
     b = max(1, round(batch))
-    mean_context = workload.prompt_tokens + workload.output_tokens / 2
-    step = step_time(p, decode_seqs=b, decode_context_tokens=int(b * mean_context))
-    return step / max(1e-9, 1 - prefill_share)
+    return step_time(p, decode_seqs=b, decode_context_tokens=int(b * _mean_context(workload)))
+
+
+def _prefill_service(p: EngineProfile, workload: WorkloadSpec, batch: float, group: int = 1) -> float:
+    """``group`` prompts prefilled together alongside ``batch`` decoding sequences."""
+    b = max(0, round(batch))
+    return prefill_time(p, workload.prompt_tokens, running=b, running_context=int(b * _mean_context(workload)),
+                        prompts=group)
+
+
+def _prefill_extra(p: EngineProfile, workload: WorkloadSpec, batch: float, group: int = 1) -> float:
+    """Engine time a group's prefill adds beyond the decode steps it shares."""
+    chunks = len(prefill_chunks(p, workload.prompt_tokens * group, max(0, round(batch))))
+    return max(0.0, _prefill_service(p, workload, batch, group) - chunks * _decode_step(p, workload, batch))
+
+
+def _api_time(p: EngineProfile, output_tokens_per_s: float) -> float:
+    """The API server's fixed time, stretched by its own utilisation from streaming tokens."""
+    busy = min(0.95, output_tokens_per_s * API_SERVER_PER_TOKEN_S)
+    return p.api_server_s / (1 - busy)
+
+
+@dataclass(frozen=True)
+class _Steady:
+    tpot_s: float
+    ttft_mean_s: float
+    ttft_p95_s: float
+    rho: float
+
+
+def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, group: int = 1,
+            others: float = 1.0) -> _Steady:
+    """TPOT and client TTFT at request rate ``rps`` with ``batch`` sequences decoding.
+
+    Requests arrive in groups of ``group`` (1: independent arrivals). Steps per second k satisfy
+    k x decode_step + (rps / group) x prefill_extra = 1, so TPOT = 1/k. A group waits for the step
+    in progress (half a TPOT on average), then queues for prefill, the serialised resource: M/D/1
+    mean wait rho s / (2 (1 - rho)) and the M/M/1 tail P(W > t) = rho exp(-(1 - rho) t / s) halved for
+    near-deterministic service; a member of a multi-chunk group gets its first token after the
+    chunk holding its prompt's end (on average half-way through the group's service, plus one chunk).
+    ``others``: the share of prefills that fall into a request's decode phase and of arrivals that
+    find the engine busy ((k - 1) / k with k groups in a closed loop; 1 for open-loop arrivals).
+    """
+    groups_per_s = rps / group
+    busy = others * groups_per_s * _prefill_extra(p, workload, batch, group)
+    if busy >= 1:
+        return _Steady(math.inf, math.inf, math.inf, 1.0)
+    tpot = _decode_step(p, workload, batch) / (1 - busy)
+    service = _prefill_service(p, workload, batch, group)
+    rho = groups_per_s * service
+    if rho >= 1:
+        return _Steady(tpot, math.inf, math.inf, 1.0)
+    chunks = len(prefill_chunks(p, workload.prompt_tokens * group, max(0, round(batch))))
+    member = service * (chunks + 1) / (2 * chunks)
+    base = _api_time(p, rps * workload.output_tokens) + others * tpot / 2 + member
+    mean_wait = others * rho * service / (2 * (1 - rho))
+    tail = 1 - TTFT_QUEUE_PERCENTILE
+    p95_wait = MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho) if rho > tail else 0.0
+    return _Steady(tpot, base + mean_wait, base + max(mean_wait, p95_wait) + (service - member), rho)
 
 
 def saturation_rps(p: EngineProfile, workload: WorkloadSpec) -> float:
@@ -217,42 +413,125 @@ def saturation_rps(p: EngineProfile, workload: WorkloadSpec) -> float:
     b = max_batch(p, workload)
     if b == 0:
         return 0.0
-    prefill = prefill_time(p, workload.prompt_tokens) - STEP_OVERHEAD_S
-    decode_step = step_time(p, decode_seqs=b,
-                            decode_context_tokens=int(b * (workload.prompt_tokens + workload.output_tokens / 2)))
-    # per second: rps x prefill + (rps x output / b) x decode_step <= 1
-    return 1.0 / (prefill + workload.output_tokens * decode_step / b)
+    decode_step = _decode_step(p, workload, b)
+    # per second: rps x prefill_extra + (rps x output / b) x decode_step <= 1
+    return 1.0 / (_prefill_extra(p, workload, b) + workload.output_tokens * decode_step / b)
 
 
 def estimate_load(p: EngineProfile, workload: WorkloadSpec, rps: float) -> LoadEstimate:
-    """Concurrency, TPOT and TTFT p95 of one replica at ``rps`` (M/M/1-style queueing near saturation)."""
+    """Open loop: batch, TPOT and client TTFT (mean, p95) of one replica at ``rps`` Poisson arrivals."""
     cap = saturation_rps(p, workload)
     if rps <= 0:
         single = single_request_latency(p, workload.prompt_tokens, workload.output_tokens)
-        return LoadEstimate(0.0, 0.0, single.tpot_s, single.ttft_s, 0.0, cap == 0)
+        return LoadEstimate(0.0, 0.0, single.tpot_s, single.ttft_s, 0.0, cap == 0, single.ttft_s)
     if cap == 0 or rps >= cap:
-        return LoadEstimate(rps, float(max_batch(p, workload)), math.inf, math.inf, 1.0, True)
-    prefill_alone = prefill_time(p, workload.prompt_tokens)
-    prefill_share = min(0.95, rps * prefill_alone)
+        b = float(max_batch(p, workload))
+        return LoadEstimate(rps, b, math.inf, math.inf, 1.0, True, math.inf, b, cap * workload.output_tokens)
     batch = 1.0
-    tpot = _decode_tpot(p, workload, batch, prefill_share)
+    steady = _steady(p, workload, rps, batch)
     for _ in range(30):  # Little's law fixed point: batch = rps x time in decode
-        batch = max(1.0, rps * workload.output_tokens * tpot)
-        tpot = _decode_tpot(p, workload, batch, prefill_share)
-    # Prefill is the serialised resource: one prompt's chunks at a time, sharing steps with the running
-    # batch. Queueing on it (and on batch slots near saturation) uses the M/M/1 waiting-time tail
-    # P(W > t) = rho exp(-(1 - rho) t / s), halved because prefill service times are nearly
-    # deterministic (M/D/1 waits are about half of M/M/1's).
-    service = prefill_time(p, workload.prompt_tokens, running=int(batch),
-                           running_context=int(batch * (workload.prompt_tokens + workload.output_tokens / 2)))
-    rho = max(rps * service, rps / cap)
-    ttft = service
-    tail = 1 - TTFT_QUEUE_PERCENTILE
-    if rho >= 1:
-        return LoadEstimate(rps, batch, tpot, math.inf, 1.0, True)
-    if rho > tail:
-        ttft += MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho)
-    return LoadEstimate(rps, batch, tpot, ttft, rho, False)
+        if not math.isfinite(steady.tpot_s):
+            break
+        batch = min(float(max_batch(p, workload)), max(1.0, rps * (workload.output_tokens - 1) * steady.tpot_s))
+        steady = _steady(p, workload, rps, batch)
+    saturated = not math.isfinite(steady.ttft_p95_s)
+    in_system = rps * (steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s)
+    return LoadEstimate(rps, in_system, steady.tpot_s, steady.ttft_p95_s, max(steady.rho, rps / cap), saturated,
+                        steady.ttft_mean_s, batch, rps * workload.output_tokens)
+
+
+def arrival_group(p: EngineProfile, workload: WorkloadSpec, active: int) -> int:
+    """How many requests arrive together in a synchronised closed loop (equal lengths, common start).
+
+    All clients start at once; the first wave's prompts are prefilled ``max_num_batched_tokens`` at
+    a time, so they get their first tokens (and, with equal output lengths, finish and come back) in
+    groups of that many prompts. The grouping persists wave after wave.
+    """
+    return max(1, min(active, p.max_num_batched_tokens // max(1, workload.prompt_tokens)))
+
+
+def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: int) -> tuple[float, _Steady, float]:
+    """Fixed point (rps, steady state, batch) of ``active`` clients in a closed loop."""
+    rps = active / single_request_latency(p, workload.prompt_tokens, workload.output_tokens).e2e_s
+    batch = 1.0
+    groups = active / group
+    others = (groups - 1) / groups
+    steady = _steady(p, workload, rps, batch, group, others)
+    for _ in range(60):
+        if math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s):
+            decode_share = (workload.output_tokens - 1) * steady.tpot_s
+            engine_ttft = max(0.0, steady.ttft_mean_s - p.api_server_s)
+            batch = max(1.0, active * decode_share / (engine_ttft + decode_share))
+            e2e = steady.ttft_mean_s + decode_share
+            rps = 0.5 * rps + 0.5 * active / e2e
+        else:
+            rps *= 0.8
+        steady = _steady(p, workload, rps, batch, group, others)
+    return rps, steady, batch
+
+
+def estimate_concurrency(p: EngineProfile, workload: WorkloadSpec, clients: int, *, synchronized: bool = False,
+                         requests: int | None = None) -> LoadEstimate:
+    """Closed loop: ``clients`` users each sending the next request when the last finishes.
+
+    What ``vllm bench serve --max-concurrency C --request-rate inf`` measures. Solved as a fixed
+    point in throughput X: E2E = TTFT + (O - 1) TPOT, X = active / E2E (Little), with at most
+    ``max_batch`` requests active and the rest queued (their wait joins TTFT). ``synchronized``:
+    equal lengths and a common start make requests arrive in groups (:func:`arrival_group`).
+    ``requests``: a benchmark of that many requests, whose output rate includes the last, partial
+    wave (fewer clients left) as ``vllm bench serve`` reports it.
+    """
+    cap_batch = max_batch(p, workload)
+    if clients <= 0 or cap_batch == 0:
+        return LoadEstimate(0.0, 0.0, math.inf, math.inf, 0.0, cap_batch == 0, math.inf)
+    active = min(clients, cap_batch)
+    group = arrival_group(p, workload, active) if synchronized else 1
+    rps, steady, batch = _closed_loop(p, workload, active, group)
+    queued = clients - active
+    queue_wait = queued / rps if queued > 0 else 0.0
+    output_rate = rps * workload.output_tokens
+    ttft_mean = steady.ttft_mean_s + queue_wait
+    if requests is not None:
+        # all clients start at once: the first wave's prompts are prefilled back to back
+        first = _first_wave_ttft(p, workload, active)
+        wave = min(requests, active)
+        ttft_mean = (wave * first + (requests - wave) * ttft_mean) / requests
+    if requests is not None and requests > clients:
+        e2e = steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s
+        duration = (requests // clients) * e2e
+        rest = requests % clients
+        if rest:
+            tail = estimate_concurrency(p, workload, rest, synchronized=synchronized)
+            duration += tail.ttft_mean_s + (workload.output_tokens - 1) * tail.tpot_s
+        output_rate = requests * workload.output_tokens / duration
+    return LoadEstimate(rps, float(clients), steady.tpot_s, steady.ttft_p95_s + queue_wait, steady.rho,
+                        queued > 0, ttft_mean, batch, output_rate)
+
+
+def _first_wave_ttft(p: EngineProfile, workload: WorkloadSpec, clients: int) -> float:
+    """Mean client TTFT of ``clients`` requests sent at the same moment to an idle replica."""
+    service = prefill_time(p, workload.prompt_tokens, prompts=clients)
+    chunks = len(prefill_chunks(p, workload.prompt_tokens * clients))
+    return p.api_server_s + service * (chunks + 1) / (2 * chunks)
+
+
+def estimate_batch(p: EngineProfile, workload: WorkloadSpec, batch: int) -> LoadEstimate:
+    """Offline: ``batch`` requests submitted at once, no API server (``benchmark_latency.py``).
+
+    The prompts are prefilled together in chunks of max_num_batched_tokens, then ``batch``
+    sequences decode the remaining tokens together.
+    """
+    total, done, ttft = batch * workload.prompt_tokens, 0, 0.0
+    while done < total:
+        chunk = min(p.max_num_batched_tokens, total - done)
+        ttft += step_time(p, chunk, 0, prefill_seqs=max(1, round(batch * chunk / total)))
+        done += chunk
+    decode = sum(step_time(p, decode_seqs=batch, decode_context_tokens=batch * (workload.prompt_tokens + i))
+                 for i in range(1, workload.output_tokens))
+    e2e = ttft + decode
+    tpot = decode / max(1, workload.output_tokens - 1)
+    return LoadEstimate(batch / e2e, float(batch), tpot, ttft, 1.0, False, ttft, float(batch),
+                        batch * workload.output_tokens / e2e)
 
 
 def sustainable_rps(p: EngineProfile, workload: WorkloadSpec, slo: SloSpec) -> float:
@@ -277,6 +556,15 @@ def sustainable_rps(p: EngineProfile, workload: WorkloadSpec, slo: SloSpec) -> f
     return low
 
 
-def decode_tokens_per_s(p: EngineProfile, workload: WorkloadSpec) -> float:
-    """Generated tokens/s of one replica with a full batch (the throughput roofline)."""
+def saturated_output_tokens_per_s(p: EngineProfile, workload: WorkloadSpec) -> float:
+    """Generated tokens/s of one replica with a full batch (the throughput ceiling, output tokens only)."""
     return saturation_rps(p, workload) * workload.output_tokens
+
+
+decode_tokens_per_s = saturated_output_tokens_per_s
+"""Old name of :func:`saturated_output_tokens_per_s`."""
+
+
+def with_overrides(p: EngineProfile, **terms: float | str | None) -> EngineProfile:
+    """``p`` with some efficiency terms replaced (a calibrated profile's fitted values)."""
+    return replace(p, **terms)  # type: ignore[arg-type]

@@ -1,4 +1,7 @@
-"""Options and helpers shared by ``recommend``, ``apply`` and ``watch`` (not a command module)."""
+"""Options and helpers shared by ``recommend``, ``apply`` and ``watch`` (not a command module).
+
+The Prometheus connection flags are :mod:`llmstack.cli.prometheus_options`.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +10,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from llmstack.metrics.reading import PrometheusReader
+from llmstack import data
 from llmstack.policy.recommendation import Recommendation, Skip
 
-PROMETHEUS = typer.Option(..., "--prometheus", help="Prometheus base URL, e.g. http://127.0.0.1:9090")
 SPEC = typer.Option(None, "--spec", help="stack spec YAML (default: llmstack:spec of the stack file)")
 STACK = typer.Option("dev", "--stack", help="Pulumi stack name (reads Pulumi.<stack>.yaml)")
 PROJECT = typer.Option(Path("."), "--project-dir", help="folder holding Pulumi.yaml")
-POLICY = typer.Option([Path("policies/default.yaml")], "--policy", help="policy files, merged in order")
+POLICY = typer.Option([data.policy()], "--policy", show_default=False,
+                      help="policy files, merged in order (default: the packaged policies/default.yaml)")
 AUDIT = typer.Option(Path(".llmstack/audit.jsonl"), "--audit-log", help="append-only JSONL audit log")
-TIMEOUT = typer.Option(5.0, "--timeout", min=0.1, help="seconds per Prometheus query")
-USER = typer.Option(None, "--username", envvar="LLMSTACK_PROMETHEUS_USER", help="basic auth user")
-PASSWORD = typer.Option(None, "--password", envvar="LLMSTACK_PROMETHEUS_PASSWORD", help="basic auth password")
-TOKEN = typer.Option(None, "--bearer-token", envvar="LLMSTACK_PROMETHEUS_TOKEN", help="bearer token")
-INSECURE = typer.Option(False, "--insecure", help="do not verify Prometheus' TLS certificate")
-CA_FILE = typer.Option(None, "--ca-file", help="CA bundle that signed Prometheus' certificate")
-RULES = typer.Option(False, "--recording-rules", help="query the recording-rule names instead of raw PromQL")
-
-
-def reader(url: str, timeout: float, username: str | None, password: str | None, token: str | None,
-           insecure: bool, ca_file: Path | None) -> PrometheusReader:
-    return PrometheusReader(url, timeout_s=timeout, username=username, password=password, bearer_token=token,
-                            verify=not insecure, ca_file=ca_file)
 
 
 def table(recs: list[Recommendation], skips: list[Skip], title: str) -> Table:

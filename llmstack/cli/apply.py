@@ -17,6 +17,7 @@ import typer
 from llmstack.cli import _policy as opts
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
+from llmstack.cli.prometheus_options import PrometheusOptions, prometheus_options
 from llmstack.errors import LlmstackError
 from llmstack.policy import applying, loop
 from llmstack.policy.audit import AuditLog
@@ -47,38 +48,39 @@ def _approved(path: Path, current: dict[str, object]) -> list[Recommendation]:
     return recs
 
 
+def _require_pulumi_project(project_dir: Path) -> None:
+    """Refuse a folder that is not a Pulumi project rather than create a stack file nobody deploys."""
+    if not any((project_dir / name).is_file() for name in ("Pulumi.yaml", "Pulumi.yml")):
+        raise LlmstackError(f"{str(project_dir)!r} holds no Pulumi.yaml", path="--project-dir",
+                            hint="run in the Pulumi project (or `llmstack init DIR` to make one)")
+
+
 @app.command()
+@prometheus_options(url_required=False, url_help="Prometheus base URL")
 def apply(
-    prometheus: str | None = typer.Option(None, "--prometheus", help="Prometheus base URL"),
+    prom: PrometheusOptions,
     spec: Path | None = opts.SPEC,
     stack: str = opts.STACK,
     project_dir: Path = opts.PROJECT,
     policy: list[Path] = opts.POLICY,
     audit_log: Path = opts.AUDIT,
-    timeout: float = opts.TIMEOUT,
-    username: str | None = opts.USER,
-    password: str | None = opts.PASSWORD,
-    bearer_token: str | None = opts.TOKEN,
-    insecure: bool = opts.INSECURE,
-    ca_file: Path | None = opts.CA_FILE,
-    recording_rules: bool = opts.RULES,
     yes: bool = typer.Option(False, "--yes", help="run pulumi up (default: preview only)"),
     approve_file: Path | None = typer.Option(None, "--approve-file", help="apply these reviewed recommendations"),
     config_only: bool = typer.Option(False, "--config-only", help="only write llmstack:scaling, no Pulumi"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Write recommendations into Pulumi.<stack>.yaml and preview (default) or apply them (--yes)."""
+    _require_pulumi_project(project_dir)
     ctx = load_context(spec, stack, project_dir)
     mode: applying.Mode = "config-only" if config_only else ("up" if yes else "preview")
     audit = AuditLog(audit_log)
     if approve_file is not None:
         recs = _approved(approve_file, dict(ctx.current))
     else:
-        if prometheus is None:
+        if prom.url is None:
             raise LlmstackError("give --prometheus to read signals, or --approve-file with reviewed recommendations")
-        source = opts.reader(prometheus, timeout, username, password, bearer_token, insecure, ca_file)
-        result, _ = loop.run_once(source, ctx.stack, load_policy(policy), ScalingState(), time.time(),
-                                  current=ctx.current, audit=audit, recording_rules=recording_rules)
+        result, _ = loop.run_once(prom.reader(), ctx.stack, load_policy(policy), ScalingState(), time.time(),
+                                  current=ctx.current, audit=audit, recording_rules=prom.recording_rules)
         for w in result.warnings:
             err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
         recs = result.recommendations

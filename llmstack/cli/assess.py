@@ -7,13 +7,13 @@ import math
 from pathlib import Path
 
 import typer
-import yaml
 from rich.table import Table
 
+from llmstack.artifacts import yaml_text
 from llmstack.assess import analysis, hardware, observing
-from llmstack.cli import _policy as opts
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
+from llmstack.cli.prometheus_options import PrometheusOptions, prometheus_options
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.spec.loading import load_spec
@@ -24,20 +24,15 @@ def _pct(x: float) -> str:
 
 
 @app.command()
+@prometheus_options(url_required=False, url_help="Prometheus base URL of the environment", recording_rules=False)
 def assess(
-    prometheus: str | None = typer.Option(None, "--prometheus", help="Prometheus base URL of the environment"),
+    prom: PrometheusOptions,
     spec: Path | None = typer.Option(None, "--spec", help="stack spec YAML describing the deployments"),
     window: str = typer.Option("1h", "--window", help="period to assess, a Prometheus duration (30m, 1h, 1d)"),
     nvidia_smi: Path | None = typer.Option(
         None, "--nvidia-smi", help="output of nvidia-smi --query-gpu=index,name,memory.total --format=csv"),
     nodes: Path | None = typer.Option(None, "--nodes", help="output of kubectl get nodes -o json"),
     starter_spec: Path | None = typer.Option(None, "--starter-spec", help="write a starter stack spec here"),
-    timeout: float = opts.TIMEOUT,
-    username: str | None = opts.USER,
-    password: str | None = opts.PASSWORD,
-    bearer_token: str | None = opts.TOKEN,
-    insecure: bool = opts.INSECURE,
-    ca_file: Path | None = opts.CA_FILE,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Report SLO attainment, utilization, bottleneck, idle cost and the levers that would help most."""
@@ -52,17 +47,16 @@ def assess(
     if found:
         report["hardware"] = [dataclasses.asdict(f) for f in found]
         if starter_spec is not None:
-            atomic_write_text(starter_spec, yaml.safe_dump(hardware.starter_spec(found), sort_keys=False))
+            atomic_write_text(starter_spec, yaml_text.dump(hardware.starter_spec(found)))
             report["starter_spec"] = str(starter_spec)
     elif starter_spec is not None:
         raise LlmstackError("a starter spec needs the hardware", path="--starter-spec",
                             hint="pass --nvidia-smi FILE or --nodes FILE")
-    if prometheus is not None:
+    if prom.url is not None:
         if spec is None:
             raise LlmstackError("assessing deployments needs the stack spec", path="--spec")
         stack = load_spec(spec)
-        source = opts.reader(prometheus, timeout, username, password, bearer_token, insecure, ca_file)
-        seen = observing.observe(source, stack, window)
+        seen = observing.observe(prom.reader(), stack, window)
         results = analysis.assess(stack, seen.observations)
         report["window"] = window
         report["queries"] = seen.queries

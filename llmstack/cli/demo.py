@@ -12,17 +12,21 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from llmstack import data
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
 from llmstack.demo import report, view
-from llmstack.demo.run import Demo, DemoOptions
+from llmstack.demo.run import Demo, DemoOptions, DemoResult
 
 
 @app.command()
 def demo(
-    spec: Path = typer.Option(Path("examples/stack.yaml"), "--spec", help="stack spec YAML"),
-    policy: list[Path] = typer.Option([Path("policies/default.yaml"), Path("policies/demo.yaml")], "--policy",
-                                      help="policy files, merged in order"),
+    spec: Path = typer.Option(data.example(), "--spec", show_default=False,
+                              help="stack spec YAML (default: the packaged examples/stack.yaml)"),
+    policy: list[Path] = typer.Option([data.policy("default.yaml"), data.policy("demo.yaml")], "--policy",
+                                      show_default=False,
+                                      help="policy files, merged in order (default: the packaged "
+                                           "policies/default.yaml and policies/demo.yaml)"),
     duration: float = typer.Option(150.0, "--duration", min=5.0, help="wall seconds of load"),
     speed: float = typer.Option(10.0, "--speed", min=1.0, max=50.0, help="simulated seconds per wall second"),
     burst: float = typer.Option(3.0, "--burst", min=1.0, help="rate multiplier in the second quarter (1: no burst)"),
@@ -42,38 +46,52 @@ def demo(
                           burst=burst, rate=rate, background_rate=background_rate, interval_s=interval, seed=seed,
                           max_prompt_tokens=max_prompt_tokens or None,
                           plot=plot if plot is not None else workdir / "demo.png")
-    run = Demo(options)
+    result = _run(Demo(options), live=not as_json)
+    if as_json:
+        print_json(result.summary)
+    else:
+        _print_summary(result, speed)
+    _exit(result)
+
+
+def _run(run: Demo, *, live: bool) -> DemoResult:
+    """Run the demo with Ctrl-C and SIGTERM stopping it cleanly (and, with ``live``, the live view)."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         run.stop.set()
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if as_json:
-            result = run.run()
-        else:
-            screen = Console(stderr=True)
-            with Live(console=screen, refresh_per_second=2, transient=False) as live:
-                def tick(d: Demo) -> None:
-                    live.update(view.render(d.stack, d.timeline.snapshot(), elapsed_wall_s=time.time() - d.started_wall,
-                                            duration_s=d.options.duration_s, speed=d.options.speed,
-                                            replicas=d.replicas(),
-                                            header=f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
-                                                   f"prometheus {d.monitoring.url}"))
-                result = run.run(on_tick=tick)
+        return _run_live(run) if live else run.run()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if as_json:
-        print_json(result.summary)
-    else:
-        title = (f"llmstack demo: {result.summary['simulated_s'] / 60:.1f} simulated minutes at x{speed:g}"
-                 + (" (interrupted)" if result.interrupted else ""))
-        console.print(report.summary_table(result.rows, title))
-        if result.summary.get("policy_note"):
-            console.print(f"policy: {result.summary['policy_note']}", highlight=False)
-        console.print(f"stack file {result.summary['stack_file']}, audit log {result.summary['audit_log']}"
-                      + (f", plot {result.plot}" if result.plot else ""), highlight=False)
+
+
+def _run_live(run: Demo) -> DemoResult:
+    screen = Console(stderr=True)
+    with Live(console=screen, refresh_per_second=2, transient=False) as live:
+        def tick(d: Demo) -> None:
+            live.update(view.render(d.stack, d.timeline.snapshot(), elapsed_wall_s=time.time() - d.started_wall,
+                                    duration_s=d.options.duration_s, speed=d.options.speed,
+                                    replicas=d.replicas(),
+                                    header=f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
+                                           f"prometheus {d.monitoring.url}"))
+        return run.run(on_tick=tick)
+
+
+def _print_summary(result: DemoResult, speed: float) -> None:
+    title = (f"llmstack demo: {result.summary['simulated_s'] / 60:.1f} simulated minutes at x{speed:g}"
+             + (" (interrupted)" if result.interrupted else ""))
+    console.print(report.summary_table(result.rows, title))
+    if result.summary.get("policy_note"):
+        console.print(f"policy: {result.summary['policy_note']}", highlight=False)
+    console.print(f"stack file {result.summary['stack_file']}, audit log {result.summary['audit_log']}"
+                  + (f", plot {result.plot}" if result.plot else ""), highlight=False)
+
+
+def _exit(result: DemoResult) -> None:
+    """Errors during the run to stderr; exit 130 when interrupted, 1 after errors."""
     for error in result.summary["errors"]:
         err_console.print(f"[red]error during the run:[/] {error}", highlight=False)
     if result.interrupted:

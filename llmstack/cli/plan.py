@@ -1,4 +1,4 @@
-"""``llmstack plan``: the capacity and cost table for a stack spec (after the checks ``render`` runs)."""
+"""``llmstack plan``: the capacity and cost table for a stack spec."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from llmstack.capacity import planning
 from llmstack.cli._checks import preflight
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
+from llmstack.errors import LlmstackError
 from llmstack.spec.loading import load_spec
 
 
@@ -19,35 +20,53 @@ def plan(
     spec: Path = typer.Option(..., "--spec", help="stack spec YAML"),
     rps: float | None = typer.Option(None, "--rps", min=0, max=1e6,
                                      help="requests/s to size for (default: each workload)"),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, max=1_000_000,
+        help="closed loop of C clients (vllm bench serve --max-concurrency C)"),
     prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=1, max=10_000_000),
     output_tokens: int | None = typer.Option(None, "--output-tokens", min=1, max=10_000_000),
-    deployment: str | None = typer.Option(None, "--deployment", help="only this deployment"),
+    deployment: str | None = typer.Option(None, "--deployment", help="size only this deployment"),
     declared_only: bool = typer.Option(False, "--declared-only", help="skip alternative variants/pools/TP"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Every (deployment, variant, pool, TP) option: fit, memory, speed, replicas and cost, cheapest first."""
+    """Every (deployment, variant, pool, TP) option: fit, KV cache, speed at the load, replicas and cost."""
+    if rps is not None and concurrency is not None:
+        raise LlmstackError("--rps and --concurrency are two different loads", path="plan",
+                            hint="give one: --rps R (open loop) or --concurrency C (closed loop)")
     stack = load_spec(spec)
     preflight(stack, spec)
     options = planning.plan(
-        stack, planning.Demand(rps, prompt_tokens, output_tokens), deployment=deployment,
+        stack, planning.Demand(rps, prompt_tokens, output_tokens, concurrency), deployment=deployment,
         alternatives=not declared_only,
     )
     if as_json:
         print_json([o.to_json() for o in options])
         return
-    table = Table(title=f"capacity plan: {stack.name}", show_lines=False)
-    for column in ("deployment", "variant", "pool", "TP", "fits", "weights GiB/GPU", "KV GiB/GPU", "max seqs",
-                   "decode tok/s", "req/s in SLO", "replicas", "$/h", "$/M tok", "why"):
+    console.print(_table(stack.name, options))
+    console.print("* = as declared in the spec; load, TTFT and TPOT are per replica at the sized replica count; "
+                  "max out tok/s = output tokens/s with a full batch; $/M out tok counts output tokens only")
+    for note in sorted({o.calibrated_from for o in options if o.calibrated_from}):
+        console.print(f"speed from calibrated profile {note}")
+
+
+def _table(name: str, options: list[planning.PlanOption]) -> Table:
+    table = Table(title=f"capacity plan: {name}", show_lines=False)
+    for column in ("deployment", "variant", "pool", "TP", "fits", "weights GiB/GPU", "KV tokens", "max conc.",
+                   "max out tok/s", "load", "out tok/s", "TTFT p95 ms", "TPOT ms", "req/s in SLO", "replicas", "$/h",
+                   "$/M out tok", "why"):
         table.add_column(column, overflow="fold")
     for o in options:
-        mark = "[green]yes[/]" if o.fits else "[red]no[/]"
-        name = o.deployment + (" *" if o.declared else "")
         table.add_row(
-            name, o.variant, o.pool, str(o.tensor_parallel), mark, f"{o.weights_gib_per_gpu:.1f}",
-            f"{o.kv_cache_gib_per_gpu:.1f}", str(o.max_concurrent_seqs), f"{o.decode_tokens_per_s:.0f}",
-            f"{o.sustainable_rps:.2f}", "-" if o.replicas_needed is None else str(o.replicas_needed),
+            o.deployment + (" *" if o.declared else ""), o.variant, o.pool, str(o.tensor_parallel),
+            "[green]yes[/]" if o.fits else "[red]no[/]", f"{o.weights_gib_per_gpu:.1f}", str(o.kv_cache_tokens),
+            f"{o.max_concurrency:.1f}", f"{o.decode_tokens_per_s:.0f}", o.load or "-", f"{o.output_tokens_per_s:.0f}",
+            _ms(o.ttft_p95_s), _ms(o.tpot_mean_s, 1), f"{o.sustainable_rps:.2f}",
+            "-" if o.replicas_needed is None else str(o.replicas_needed),
             "-" if o.cost_per_hour is None else f"{o.cost_per_hour:.2f}",
             "-" if o.cost_per_million_tokens is None else f"{o.cost_per_million_tokens:.2f}", o.reason,
         )
-    console.print(table)
-    console.print("* = as declared in the spec")
+    return table
+
+
+def _ms(seconds: float | None, digits: int = 0) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.{digits}f}"

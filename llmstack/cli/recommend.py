@@ -14,6 +14,7 @@ import typer
 from llmstack.cli import _policy as opts
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
+from llmstack.cli.prometheus_options import PrometheusOptions, prometheus_options
 from llmstack.errors import MetricsError
 from llmstack.policy import loop
 from llmstack.policy.audit import AuditLog
@@ -23,27 +24,20 @@ from llmstack.policy.state import ScalingState
 
 
 @app.command()
+@prometheus_options()
 def recommend(
-    prometheus: str = opts.PROMETHEUS,
+    prom: PrometheusOptions,
     spec: Path | None = opts.SPEC,
     stack: str = opts.STACK,
     project_dir: Path = opts.PROJECT,
     policy: list[Path] = opts.POLICY,
     audit_log: Path = opts.AUDIT,
-    timeout: float = opts.TIMEOUT,
-    username: str | None = opts.USER,
-    password: str | None = opts.PASSWORD,
-    bearer_token: str | None = opts.TOKEN,
-    insecure: bool = opts.INSECURE,
-    ca_file: Path | None = opts.CA_FILE,
-    recording_rules: bool = opts.RULES,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Recommendations (horizontal, vertical, variant) from the current signals; changes nothing."""
     ctx = load_context(spec, stack, project_dir)
-    source = opts.reader(prometheus, timeout, username, password, bearer_token, insecure, ca_file)
-    result, _ = loop.run_once(source, ctx.stack, load_policy(policy), ScalingState(), time.time(),
-                              current=ctx.current, audit=AuditLog(audit_log), recording_rules=recording_rules)
+    result, _ = loop.run_once(prom.reader(), ctx.stack, load_policy(policy), ScalingState(), time.time(),
+                              current=ctx.current, audit=AuditLog(audit_log), recording_rules=prom.recording_rules)
     if result.read_error is not None:  # audited above; nothing to recommend from
         raise MetricsError(f"no recommendation: {result.read_error}")
     for w in result.warnings:

@@ -14,7 +14,9 @@ from llmstack.cli.output import console, print_json
 from llmstack.errors import LlmstackError
 from llmstack.experiments import replay as replaying
 from llmstack.sim.fleet import FleetConfig
+from llmstack.sim.traces import Trace
 from llmstack.spec.loading import load_spec
+from llmstack.spec.models import StackSpec
 
 BALANCERS = ("round_robin", "least_request")
 
@@ -51,6 +53,23 @@ def simulate(
     config = FleetConfig(balancer=balancer, startup_delay_s=startup_delay, interval_s=interval)  # type: ignore[arg-type]
     source = replaying.prepare_trace(trace, time_slice=time_slice, rate_scale=rate_scale,
                                      skip_bad_rows=skip_bad_rows, seed=seed)
+    runs = _replay_with_progress(stack, deployment, source, names, config)
+    if plot is not None:
+        from llmstack.experiments.plotting import plot_runs
+
+        plot_runs(runs, plot)
+    if as_json:
+        data = [r.score.to_json() for r in runs]
+        print_json(data[0] if len(data) == 1 and not compare else data)
+        return
+    console.print(_table(runs, f"simulation: {deployment} on {source.name} ({len(source.requests)} requests)"))
+    for note in _notes(runs):
+        console.print(f"note: {note}")
+
+
+def _replay_with_progress(stack: StackSpec, deployment: str, source: Trace, names: list[str],
+                          config: FleetConfig) -> list[replaying.Run]:
+    """The runs, with a progress bar per autoscaler on stderr (for traces of 2000 requests or more)."""
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True,
                   disable=len(source.requests) < 2000) as bar:
@@ -61,18 +80,16 @@ def simulate(
                 tasks[name] = bar.add_task(f"simulating {name}", total=total)
             bar.update(tasks[name], completed=done)
 
-        runs = replaying.replay(stack, deployment, source, names, config=config, progress=progress)
-    if plot is not None:
-        from llmstack.experiments.plotting import plot_runs
+        return replaying.replay(stack, deployment, source, names, config=config, progress=progress)
 
-        plot_runs(runs, plot)
-    if as_json:
-        data = [r.score.to_json() for r in runs]
-        print_json(data[0] if len(data) == 1 and not compare else data)
-        return
-    table = Table(title=f"simulation: {deployment} on {source.name} ({len(source.requests)} requests)")
-    for column in ("autoscaler", "in SLO", "TTFT p50", "TTFT p95", "TTFT p99", "TPOT p50", "TPOT p95", "TPOT p99",
-                   "GPU-h", "cost", "scale events", "mean repl.", "max repl.", "preempt.", "burst react s"):
+
+COLUMNS = ("autoscaler", "in SLO", "TTFT p50", "TTFT p95", "TTFT p99", "TPOT p50", "TPOT p95", "TPOT p99",
+           "GPU-h", "cost", "scale events", "mean repl.", "max repl.", "preempt.", "burst react s")
+
+
+def _table(runs: list[replaying.Run], title: str) -> Table:
+    table = Table(title=title)
+    for column in COLUMNS:
         table.add_column(column, justify="right")
     for run in runs:
         s = run.score
@@ -80,7 +97,11 @@ def simulate(
                       _fmt(s.ttft_p99_s), _fmt(s.tpot_p50_s), _fmt(s.tpot_p95_s), _fmt(s.tpot_p99_s),
                       _fmt(s.gpu_hours, 2), _fmt(s.cost, 2), str(s.scale_events), _fmt(s.mean_replicas, 1),
                       str(s.max_replicas), str(s.preemptions), _fmt(s.burst_reaction_s, 0))
-    console.print(table)
+    return table
+
+
+def _notes(runs: list[replaying.Run]) -> list[str]:
+    """What the table does not say: rejected requests, skipped rows, unfinished requests."""
     first = runs[0].score
     notes = []
     if first.rejected_over_context:
@@ -90,5 +111,4 @@ def simulate(
         notes.append(f"{first.skipped_rows} malformed trace row(s) skipped")
     if any(r.score.unfinished for r in runs):
         notes.append("some requests never finished (no replica to serve them)")
-    for note in notes:
-        console.print(f"note: {note}")
+    return notes

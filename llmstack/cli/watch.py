@@ -11,6 +11,7 @@ import typer
 from llmstack.cli import _policy as opts
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import clean, console
+from llmstack.cli.prometheus_options import PrometheusOptions, prometheus_options
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.policy import applying, loop
@@ -31,8 +32,9 @@ def _load_state(path: Path) -> ScalingState:
 
 
 @app.command()
+@prometheus_options()
 def watch(
-    prometheus: str = opts.PROMETHEUS,
+    prom: PrometheusOptions,
     spec: Path | None = opts.SPEC,
     stack: str = opts.STACK,
     project_dir: Path = opts.PROJECT,
@@ -41,19 +43,12 @@ def watch(
     state_file: Path = typer.Option(Path(".llmstack/state.json"), "--state-file", help="conditions and cooldowns"),
     interval: float = typer.Option(30.0, "--interval", min=1.0, help="seconds between cycles"),
     cycles: int | None = typer.Option(None, "--cycles", min=1, help="stop after this many cycles"),
-    timeout: float = opts.TIMEOUT,
-    username: str | None = opts.USER,
-    password: str | None = opts.PASSWORD,
-    bearer_token: str | None = opts.TOKEN,
-    insecure: bool = opts.INSECURE,
-    ca_file: Path | None = opts.CA_FILE,
     yes: bool = typer.Option(False, "--yes", help="apply with pulumi up (default: recommend and audit only)"),
     config_only: bool = typer.Option(False, "--config-only", help="apply by writing llmstack:scaling only"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per cycle on stdout (JSON lines)"),
 ) -> None:
     """Run recommend every --interval seconds; with --yes or --config-only also apply."""
     ctx = load_context(spec, stack, project_dir)
-    source = opts.reader(prometheus, timeout, username, password, bearer_token, insecure, ca_file)
     mode: applying.Mode | None = "config-only" if config_only else ("up" if yes else None)
 
     def do_apply(recs: Sequence[Recommendation]) -> None:
@@ -70,6 +65,7 @@ def watch(
         if result.recommendations:
             console.print(opts.table(result.recommendations, [], "applied" if result.applied else "recommended"))
 
-    loop.watch(source, ctx.stack, load_policy(policy), interval_s=interval, state=_load_state(state_file),
+    loop.watch(prom.reader(), ctx.stack, load_policy(policy), interval_s=interval, state=_load_state(state_file),
                current=ctx.current, apply=do_apply if mode else None, audit=AuditLog(audit_log), cycles=cycles,
-               on_cycle=show, on_state=lambda s: atomic_write_text(state_file, json.dumps(s.to_json())))
+               on_cycle=show, on_state=lambda s: atomic_write_text(state_file, json.dumps(s.to_json())),
+               recording_rules=prom.recording_rules)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from llmstack.artifacts import haproxy, prometheus
+from llmstack.artifacts import haproxy, prometheus, yaml_text
 from llmstack.spec.models import StackSpec
 
 HOST = "127.0.0.1"
@@ -73,7 +73,7 @@ def prometheus_files(stack: StackSpec, ports: DemoPorts, workdir: str) -> dict[s
                                                router=[f"{HOST}:{ports.router_stats}"])
     config = prometheus.build_prometheus_config(stack, targets, rule_files=[f"{RULES_DIR}/*.yml"])
     return {
-        "prometheus.yml": prometheus.render_yaml(config),
-        f"{RULES_DIR}/recording.yml": prometheus.render_yaml(prometheus.build_recording_rules(stack)),
-        f"{RULES_DIR}/alerts.yml": prometheus.render_yaml(prometheus.build_alert_rules(stack)),
+        "prometheus.yml": yaml_text.dump(config),
+        f"{RULES_DIR}/recording.yml": yaml_text.dump(prometheus.build_recording_rules(stack)),
+        f"{RULES_DIR}/alerts.yml": yaml_text.dump(prometheus.build_alert_rules(stack)),
     }

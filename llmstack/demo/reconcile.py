@@ -18,37 +18,20 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from llmstack.artifacts.haproxy import backend_name
 from llmstack.demo import config
 from llmstack.demo.monitoring import Monitoring
 from llmstack.demo.router import Router
+from llmstack.demo.timeline import ReplicaChange
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.policy import applying
 from llmstack.policy.recommendation import Recommendation
 from llmstack.sim.server import LiveFleet
 from llmstack.spec.models import StackSpec
-
-
-@dataclass(frozen=True)
-class ReplicaChange:
-    """One reconciled change of a deployment's replica set."""
-
-    wall: float
-    deployment: str
-    before: int
-    after: int
-    added: tuple[int, ...]
-    removed: tuple[int, ...]
-    router_followed_s: float | None
-
-    @property
-    def kind(self) -> str:
-        return "out" if self.after > self.before else "in"
 
 
 def engine_change(rec: Recommendation) -> str | None:
@@ -67,7 +50,8 @@ class Reconciler:
     """Owns the replica sets; :meth:`apply` is the ``apply`` callable of :func:`llmstack.policy.loop.run_once`."""
 
     def __init__(self, stack: StackSpec, router_name: str, fleets: Mapping[str, LiveFleet], router: Router,
-                 monitoring: Monitoring, ports: config.DemoPorts, stack_file: Path, *, drain_s: float = 10.0) -> None:
+                 monitoring: Monitoring, ports: config.DemoPorts, stack_file: Path, *, drain_s: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.stack = stack
         self.router_name = router_name
         self.fleets = dict(fleets)
@@ -76,6 +60,8 @@ class Reconciler:
         self.ports = ports
         self.stack_file = stack_file
         self.drain_s = drain_s
+        self.clock = clock
+        """The time each :class:`ReplicaChange` records (the demo passes its simulated clock)."""
         self.changes: list[ReplicaChange] = []
         self._order: dict[str, list[int]] = {d: list(f.ports) for d, f in self.fleets.items()}
         self._draining: list[threading.Thread] = []
@@ -137,7 +123,7 @@ class Reconciler:
                                           name=f"drain-{deployment}-{port}", daemon=True)
                 thread.start()
                 self._draining.append(thread)
-        change = ReplicaChange(time.time(), deployment, len(current), replicas, tuple(added), tuple(removed),
+        change = ReplicaChange(self.clock(), deployment, len(current), replicas, tuple(added), tuple(removed),
                                followed)
         self.changes.append(change)
         return change

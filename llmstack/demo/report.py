@@ -9,6 +9,7 @@ the GPUs per replica, cost by the pool's price per GPU-hour.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def summarize(stack: StackSpec, timeline: Timeline, speed: float, end_s: float) 
         changes = sorted((c for c in timeline.changes if c.deployment == name), key=lambda c: c.t_s)
         counts = [initial, *(c.after for c in changes)]
         seconds = replica_seconds(initial, [(c.t_s, c.after) for c in changes], end_s)
-        gpus = d.tensor_parallel * d.pipeline_parallel
+        gpus = d.gpus_per_replica
         gpu_hours = seconds * gpus / 3600
         out.append(DeploymentSummary(
             deployment=name, requests_sent=len(mine), requests_ok=len(ok), ttft_p50_s=quantile(ttfts, 0.5),
@@ -92,7 +93,7 @@ def summarize(stack: StackSpec, timeline: Timeline, speed: float, end_s: float) 
             slo_attainment=(sum(1 for t in ttfts if t <= slo) / len(mine)) if mine else None,
             scale_outs=sum(1 for c in changes if c.kind == "out"), scale_ins=sum(1 for c in changes if c.kind == "in"),
             replicas_initial=initial, replicas_peak=max(counts), replicas_final=counts[-1], replica_seconds=seconds,
-            gpu_hours=gpu_hours, cost=gpu_hours * pool.cost_per_gpu_hour))
+            gpu_hours=gpu_hours, cost=pool.cost_per_hour(gpu_hours)))
     return out
 
 
@@ -121,6 +122,11 @@ def summary_table(rows: Sequence[DeploymentSummary], title: str) -> Table:
                       f"{sum(s.replica_seconds for s in rows):.0f}", f"{sum(s.gpu_hours for s in rows):.3f}",
                       f"${sum(s.cost for s in rows):.2f}", style="bold")
     return table
+
+
+def can_plot() -> bool:
+    """Whether matplotlib (the ``plots`` extra: ``pip install 'pulumi-llmstack[plots]'``) is installed."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def plot(stack: StackSpec, timeline: Timeline, path: Path, bin_s: float = 30.0) -> Path:

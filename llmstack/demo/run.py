@@ -30,7 +30,7 @@ from llmstack.demo.processes import ProcessGroup, free_port
 from llmstack.demo.reconcile import Reconciler
 from llmstack.demo.router import Router
 from llmstack.demo.timebase import ScaledSource, SimClock
-from llmstack.demo.timeline import Change, Timeline
+from llmstack.demo.timeline import Timeline
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.metrics.reading import PrometheusReader
@@ -192,7 +192,8 @@ class Demo:
                                     hint=self.monitoring.process.log_tail() if self.monitoring.process else None)
         _initial_stack_file(self.stack_file, self.options.spec)
         self.reconciler = Reconciler(self.stack, self.router_name, self.fleets, self.router, self.monitoring,
-                                     self.ports, self.stack_file, drain_s=self.options.drain_s)
+                                     self.ports, self.stack_file, drain_s=self.options.drain_s,
+                                     clock=self.sim_elapsed)
         self.settings = {name: s for name, s in settings_of(self.stack).items() if name in self.fleets}
         self.traffic = Traffic(self.workdir, f"http://127.0.0.1:{self.ports.router}", self.options.speed,
                                self.streams, self.group)
@@ -222,12 +223,8 @@ class Demo:
                                                              if d.name in self.fleets]})
 
         def apply(recs: Sequence[Any]) -> None:
-            before = len(reconciler.changes)
-            reconciler.apply(recs)
-            for change in reconciler.changes[before:]:
-                self.timeline.add_change(Change(self.clock.elapsed(change.wall), change.deployment, change.kind,
-                                                change.before, change.after, change.added, change.removed,
-                                                change.router_followed_s))
+            for change in reconciler.apply(recs):
+                self.timeline.add_change(change)
 
         while not self.stop.is_set():
             started = time.time()
@@ -278,7 +275,7 @@ class Demo:
         end_s = self.sim_elapsed()
         rows = report.summarize(self.stack, timeline, self.options.speed, end_s)
         plot_path: Path | None = None
-        if self.options.plot is not None and timeline.points:
+        if self.options.plot is not None and timeline.points and report.can_plot():
             plot_path = report.plot(self.stack, timeline, self.options.plot)
         pids = self.group.pids()
         summary: dict[str, Any] = {

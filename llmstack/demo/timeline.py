@@ -3,7 +3,7 @@
 Times are simulated seconds since the load started (wall seconds x speed). Per control
 cycle and deployment one :class:`Point` (the signals the policy read, the replicas, the
 cost per hour); every decision, applied or not, one :class:`Decision`; every reconciled
-replica change one :class:`Change`; every finished client request one
+replica change one :class:`ReplicaChange`; every finished client request one
 :class:`~llmstack.demo.load_process.Outcome`; and when Prometheus first and last listed each
 replica as a scrape target.
 """
@@ -45,15 +45,21 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class Change:
+class ReplicaChange:
+    """One reconciled change of a deployment's replica set (the reconciler makes it, the timeline keeps it)."""
+
     t_s: float
+    """When, on the reconciler's clock (the demo's: simulated seconds since the load started)."""
     deployment: str
-    kind: str
     before: int
     after: int
     added: tuple[int, ...]
     removed: tuple[int, ...]
     router_followed_s: float | None
+
+    @property
+    def kind(self) -> str:
+        return "out" if self.after > self.before else "in"
 
     def to_json(self) -> dict[str, object]:
         return {"t_s": round(self.t_s, 1), "deployment": self.deployment, "kind": self.kind, "before": self.before,
@@ -75,7 +81,7 @@ class Timeline:
     initial: Mapping[str, int]
     points: list[Point] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
+    changes: list[ReplicaChange] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     targets: dict[str, dict[int, Sighting]] = field(default_factory=dict)
     cycles: int = 0
@@ -102,7 +108,7 @@ class Timeline:
                 self.decisions.append(Decision(t_s, skip.deployment, "refused" if skip.refused else "hold", "",
                                                skip.rule or "", skip.reason))
 
-    def add_change(self, change: Change) -> None:
+    def add_change(self, change: ReplicaChange) -> None:
         with self._lock:
             self.changes.append(change)
 

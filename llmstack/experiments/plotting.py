@@ -6,12 +6,17 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from llmstack.errors import LlmstackError
 from llmstack.experiments.replay import Run
 
 
 def plot_runs(runs: Sequence[Run], path: str | Path) -> Path:
     """Three stacked panels sharing the time axis: arrivals/s, replicas up, TTFT p95 (s) per run."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise LlmstackError("plots need matplotlib", path="--plot",
+                            hint="pip install 'pulumi-llmstack[plots]'") from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

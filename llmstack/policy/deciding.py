@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from llmstack.capacity.planning import TP_CHOICES
 from llmstack.errors import LlmstackError
 from llmstack.metrics.reading import SignalSnapshot
-from llmstack.policy import guards as g
+from llmstack.policy import forecasting, guards
 from llmstack.policy.predicting import CapacityView, workload
 from llmstack.policy.recommendation import PRIORITY_ORDER, Prediction, Recommendation, Setting, Skip, settings_of
 from llmstack.policy.rules import Guards, Policy
@@ -59,7 +59,7 @@ class _Wish:
 
 def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
     """Why ``snap`` is too poor to act on (empty: good enough)."""
-    q = policy.data
+    quality = policy.data
     found: list[str] = []
     if snap.error:
         found.append(f"metrics unavailable: {snap.error}")
@@ -69,50 +69,33 @@ def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
         return found
     if snap.stale:
         found.append(f"stale data: newest sample of the oldest replica is {snap.oldest_sample_age_s:.0f} s old "
-                     f"(limit {q.stale_after:.0f} s)")
-    bad_values = [n for n in snap.nan if n in q.required_signals or n in SLO_SIGNALS or n.startswith("kv_")]
+                     f"(limit {quality.stale_after:.0f} s)")
+    bad_values = [n for n in snap.nan if n in quality.required_signals or n in SLO_SIGNALS or n.startswith("kv_")]
     if bad_values:
         found.append(f"NaN/Inf in {', '.join(sorted(bad_values))}")
-    missing = [n for n in q.required_signals if n in snap.missing]
+    missing = [n for n in quality.required_signals if n in snap.missing]
     if missing:
         found.append(f"no series for {', '.join(missing)}")
-    if snap.replicas_expected > 0 and snap.completeness < q.min_completeness:
+    if snap.replicas_expected > 0 and snap.completeness < quality.min_completeness:
         found.append(f"partial data: {snap.replicas_reporting} of {snap.replicas_expected} replicas report "
-                     f"({snap.completeness:.0%} < {q.min_completeness:.0%})")
+                     f"({snap.completeness:.0%} < {quality.min_completeness:.0%})")
     return found
 
 
-def capacity_problems(d: DeploymentSpec, cur: Setting, values: Mapping[str, float], replicas: int,
-                      view: CapacityView, w: WorkloadSpec, policy: Policy) -> list[str]:
-    """Readings the fleet cannot physically produce: a rate orders of magnitude over what it
-    serves, more requests running than its engines admit (``max_num_seqs``)."""
-    found: list[str] = []
-    fleet = max(1, replicas)
-    rate, running = values.get("request_rate"), values.get("running_requests")
-    factor = policy.data.max_rate_over_capacity
-    try:
-        serves = view.sustainable_rps(d, cur, w) * fleet
-        seqs = view.profile(d, cur).max_num_seqs * fleet
-    except (LlmstackError, ArithmeticError, ValueError):
-        return found
-    if rate is not None and serves > 0 and rate > factor * serves:
-        found.append(f"request_rate {rate:.3g}/s is over {factor:g}x what {fleet} replica(s) serve ({serves:.3g}/s)")
-    if running is not None and running > 2 * seqs:
-        found.append(f"running_requests {running:.3g} is over twice what {fleet} engine(s) admit ({seqs})")
-    return found
-
-
-def _bounds(d: DeploymentSpec, gd: Guards) -> tuple[int, int]:
-    low = d.replicas.min if gd.min_replicas is None else max(d.replicas.min, gd.min_replicas)
-    high = d.replicas.max if gd.max_replicas is None else min(d.replicas.max, gd.max_replicas)
+def _bounds(deployment: DeploymentSpec, limits: Guards) -> tuple[int, int]:
+    low = deployment.replicas.min if limits.min_replicas is None else max(deployment.replicas.min,
+                                                                          limits.min_replicas)
+    high = deployment.replicas.max if limits.max_replicas is None else min(deployment.replicas.max,
+                                                                           limits.max_replicas)
     return low, max(low, high)
 
 
-def _target(rule_target: float | None, fraction: float | None, signal: str, d: DeploymentSpec) -> float | None:
+def _target(rule_target: float | None, fraction: float | None, signal: str,
+            deployment: DeploymentSpec) -> float | None:
     if rule_target is not None:
         return rule_target
     if fraction is not None and signal in SLO_SIGNALS:
-        return fraction * getattr(d.slo, SLO_SIGNALS[signal]) / 1000.0
+        return fraction * getattr(deployment.slo, SLO_SIGNALS[signal]) / 1000.0
     return None
 
 
@@ -124,53 +107,124 @@ def demand_rps(values: Mapping[str, float], drain_s: float) -> float | None:
     return rate + values.get("queue_length", 0.0) / max(1.0, drain_s)
 
 
-def _horizontal_wishes(d: DeploymentSpec, cur: Setting, values: Mapping[str, float], policy: Policy,
-                       state: ScalingState, now: float, view: CapacityView,
-                       w: WorkloadSpec) -> tuple[list[_Wish], dict[str, bool]]:
+@dataclass(frozen=True)
+class _Case:
+    """One deployment in one cycle: what every step of its decision reads."""
+
+    deployment: DeploymentSpec
+    snapshot: SignalSnapshot
+    current: Setting
+    """This deployment's setting in force."""
+    settings: Mapping[str, Setting]
+    """Every deployment's setting in force (the room left in a pool)."""
+    values: Mapping[str, float]
+    load: WorkloadSpec
+    demand: float
+    arrivals: float | None
+    """Arrivals per second: completions plus the growth of the requests in the system (forecasting)."""
+    low: int
+    high: int
+    limits: Guards
+    policy: Policy
+    stack: StackSpec
+    view: CapacityView
+    now: float
+
+    @property
+    def name(self) -> str:
+        return self.deployment.name
+
+    def predict(self, proposed: Setting) -> Prediction:
+        return self.view.predict(self.deployment, self.current, proposed, self.load, self.demand,
+                                 self.values.get("ttft_p95"))
+
+    def propose(self, kind: str, proposed: Setting, rule: str, priority: str, reason: str,
+                used: tuple[str, ...]) -> Recommendation:
+        return Recommendation(self.name, kind, self.current, proposed, rule, priority,  # type: ignore[arg-type]
+                              _signals(self.values, used), self.snapshot.window, self.snapshot.completeness,
+                              reason, self.predict(proposed))
+
+    def sustainable_rps(self, setting: Setting) -> float:
+        return self.view.sustainable_rps(self.deployment, setting, self.load)
+
+
+def _target_tracking_wishes(case: _Case) -> list[_Wish]:
+    replicas = case.current.replicas
+    ready = int(case.values.get("replicas_up", 0.0)) or replicas  # latency and queues show the serving replicas
+    band = case.limits.tolerance
     wishes: list[_Wish] = []
-    holding: dict[str, bool] = {}
-    r = cur.replicas
-    tol = policy.guards_for(d.name).tolerance
-    for tt in policy.horizontal.target_tracking:
-        value, target = values.get(tt.signal), _target(tt.target, tt.slo_fraction, tt.signal, d)
+    for rule in case.policy.horizontal.target_tracking:
+        value = case.values.get(rule.signal)
+        target = _target(rule.target, rule.slo_fraction, rule.signal, case.deployment)
         if value is None or target is None:
             continue
-        measured = value / max(1, r) if tt.per_replica else value
+        measured = value / max(1, ready) if rule.per_replica else value
         ratio = measured / target
-        if ratio > 1 + tol:
-            wishes.append(_Wish(math.ceil(max(1, r) * ratio), tt.name, "slo",
-                                f"{tt.signal} {measured:.3g}{' per replica' if tt.per_replica else ''} is "
-                                f"{ratio:.1f}x its target {target:.3g}", (tt.signal,)))
-        elif ratio >= 1 - tol or not tt.scale_in:
-            if ratio >= 1 - tol:
-                wishes.append(_Wish(r, tt.name, "slo", f"{tt.signal} near its target", (tt.signal,)))
-        else:
-            wishes.append(_Wish(max(0, math.ceil(r * ratio)), tt.name, "cost",
-                                f"{tt.signal} {measured:.3g} is {ratio:.2f}x its target {target:.3g}", (tt.signal,)))
-    for th in policy.horizontal.thresholds:
-        value = values.get(th.signal)
+        if ratio > 1 + band:
+            grown = math.ceil(max(1, ready) * min(ratio, rule.max_ratio or ratio))
+            wishes.append(_Wish(max(replicas, grown), rule.name, "slo",
+                                f"{rule.signal} {measured:.3g}{' per replica' if rule.per_replica else ''} is "
+                                f"{ratio:.1f}x its target {target:.3g}", (rule.signal,)))
+        elif ratio >= 1 - band:
+            wishes.append(_Wish(replicas, rule.name, "slo", f"{rule.signal} near its target", (rule.signal,)))
+        elif rule.scale_in:
+            wishes.append(_Wish(max(0, math.ceil(replicas * ratio)), rule.name, "cost",
+                                f"{rule.signal} {measured:.3g} is {ratio:.2f}x its target {target:.3g}",
+                                (rule.signal,)))
+    return wishes
+
+
+def _threshold_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], dict[str, bool]]:
+    replicas = case.current.replicas
+    wishes: list[_Wish] = []
+    holding: dict[str, bool] = {}
+    for rule in case.policy.horizontal.thresholds:
+        value = case.values.get(rule.signal)
         if value is None:
-            holding[th.name] = False
+            holding[rule.name] = False
             continue
-        measured = value / max(1, r) if th.per_replica else value
-        holds = (th.above is not None and measured > th.above) or (th.below is not None and measured < th.below)
-        holding[th.name] = holds
-        held = state.held_for(d.name, th.name, now) if state.since.get(f"{d.name}/{th.name}") is not None else 0.0
-        if holds and held >= th.for_:
-            bound = f"above {th.above:g}" if th.above is not None and measured > th.above else f"below {th.below:g}"
-            wishes.append(_Wish(max(0, r + th.step), th.name, "slo" if th.step > 0 else "cost",
-                                f"{th.signal} {measured:.3g} {bound} for {held:.0f} s", (th.signal,)))
-    mb = policy.horizontal.model_based
-    demand = demand_rps(values, mb.queue_drain)
-    if mb.enabled and demand is not None:
-        per = view.sustainable_rps(d, cur, w) * mb.utilization
-        if per > 0:
-            need = math.ceil(demand / per - 1e-9) if demand > mb.min_request_rate else 0
-            wishes.append(_Wish(need, "model-based", "slo" if need > r else "cost",
-                                f"demand {demand:.2f} req/s over {per:.2f} req/s per replica "
-                                f"({mb.utilization:.0%} of {per / mb.utilization:.2f} within the SLO, "
-                                f"{w.prompt_tokens}+{w.output_tokens} tokens)",
-                                ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate")))
+        measured = value / max(1, replicas) if rule.per_replica else value
+        above = rule.above is not None and measured > rule.above
+        holds = above or (rule.below is not None and measured < rule.below)
+        holding[rule.name] = holds
+        started = state.since.get(f"{case.name}/{rule.name}") is not None
+        held = state.held_for(case.name, rule.name, case.now) if started else 0.0
+        if holds and held >= rule.for_:
+            bound = f"above {rule.above:g}" if above else f"below {rule.below:g}"
+            wishes.append(_Wish(max(0, replicas + rule.step), rule.name, "slo" if rule.step > 0 else "cost",
+                                f"{rule.signal} {measured:.3g} {bound} for {held:.0f} s", (rule.signal,)))
+    return wishes, holding
+
+
+def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
+    """Demand a start-up ahead (arrivals, their rising trend, the backlog) over one replica's SLO rate."""
+    rule = case.policy.horizontal.model_based
+    if not rule.enabled or case.arrivals is None:
+        return None
+    per_replica = case.sustainable_rps(case.current) * rule.utilization
+    if per_replica <= 0:
+        return None
+    backlog = case.values.get("queue_length", 0.0) / max(1.0, rule.queue_drain)
+    demand = case.arrivals + backlog
+    ahead = backlog + forecasting.forecast_rps(state, case.name, case.now, case.arrivals, rule.forecast_window,
+                                               case.view.startup_s(case.deployment, case.current))
+    need = math.ceil(ahead / per_replica - 1e-9) if demand > rule.min_request_rate else 0
+    trend = f" rising to {ahead:.2f} a start-up ahead" if ahead > demand + 1e-6 else ""
+    return _Wish(need, "model-based", "slo" if need > case.current.replicas else "cost",
+                 f"demand {demand:.2f} req/s{trend} over {per_replica:.2f} req/s per replica "
+                 f"({rule.utilization:.0%} of {per_replica / rule.utilization:.2f} within the SLO, "
+                 f"{case.load.prompt_tokens}+{case.load.output_tokens} tokens)",
+                 ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate"))
+
+
+def _horizontal_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], dict[str, bool]]:
+    """Every horizontal rule's replica count, and which threshold conditions hold now."""
+    wishes = _target_tracking_wishes(case)
+    from_thresholds, holding = _threshold_wishes(case, state)
+    wishes += from_thresholds
+    model_based = _model_based_wish(case, state)
+    if model_based is not None:
+        wishes.append(model_based)
     return wishes, holding
 
 
@@ -184,184 +238,264 @@ def _signals(values: Mapping[str, float], names: tuple[str, ...]) -> dict[str, f
 
 
 def _pool_free_gpus(stack: StackSpec, current: Mapping[str, Setting], pool: str, exclude: str) -> int:
-    spec = stack.pool(pool)
     used = 0
-    for d in stack.deployments:
-        s = current.get(d.name)
-        if s is not None and s.pool == pool and d.name != exclude:
-            used += s.replicas * s.tensor_parallel * d.pipeline_parallel
-    return spec.gpus_per_node * spec.nodes.max - used
+    for deployment in stack.deployments:
+        setting = current.get(deployment.name)
+        if setting is not None and setting.pool == pool and deployment.name != exclude:
+            used += setting.gpus(deployment)
+    return stack.pool(pool).max_gpus - used
 
 
-def vertical_options(stack: StackSpec, d: DeploymentSpec, cur: Setting, current: Mapping[str, Setting],
+def vertical_options(stack: StackSpec, deployment: DeploymentSpec, cur: Setting, current: Mapping[str, Setting],
                      view: CapacityView, min_kv_gain: float) -> list[Setting]:
     """Settings with more KV cache per replica that fit and whose pool has room, cheapest first."""
-    base_kv = view.profile(d, cur).kv_cache_tokens
+    base_kv = view.profile(deployment, cur).kv_cache_tokens
     options: list[tuple[float, int, Setting]] = []
     for pool in stack.pools:
         for tp in TP_CHOICES:
             option = cur.with_(pool=pool.name, tensor_parallel=tp)
-            if option == cur or tp * d.pipeline_parallel > pool.gpus_per_node * pool.nodes.max:
+            if option == cur or tp * deployment.pipeline_parallel > pool.max_gpus:
                 continue
-            if not view.fits(d, option):
+            if not view.fits(deployment, option):
                 continue
-            kv = view.profile(d, option).kv_cache_tokens
+            kv = view.profile(deployment, option).kv_cache_tokens
             if kv < min_kv_gain * base_kv:
                 continue
-            if _pool_free_gpus(stack, current, pool.name, d.name) < option.replicas * tp * d.pipeline_parallel:
+            if _pool_free_gpus(stack, current, pool.name, deployment.name) < option.gpus(deployment):
                 continue
-            options.append((view.cost_per_hour(d, option), -kv, option))
-    return [o for _, _, o in sorted(options, key=lambda x: (x[0], x[1]))]
+            options.append((view.cost_per_hour(deployment, option), -kv, option))
+    return [option for _, _, option in sorted(options, key=lambda entry: (entry[0], entry[1]))]
 
 
-def _variant_choice(stack: StackSpec, d: DeploymentSpec, cur: Setting, view: CapacityView, w: WorkloadSpec,
-                    demand: float, high: int, utilization: float) -> Setting | None:
+def _variant_choice(case: _Case, utilization: float) -> Setting | None:
     """The best variant to relieve pressure: fits, at or above the quality floor, sustains more."""
-    model = stack.model(d.model)
-    now_rps = view.sustainable_rps(d, cur, w)
+    deployment, cur = case.deployment, case.current
+    now_rps = case.sustainable_rps(cur)
     best: tuple[int, float, float, Setting] | None = None
-    for v in model.variants:
-        if v.name == cur.variant or v.quality < d.quality_floor:
+    for variant in case.stack.model(deployment.model).variants:
+        if variant.name == cur.variant or variant.quality < deployment.quality_floor:
             continue
-        option = cur.with_(variant=v.name)
-        if not view.fits(d, option):
+        option = cur.with_(variant=variant.name)
+        if not case.view.fits(deployment, option):
             continue
-        rps = view.sustainable_rps(d, option, w)
+        rps = case.sustainable_rps(option)
         if rps <= now_rps * 1.1:
             continue
-        need = math.ceil(demand / max(1e-9, rps * utilization))
-        key = (0 if need <= high else 1, -v.quality, -rps, option)
+        need = math.ceil(case.demand / max(1e-9, rps * utilization))
+        key = (0 if need <= case.high else 1, -variant.quality, -rps, option)
         if best is None or key[:3] < best[:3]:
             best = key
     return None if best is None else best[3]
 
 
-def _one(d: DeploymentSpec, snap: SignalSnapshot | None, cur: Setting, state: ScalingState, policy: Policy,
-         stack: StackSpec, current: Mapping[str, Setting], view: CapacityView, now: float, stack_cost: float,
-         budget_limit: float | None) -> tuple[list[Recommendation], list[Skip], ScalingState]:
-    """Decide one deployment: data check, candidates by rule, conflicts, guards."""
-    recs: list[Recommendation] = []
-    skips: list[Skip] = []
-    gd = policy.guards_for(d.name)
-    if snap is None:
-        skips.append(Skip(d.name, "no reading for this deployment", refused=True))
-        return recs, skips, state.forget_conditions(d.name)
-    problems = data_problems(snap, policy)
+@dataclass(frozen=True)
+class _Conditions:
+    """The conditions that must hold for a while before an engine change, and how long each has held."""
+
+    desired: int
+    kv: float | None
+    saturated: bool
+    pressure: bool
+    back_ok: bool
+    over_budget: bool
+    held: Mapping[str, float]
+    """Seconds each of kv-saturation, pressure, variant-back and over-budget has held (0 when it does not)."""
+
+
+def _refusal(deployment: DeploymentSpec, snapshot: SignalSnapshot | None, policy: Policy) -> Skip | None:
+    """Step 1, data quality: why the deployment gets no action this cycle (None: the data is good enough)."""
+    if snapshot is None:
+        return Skip(deployment.name, "no reading for this deployment", refused=True)
+    problems = data_problems(snapshot, policy)
     if problems:
-        skips.append(Skip(d.name, "no action: " + "; ".join(problems), refused=True))
-        return recs, skips, state.forget_conditions(d.name)
-    values = dict(snap.values)
-    w = workload(d, values)
-    absurd = capacity_problems(d, cur, values, snap.replicas_expected, view, w, policy)
-    if absurd:
-        skips.append(Skip(d.name, "no action: implausible data: " + "; ".join(absurd), refused=True))
-        return recs, skips, state.forget_conditions(d.name)
-    low, high = _bounds(d, gd)
-    wishes, holding = _horizontal_wishes(d, cur, values, policy, state, now, view, w)
-    desired = max((wi.replicas for wi in wishes), default=cur.replicas)
-    keep_s = max(gd.scale_in_stabilization, 60.0)
-    if not state.desired.get(d.name):  # first cycle: the current count counts as desired (as HPA starts)
-        state = state.with_desired(d.name, cur.replicas, now, keep_s)
-    state = state.with_desired(d.name, min(high, max(low, desired)), now, keep_s)
-    demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
+        return Skip(deployment.name, "no action: " + "; ".join(problems), refused=True)
+    return None
 
-    # conditions with durations
-    vt, vr = policy.vertical, policy.variants
-    kv = values.get("kv_cache_usage_max", values.get("kv_cache_usage"))
-    saturated = (kv is not None and kv >= vt.kv_usage_above) or \
-        values.get("preemption_rate", 0.0) > vt.preemptions_per_s_above
-    pressure = desired > high or (desired >= high and cur.replicas >= high)
-    declared = d.variant
+
+def capacity_problems(case: _Case) -> list[str]:
+    """Readings the fleet cannot physically produce: a rate orders of magnitude over what it
+    serves, more requests running than its engines admit (``max_num_seqs``)."""
+    found: list[str] = []
+    fleet = max(1, case.snapshot.replicas_expected)
+    rate, running = case.values.get("request_rate"), case.values.get("running_requests")
+    factor = case.policy.data.max_rate_over_capacity
+    try:
+        serves = case.sustainable_rps(case.current) * fleet
+        seqs = case.view.profile(case.deployment, case.current).max_num_seqs * fleet
+    except (LlmstackError, ArithmeticError, ValueError):
+        return found
+    if rate is not None and serves > 0 and rate > factor * serves:
+        found.append(f"request_rate {rate:.3g}/s is over {factor:g}x what {fleet} replica(s) serve ({serves:.3g}/s)")
+    if running is not None and running > 2 * seqs:
+        found.append(f"running_requests {running:.3g} is over twice what {fleet} engine(s) admit ({seqs})")
+    return found
+
+
+def _record_desired(case: _Case, state: ScalingState, desired: int) -> ScalingState:
+    """Remember the desired count for the stabilization window (the first cycle also remembers the current)."""
+    keep_s = max(case.limits.scale_in_stabilization, 60.0)
+    if not state.desired.get(case.name):  # first cycle: the current count counts as desired (as HPA starts)
+        state = state.with_desired(case.name, case.current.replicas, case.now, keep_s)
+    return state.with_desired(case.name, min(case.high, max(case.low, desired)), case.now, keep_s)
+
+
+def _conditions(case: _Case, state: ScalingState, desired: int, holding: dict[str, bool], stack_cost: float,
+                budget_limit: float | None) -> tuple[_Conditions, ScalingState]:
+    """The engine-change conditions now, how long each held (before this cycle), and the state recording them."""
+    vertical, variants = case.policy.vertical, case.policy.variants
+    kv = case.values.get("kv_cache_usage_max", case.values.get("kv_cache_usage"))
+    saturated = (kv is not None and kv >= vertical.kv_usage_above) or \
+        case.values.get("preemption_rate", 0.0) > vertical.preemptions_per_s_above
+    pressure = desired > case.high or (desired >= case.high and case.current.replicas >= case.high)
     back_ok = False
-    if cur.variant != declared:
-        back = cur.with_(variant=declared)
-        per = view.sustainable_rps(d, back, w) * policy.horizontal.model_based.utilization
-        back_ok = per > 0 and math.ceil(demand / per) <= vr.back_headroom * high
+    if case.current.variant != case.deployment.variant:
+        back = case.current.with_(variant=case.deployment.variant)
+        per_replica = case.sustainable_rps(back) * case.policy.horizontal.model_based.utilization
+        back_ok = per_replica > 0 and math.ceil(case.demand / per_replica) <= variants.back_headroom * case.high
     over_budget = budget_limit is not None and stack_cost > budget_limit
-    holding.update({"kv-saturation": saturated, "pressure": pressure, "variant-back": back_ok,
-                    "over-budget": over_budget})
-    previous = state
-    state = state.with_conditions(d.name, holding, now)
+    engine_conditions = {"kv-saturation": saturated, "pressure": pressure, "variant-back": back_ok,
+                         "over-budget": over_budget}
+    held = {name: state.held_for(case.name, name, case.now) if holds else 0.0
+            for name, holds in engine_conditions.items()}
+    state = state.with_conditions(case.name, {**holding, **engine_conditions}, case.now)
+    return _Conditions(desired, kv, saturated, pressure, back_ok, over_budget, held), state
 
-    def held(name: str, prior: ScalingState = previous) -> float:
-        return prior.held_for(d.name, name, now) if holding.get(name) else 0.0
 
-    candidates: list[Recommendation] = []
-    confidence = snap.completeness
-    window = snap.window
+def _vertical_candidate(case: _Case, cond: _Conditions) -> Recommendation | Skip | None:
+    """Step 3, vertical (safety): KV saturation or preemptions held long enough -> a larger option."""
+    vertical = case.policy.vertical
+    if not (vertical.enabled and cond.saturated and cond.held["kv-saturation"] >= vertical.for_):
+        return None
+    options = vertical_options(case.stack, case.deployment, case.current, case.settings, case.view,
+                               vertical.min_kv_gain)
+    cause = (f"KV cache {cond.kv:.0%} full" if cond.kv is not None and cond.kv >= vertical.kv_usage_above
+             else f"{case.values.get('preemption_rate', 0.0):.2f} preemptions/s")
+    if not options:
+        return Skip(case.name, f"{cause}, but no larger option fits with room in its pool", rule="kv-saturation")
+    option = options[0]
+    gain = (case.view.profile(case.deployment, option).kv_cache_tokens
+            / max(1, case.view.profile(case.deployment, case.current).kv_cache_tokens))
+    return case.propose("vertical", option, "kv-saturation", "safety",
+                        f"{cause} for {cond.held['kv-saturation']:.0f} s: move to {option.pool} TP "
+                        f"{option.tensor_parallel} ({gain:.1f}x the KV cache per replica)",
+                        ("kv_cache_usage", "kv_cache_usage_max", "preemption_rate"))
 
-    def make(kind: str, proposed: Setting, rule: str, priority: str, reason: str,
-             used: tuple[str, ...]) -> Recommendation:
-        pred = view.predict(d, cur, proposed, w, demand, values.get("ttft_p95"))
-        return Recommendation(d.name, kind, cur, proposed, rule, priority, _signals(values, used),  # type: ignore[arg-type]
-                              window, confidence, reason, pred)
 
-    # vertical (safety)
-    if vt.enabled and saturated and held("kv-saturation") >= vt.for_:
-        options = vertical_options(stack, d, cur, current, view, vt.min_kv_gain)
-        cause = (f"KV cache {kv:.0%} full" if kv is not None and kv >= vt.kv_usage_above
-                 else f"{values.get('preemption_rate', 0.0):.2f} preemptions/s")
-        if options:
-            o = options[0]
-            gain = view.profile(d, o).kv_cache_tokens / max(1, view.profile(d, cur).kv_cache_tokens)
-            candidates.append(make("vertical", o, "kv-saturation", "safety",
-                                   f"{cause} for {held('kv-saturation'):.0f} s: move to {o.pool} TP "
-                                   f"{o.tensor_parallel} ({gain:.1f}x the KV cache per replica)",
-                                   ("kv_cache_usage", "kv_cache_usage_max", "preemption_rate")))
-        else:
-            skips.append(Skip(d.name, f"{cause}, but no larger option fits with room in its pool",
-                              rule="kv-saturation"))
-    # variant (SLO under pressure, cost over budget, cost back)
-    if vr.enabled:
-        relieve = pressure and held("pressure") >= vr.pressure_for
-        if relieve or (over_budget and held("over-budget") >= vr.pressure_for):
-            choice = _variant_choice(stack, d, cur, view, w, demand, high,
-                                     policy.horizontal.model_based.utilization)
-            if choice is not None:
-                why = (f"{desired} replicas wanted at max {high} for {held('pressure'):.0f} s" if pressure
-                       else f"stack costs ${stack_cost:.2f}/h over the ${budget_limit:.2f}/h budget")
-                candidates.append(make("variant", choice, "variant-pressure" if pressure else "variant-budget",
-                                       "slo" if pressure else "cost",
-                                       f"{why}: switch {cur.variant} -> {choice.variant} "
-                                       f"(quality {stack.model(d.model).variant(choice.variant).quality:g} "
-                                       f">= floor {d.quality_floor:g})", ("request_rate", "ttft_p95")))
-        elif back_ok and not over_budget and held("variant-back") >= vr.back_after:
-            back = cur.with_(variant=declared)
-            if view.fits(d, back):
-                candidates.append(make("variant", back, "variant-back", "cost",
-                                       f"declared variant {declared} sustains the demand of {demand:.2f} req/s "
-                                       f"for {held('variant-back'):.0f} s: switch back from {cur.variant}",
-                                       ("request_rate",)))
-    # horizontal
-    if desired != cur.replicas and wishes:
-        top = max(wishes, key=lambda wi: (wi.replicas, PRIORITY_ORDER[wi.priority] * -1))
-        priority = "slo" if desired > cur.replicas else "cost"
-        candidates.append(make("horizontal", cur.with_(replicas=desired), top.rule, priority,
-                               f"{top.reason}: {cur.replicas} -> {desired} replicas", top.used))
+def _variant_candidate(case: _Case, cond: _Conditions, stack_cost: float,
+                       budget_limit: float | None) -> Recommendation | None:
+    """Step 4, variant: relieve pressure at max replicas (SLO) or cost over budget; switch back when it fits."""
+    variants = case.policy.variants
+    if not variants.enabled:
+        return None
+    relieve = cond.pressure and cond.held["pressure"] >= variants.pressure_for
+    if relieve or (cond.over_budget and cond.held["over-budget"] >= variants.pressure_for):
+        choice = _variant_choice(case, case.policy.horizontal.model_based.utilization)
+        if choice is None:
+            return None
+        why = (f"{cond.desired} replicas wanted at max {case.high} for {cond.held['pressure']:.0f} s"
+               if cond.pressure else f"stack costs ${stack_cost:.2f}/h over the ${budget_limit:.2f}/h budget")
+        quality = case.stack.model(case.deployment.model).variant(choice.variant).quality
+        return case.propose("variant", choice, "variant-pressure" if cond.pressure else "variant-budget",
+                            "slo" if cond.pressure else "cost",
+                            f"{why}: switch {case.current.variant} -> {choice.variant} "
+                            f"(quality {quality:g} >= floor {case.deployment.quality_floor:g})",
+                            ("request_rate", "ttft_p95"))
+    if cond.back_ok and not cond.over_budget and cond.held["variant-back"] >= variants.back_after:
+        declared = case.deployment.variant
+        back = case.current.with_(variant=declared)
+        if case.view.fits(case.deployment, back):
+            return case.propose("variant", back, "variant-back", "cost",
+                                f"declared variant {declared} sustains the demand of {case.demand:.2f} req/s "
+                                f"for {cond.held['variant-back']:.0f} s: switch back from {case.current.variant}",
+                                ("request_rate",))
+    return None
 
-    # conflicts: one engine change, cost dropped when a higher class acts
-    engine = [c for c in candidates if c.kind != "horizontal"]
-    engine.sort(key=lambda c: PRIORITY_ORDER[c.priority])
+
+def _horizontal_candidate(case: _Case, wishes: list[_Wish], desired: int) -> Recommendation | None:
+    """Step 2's outcome: the largest wish wins (ties: the higher priority class)."""
+    if desired == case.current.replicas or not wishes:
+        return None
+    top = max(wishes, key=lambda wish: (wish.replicas, PRIORITY_ORDER[wish.priority] * -1))
+    priority = "slo" if desired > case.current.replicas else "cost"
+    return case.propose("horizontal", case.current.with_(replicas=desired), top.rule, priority,
+                        f"{top.reason}: {case.current.replicas} -> {desired} replicas", top.used)
+
+
+def _resolve_conflicts(name: str, candidates: list[Recommendation]) -> tuple[list[Recommendation], list[Skip]]:
+    """One engine change (the highest class), and cost actions dropped when a higher class acts."""
+    engine = sorted((c for c in candidates if c.kind != "horizontal"), key=lambda c: PRIORITY_ORDER[c.priority])
     keep = [c for c in candidates if c.kind == "horizontal"] + engine[:1]
     top_class = min((PRIORITY_ORDER[c.priority] for c in keep), default=2)
-    if top_class < 2:
-        dropped = [c for c in keep if c.priority == "cost"]
-        skips.extend(Skip(d.name, f"{c.rule} dropped: a {'SLO' if top_class else 'safety'} rule acts", rule=c.rule)
-                     for c in dropped)
-        keep = [c for c in keep if c.priority != "cost"]
-    for c in keep:
-        result = _guard(c, state, gd, low, high, now, stack_cost, budget_limit, policy,
-                        view.cost_per_hour(d, cur.with_(replicas=1)),
-                        lambda s: view.predict(d, cur, s, w, demand, values.get("ttft_p95")))
+    if top_class == 2:
+        return keep, []
+    dropped = [Skip(name, f"{c.rule} dropped: a {'SLO' if top_class else 'safety'} rule acts", rule=c.rule)
+               for c in keep if c.priority == "cost"]
+    return [c for c in keep if c.priority != "cost"], dropped
+
+
+def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack_cost: float,
+             budget_limit: float | None) -> tuple[list[Recommendation], list[Skip]]:
+    """The guards over each kept candidate; the stack cost follows the ones that pass (for the budget guard)."""
+    recs: list[Recommendation] = []
+    skips: list[Skip] = []
+    per_replica_cost = case.view.cost_per_hour(case.deployment, case.current.with_(replicas=1))
+    for candidate in kept:
+        result = _guard(candidate, state, case.limits, case.low, case.high, case.now, stack_cost, budget_limit,
+                        case.policy, per_replica_cost, case.predict)
         if isinstance(result, Skip):
             skips.append(result)
-        else:
-            recs.append(result)
-            delta = (result.predicted.cost_per_hour_after - result.predicted.cost_per_hour_before
-                     if result.predicted else 0.0)
-            stack_cost += delta
-    if not candidates and not any(s.deployment == d.name for s in skips):
-        skips.append(Skip(d.name, f"no change: {cur.replicas} replicas match the rules (desired {desired})"))
+            continue
+        recs.append(result)
+        if result.predicted:
+            stack_cost += result.predicted.cost_per_hour_after - result.predicted.cost_per_hour_before
+    return recs, skips
+
+
+def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mapping[str, Setting], policy: Policy,
+          stack: StackSpec, view: CapacityView, now: float, state: ScalingState) -> _Case:
+    values = dict(snapshot.values)
+    limits = policy.guards_for(deployment.name)
+    low, high = _bounds(deployment, limits)
+    demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
+    arrivals = forecasting.arrivals_rps(values, state, deployment.name, now)
+    # tokens per request: token rates over arrivals (completions lag them while requests pile up)
+    load = workload(deployment, values if arrivals is None else {**values, "request_rate": arrivals})
+    return _Case(deployment, snapshot, settings[deployment.name], settings, values, load, demand, arrivals,
+                 low, high, limits, policy, stack, view, now)
+
+
+def _observe(case: _Case, state: ScalingState) -> ScalingState:
+    """Remember this cycle's arrivals and requests in the system (queue growth, the forecast's trend)."""
+    if case.arrivals is None:
+        return state
+    keep_s = max(case.policy.horizontal.model_based.forecast_window, forecasting.IN_SYSTEM_SPAN_S)
+    return state.with_observed(case.name, case.now, case.arrivals, forecasting.in_system(case.values), keep_s)
+
+
+def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
+                       budget_limit: float | None) -> tuple[list[Recommendation], list[Skip], ScalingState]:
+    """Steps 2-4 and the conflicts and guards for one deployment whose data passed step 1."""
+    wishes, holding = _horizontal_wishes(case, state)
+    desired = max((wish.replicas for wish in wishes), default=case.current.replicas)
+    state = _record_desired(case, _observe(case, state), desired)
+    cond, state = _conditions(case, state, desired, holding, stack_cost, budget_limit)
+    skips: list[Skip] = []
+    candidates: list[Recommendation] = []
+    vertical = _vertical_candidate(case, cond)
+    if isinstance(vertical, Skip):
+        skips.append(vertical)
+    elif vertical is not None:
+        candidates.append(vertical)
+    for candidate in (_variant_candidate(case, cond, stack_cost, budget_limit),
+                      _horizontal_candidate(case, wishes, desired)):
+        if candidate is not None:
+            candidates.append(candidate)
+    kept, dropped = _resolve_conflicts(case.name, candidates)
+    recs, refused = _guarded(case, kept, state, stack_cost, budget_limit)
+    skips += dropped + refused
+    if not candidates and not skips:
+        skips.append(Skip(case.name, f"no change: {case.current.replicas} replicas match the rules "
+                                     f"(desired {desired})"))
     return recs, skips, state
 
 
@@ -369,15 +503,27 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
              now: float, current: Mapping[str, Setting] | None = None) -> Evaluation:
     """Decide one cycle. ``stack`` is the spec as declared; ``current`` the settings in force
     (default: as declared). Returns recommendations after guards, skips and the new state."""
-    current = dict(settings_of(stack)) | dict(current or {})
+    settings = dict(settings_of(stack)) | dict(current or {})
     view = CapacityView(stack)
     recs: list[Recommendation] = []
     skips: list[Skip] = []
-    stack_cost = sum(view.cost_per_hour(d, current[d.name]) for d in stack.deployments)
+    stack_cost = sum(view.cost_per_hour(d, settings[d.name]) for d in stack.deployments)
     budget_limit = policy.guards.budget_per_hour or stack.budget_per_hour
-    for d in stack.deployments:
-        more, left, state = _one(d, snapshots.get(d.name), current[d.name], state, policy, stack, current, view,
-                                 now, stack_cost, budget_limit)
+    for deployment in stack.deployments:
+        snapshot = snapshots.get(deployment.name)
+        refusal = _refusal(deployment, snapshot, policy)
+        if refusal is not None:
+            skips.append(refusal)
+            state = state.forget_conditions(deployment.name)
+            continue
+        assert snapshot is not None  # _refusal refuses a missing reading
+        case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
+        absurd = capacity_problems(case)
+        if absurd:
+            skips.append(Skip(deployment.name, "no action: implausible data: " + "; ".join(absurd), refused=True))
+            state = state.forget_conditions(deployment.name)
+            continue
+        more, left, state = _decide_deployment(case, state, stack_cost, budget_limit)
         recs.extend(more)
         skips.extend(left)
         stack_cost += sum(r.predicted.cost_per_hour_after - r.predicted.cost_per_hour_before
@@ -386,29 +532,34 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
     return Evaluation(recs, skips, state)
 
 
-def _guard(rec: Recommendation, state: ScalingState, gd: Guards, low: int, high: int, now: float,
+def _guard(rec: Recommendation, state: ScalingState, limits: Guards, low: int, high: int, now: float,
            stack_cost: float, budget_limit: float | None, policy: Policy, per_replica_cost: float,
            repredict: Callable[[Setting], Prediction]) -> Recommendation | Skip:
-    """Run the guards in order: clamp, stabilization, step, tolerance, cooldown, rate limit, budget."""
+    """Run the guards in order: clamp, tolerance, stabilization, step, cooldown, rate limit, budget.
+
+    Tolerance judges the rules' own proposal (HPA's order: the tolerance on the metric ratio, then
+    the behaviour limits): judged after the step limit, a one-replica scale-in from more than
+    ``1 / tolerance`` replicas always fell inside the band, and the fleet never left its maximum.
+    """
     result: Recommendation | Skip = rec
     if rec.kind == "horizontal":
-        result = g.clamp(rec, low, high)
+        result = guards.clamp(rec, low, high)
         if isinstance(result, Recommendation):
-            result = g.stabilize(result, state, gd.scale_in_stabilization, now)
+            result = guards.tolerance(result, limits.tolerance)
         if isinstance(result, Recommendation):
-            result = g.max_step(result, gd)
+            result = guards.stabilize(result, state, limits.scale_in_stabilization, now)
         if isinstance(result, Recommendation):
-            result = g.tolerance(result, gd.tolerance)
+            result = guards.max_step(result, limits)
     if isinstance(result, Recommendation):
-        result = g.cooldown(result, state, gd, now, vertical_s=policy.vertical.cooldown,
-                            variant_s=policy.variants.cooldown)
+        result = guards.cooldown(result, state, limits, now, vertical_s=policy.vertical.cooldown,
+                                 variant_s=policy.variants.cooldown)
     if isinstance(result, Recommendation):
-        result = g.rate_limit(result, state, gd.max_actions_per_hour, now)
+        result = guards.rate_limit(result, state, limits.max_actions_per_hour, now)
     if isinstance(result, Recommendation) and result.proposed != rec.proposed:
         result = result.with_(predicted=repredict(result.proposed),
                               reason=f"{rec.reason} ({'; '.join(result.notes)})")
     if isinstance(result, Recommendation):
-        limited = g.budget(result, stack_cost, budget_limit, per_replica_cost)
+        limited = guards.budget(result, stack_cost, budget_limit, per_replica_cost)
         if isinstance(limited, Recommendation) and limited.proposed != result.proposed:
             limited = limited.with_(predicted=repredict(limited.proposed),
                                     reason=f"{rec.reason} ({'; '.join(limited.notes)})")

@@ -111,14 +111,16 @@ def watch(source: reading.MetricsSource, stack: StackSpec, policy: Policy, *, in
           apply: Applier | None = None, audit: AuditLog | None = None, cycles: int | None = None,
           clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
           on_cycle: Callable[[CycleResult], None] | None = None,
-          on_state: Callable[[ScalingState], None] | None = None) -> ScalingState:
+          on_state: Callable[[ScalingState], None] | None = None,
+          recording_rules: bool = False) -> ScalingState:
     """Run ``run_once`` every ``interval_s`` (``cycles`` times, or forever); applied changes update ``current``."""
     state = state or ScalingState()
     settings = dict(settings_of(stack)) | dict(current or {})
     done = 0
     while cycles is None or done < cycles:
         started = clock()
-        result, state = run_once(source, stack, policy, state, started, current=settings, apply=apply, audit=audit)
+        result, state = run_once(source, stack, policy, state, started, current=settings, apply=apply, audit=audit,
+                                 recording_rules=recording_rules)
         if result.applied:
             for rec in result.recommendations:
                 base = settings[rec.deployment]

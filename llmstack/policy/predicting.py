@@ -12,6 +12,7 @@ import functools
 import math
 
 from llmstack.capacity import throughput, validity
+from llmstack.capacity.startup import startup_delay_s
 from llmstack.errors import LlmstackError
 from llmstack.policy.recommendation import Prediction, Setting
 from llmstack.spec.models import DeploymentSpec, SloSpec, StackSpec, WorkloadSpec
@@ -86,9 +87,12 @@ class CapacityView:
             return math.inf
         return throughput.estimate_load(self.profile(d, setting), w, demand / setting.replicas).ttft_p95_s
 
+    def startup_s(self, d: DeploymentSpec, setting: Setting) -> float:
+        """Seconds from requesting a replica of ``setting`` to it serving (capacity model's start-up estimate)."""
+        return startup_delay_s(self.profile(d, setting))
+
     def cost_per_hour(self, d: DeploymentSpec, setting: Setting) -> float:
-        pool = self.stack.pool(setting.pool)
-        return setting.replicas * setting.tensor_parallel * d.pipeline_parallel * pool.cost_per_gpu_hour
+        return self.stack.pool(setting.pool).cost_per_hour(setting.gpus(d))
 
     def predict(self, d: DeploymentSpec, current: Setting, proposed: Setting, w: WorkloadSpec, demand: float,
                 observed_ttft_s: float | None) -> Prediction:

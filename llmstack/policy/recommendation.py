@@ -10,33 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from llmstack.spec.models import StackSpec
+from llmstack.spec.scaling import Setting, settings_of
+
+__all__ = ["PRIORITY_ORDER", "Prediction", "Recommendation", "Setting", "Skip", "recommendation_from_json",
+           "settings_of"]
 
 Kind = Literal["horizontal", "vertical", "variant"]
 Priority = Literal["safety", "slo", "cost"]
 PRIORITY_ORDER: dict[str, int] = {"safety": 0, "slo": 1, "cost": 2}
-
-
-@dataclass(frozen=True)
-class Setting:
-    """The four knobs of ``llmstack:scaling`` for one deployment."""
-
-    replicas: int
-    variant: str
-    pool: str
-    tensor_parallel: int
-
-    def with_(self, **changes: Any) -> Setting:
-        return replace(self, **changes)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"replicas": self.replicas, "variant": self.variant, "pool": self.pool,
-                "tensor_parallel": self.tensor_parallel}
-
-
-def settings_of(stack: StackSpec) -> dict[str, Setting]:
-    """Each deployment's setting as ``stack`` declares it (``replicas.initial`` or ``min``)."""
-    return {d.name: Setting(d.replicas.start, d.variant, d.pool, d.tensor_parallel) for d in stack.deployments}
 
 
 @dataclass(frozen=True)

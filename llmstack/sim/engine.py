@@ -3,7 +3,9 @@
 Every engine step takes exactly :func:`llmstack.capacity.throughput.step_time` for the tokens it
 schedules, so a request alone on the replica sees the TTFT and TPOT of
 :func:`~llmstack.capacity.throughput.single_request_latency`: TTFT ends with the last prefill
-step (which samples the first token), TPOT is the mean over the following decode steps.
+step (which samples the first token) plus the API server's time, TPOT is the mean over the
+following decode steps. Requests arrive at any time: one arriving mid-step waits for that step
+to end (:meth:`Engine.interrupt` cuts a decode run at the step boundary after the arrival).
 
 Scheduling follows vLLM V1's scheduler in outline:
 
@@ -152,19 +154,9 @@ class DecodeLine:
 
 
 def decode_line(p: EngineProfile, n: int) -> DecodeLine:
-    """The two lines of :func:`throughput.step_time` for ``n`` decode-only sequences (same terms, same constants)."""
-    flops = p.tensor_parallel * p.peak_flops_per_gpu * throughput.PREFILL_MFU
-    bandwidth = p.bandwidth_per_gpu * throughput.DECODE_MBU
-    kv = p.kv_bytes_per_token_per_gpu
-    weights = throughput.weight_bytes_read(p, n)
-    return DecodeLine(
-        n=n,
-        c0=2 * p.active_params * n / flops,
-        c1=4 * p.num_layers * p.attention_dim / flops,
-        m0=(weights + n * kv) * p.pipeline_parallel / bandwidth,
-        m1=kv * p.pipeline_parallel / bandwidth,
-        fixed=throughput.allreduce_time(p, n) + throughput.STEP_OVERHEAD_S,
-    )
+    """The two lines of :func:`throughput.step_time` for ``n`` decode-only sequences (the same terms)."""
+    t = throughput.decode_terms(p, n)
+    return DecodeLine(n=n, c0=t.c0, c1=t.c1, m0=t.m0, m1=t.m1, fixed=t.fixed)
 
 
 class _Plan:
@@ -197,6 +189,9 @@ class Engine:
         self.block_size = profile.block_size
         self.total_blocks = max(1, profile.kv_cache_tokens // profile.block_size)
         self.prefix_caching = prefix_caching
+        # tokens reach the client this much after the step that produced them (API server: detokenize, SSE);
+        # together with tokenizing on the way in this is the capacity model's api_server_s, all put on the way out
+        self.api_server_s = profile.api_server_s
         self.prefix_capacity = max(1, profile.kv_cache_tokens // PREFIX_BLOCK_TOKENS)
         self.prefix_cache: OrderedDict[int, None] = OrderedDict()
         self.on_tokens = on_tokens
@@ -246,6 +241,16 @@ class Engine:
 
     def submit(self, request: SimRequest) -> None:
         self.waiting.append(request)
+
+    def abort(self, request: SimRequest) -> None:
+        """Drop ``request`` (its client went away) between steps: out of the queues, its KV blocks freed."""
+        assert self.plan is None, "abort only between steps"
+        if request in self.waiting:
+            self.waiting.remove(request)
+        elif request in self.running:
+            self.running.remove(request)
+        self.used_blocks -= request.blocks
+        request.blocks = 0
 
     def start(self, now: float, max_steps: int | None = None) -> float | None:
         """Plan the next step (or decode run) from ``now``; returns when it ends, None when idle."""
@@ -389,7 +394,7 @@ class Engine:
                     r.generated += 1
                     self.generation_tokens += 1
                     if r.first_token_s is None:
-                        r.first_token_s = end
+                        r.first_token_s = end + self.api_server_s
                         r.prefill_done_s = end
                         self.prompt_tokens += r.prompt_tokens
                     if self.prefix_caching and r.hash_ids:
@@ -398,7 +403,7 @@ class Engine:
                         self.on_tokens(r, 1, end)
         for r in list(plan.decodes) + [r for r, _ in plan.chunks]:
             if not r.prefilling and r.generated >= r.output_tokens and r.finish_s is None:
-                r.finish_s = end
+                r.finish_s = end + self.api_server_s
                 finished.append(r)
         if finished:
             done = {id(r) for r in finished}

@@ -150,10 +150,11 @@ class ReplicaMetrics:
         for _ in range(count):
             histogram.observe(seconds)
 
-    def finished(self, request: SimRequest, max_tokens: int) -> None:
+    def finished(self, request: SimRequest, max_tokens: int, finished_reason: str = "length") -> None:
+        """A request that ended with ``finished_reason`` ``stop`` or ``length`` (aborted ones are not counted)."""
         assert request.first_token_s is not None and request.finish_s is not None
         scheduled = request.first_scheduled_s if request.first_scheduled_s is not None else request.arrival_s
-        self._labels("vllm:request_success", finished_reason="length").inc()
+        self._labels("vllm:request_success", finished_reason=finished_reason).inc()
         self._labels("vllm:e2e_request_latency_seconds").observe(request.finish_s - request.arrival_s)
         self._labels("vllm:request_queue_time_seconds").observe(scheduled - request.arrival_s)
         self._labels("vllm:request_inference_time_seconds").observe(request.finish_s - scheduled)

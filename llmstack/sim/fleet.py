@@ -28,7 +28,7 @@ from llmstack.errors import LlmstackError
 from llmstack.sim.engine import Engine, SimRequest
 from llmstack.sim.protocol import Autoscaler, histogram_quantile, vllm_buckets
 from llmstack.sim.traces import Trace
-from llmstack.spec.models import DeploymentSpec, StackSpec
+from llmstack.spec.models import DeploymentSpec, PoolSpec, StackSpec
 from llmstack.spec.resolving import resolve
 
 Balancer = Literal["round_robin", "least_request"]
@@ -109,7 +109,7 @@ class SimResult:
     scale_events: list[ScaleEvent]
     replica_gpu_seconds: list[float]
     gpus_per_replica: int
-    cost_per_gpu_hour: float
+    pool: PoolSpec
     end_s: float
     preemptions: int
     config: FleetConfig = field(default_factory=FleetConfig)
@@ -121,6 +121,11 @@ class SimResult:
     @property
     def gpu_hours(self) -> float:
         return sum(self.replica_gpu_seconds) * self.gpus_per_replica / 3600.0
+
+    @property
+    def cost(self) -> float:
+        """Dollars of the run: its GPU-hours at the pool's price."""
+        return self.pool.cost_per_hour(self.gpu_hours)
 
 
 class _Window:
@@ -271,13 +276,14 @@ class Fleet:
         engine = replica.engine
         firsts = [r for r, _ in engine.plan.chunks] if engine.plan is not None else []
         finished = engine.complete()
+        delivered = now + engine.api_server_s  # when the API server hands this step's tokens to clients
         for r in firsts:
-            if r.first_token_s == now:  # set by this step (a recompute keeps its first token time)
-                self.ttft_window.add(now, now - r.arrival_s)
+            if r.first_token_s == delivered:  # set by this step (a recompute keeps its first token time)
+                self.ttft_window.add(now, r.ttft_s)
         for r in finished:
             self.successes += 1
             self.tpot_window.add(now, r.tpot_s)
-            self.e2e_window.add(now, now - r.arrival_s)
+            self.e2e_window.add(now, delivered - r.arrival_s)
         self._start(replica, now)
         if replica.state == "draining" and replica.end is None and not engine.has_work:
             self._stop(replica, now)
@@ -332,9 +338,17 @@ class Fleet:
     # ------------------------------------------------------------ the loop
 
     def run(self, trace: Trace, progress: Callable[[int, int], None] | None = None) -> SimResult:
-        p = self.profile
-        cfg = self.config
-        limit = min(p.max_model_len, p.kv_cache_tokens)
+        """Replay ``trace``: admit what fits the context, start the first replicas, run events to the end."""
+        requests, rejected = self._admit(trace)
+        self._start_fleet()
+        now = self._events(requests, progress)
+        if progress is not None:
+            progress(len(requests), len(requests))
+        return self._result(trace, requests, rejected, now)
+
+    def _admit(self, trace: Trace) -> tuple[list[SimRequest], int]:
+        """The trace's requests that fit the context and the KV cache, and how many did not (rejected)."""
+        limit = min(self.profile.max_model_len, self.profile.kv_cache_tokens)
         requests: list[SimRequest] = []
         rejected = 0
         for i, tr in enumerate(trace.requests):
@@ -342,7 +356,11 @@ class Fleet:
                 rejected += 1
                 continue
             requests.append(SimRequest(i, tr.arrival_s, tr.prompt_tokens, tr.output_tokens, tr.hash_ids))
-        initial = cfg.initial_replicas
+        return requests, rejected
+
+    def _start_fleet(self) -> None:
+        """Replicas up at t=0: the configuration's count, else the autoscaler's, else ``replicas.start``."""
+        initial = self.config.initial_replicas
         if initial is None:
             hook = getattr(self.autoscaler, "initial_replicas", None)
             initial = int(hook()) if callable(hook) else self.spec.replicas.start
@@ -350,6 +368,10 @@ class Fleet:
         for _ in range(initial):
             self.add_replica(0.0, ready=True)
         self.desired = initial
+
+    def _events(self, requests: list[SimRequest], progress: Callable[[int, int], None] | None) -> float:
+        """The event loop: replica events, arrivals and autoscaler ticks in time order; the time it ended."""
+        cfg = self.config
         total = len(requests)
         last_arrival = requests[-1].arrival_s if requests else 0.0
         next_tick = cfg.interval_s
@@ -374,30 +396,33 @@ class Fleet:
                     self._step_done(replica, now)
             elif t_arr <= next_tick:
                 now = t_arr
-                request = requests[i]
+                self._arrive(requests[i], now)
                 i += 1
-                self.arrivals_since_tick += 1
-                target = self._pick()
-                if target is None:
-                    self.backlog.append(request)
-                else:
-                    self._assign(request, target, now)
                 if progress is not None and i % report_every == 0:
                     progress(i, total)
             else:
                 now = next_tick
                 self._tick(now)
                 next_tick += cfg.interval_s
-        if progress is not None:
-            progress(total, total)
-        end = max(now, last_arrival)
+        return now
+
+    def _arrive(self, request: SimRequest, now: float) -> None:
+        self.arrivals_since_tick += 1
+        target = self._pick()
+        if target is None:
+            self.backlog.append(request)
+        else:
+            self._assign(request, target, now)
+
+    def _result(self, trace: Trace, requests: list[SimRequest], rejected: int, now: float) -> SimResult:
+        end = max(now, requests[-1].arrival_s if requests else 0.0)
         return SimResult(
-            deployment=self.spec, autoscaler=self.autoscaler.name, trace_name=trace.name, profile=p,
+            deployment=self.spec, autoscaler=self.autoscaler.name, trace_name=trace.name, profile=self.profile,
             requests=requests, rejected_over_context=rejected, skipped_rows=trace.skipped_rows,
             timeline=self.timeline, scale_events=self.scale_events,
-            replica_gpu_seconds=[r.gpu_seconds(end) for r in replicas],
-            gpus_per_replica=self.spec.gpus_per_replica, cost_per_gpu_hour=self.resolved.pool.cost_per_gpu_hour,
-            end_s=end, preemptions=sum(r.engine.preemptions for r in replicas), config=cfg,
+            replica_gpu_seconds=[r.gpu_seconds(end) for r in self.replicas],
+            gpus_per_replica=self.spec.gpus_per_replica, pool=self.resolved.pool,
+            end_s=end, preemptions=sum(r.engine.preemptions for r in self.replicas), config=self.config,
         )
 
     def _clamp(self, n: int) -> int:

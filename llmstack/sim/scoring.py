@@ -125,7 +125,7 @@ def score(result: SimResult) -> Score:
         tpot_p99_s=percentile(tpots, 99),
         e2e_p95_s=percentile(e2es, 95),
         gpu_hours=result.gpu_hours,
-        cost=result.gpu_hours * result.cost_per_gpu_hour,
+        cost=result.cost,
         scale_events=len(result.scale_events),
         mean_replicas=sum(replicas) / len(replicas) if replicas else math.nan,
         max_replicas=max(replicas) if replicas else 0,

@@ -1,18 +1,22 @@
 """Live mode: simulated vLLM replicas as HTTP servers on 127.0.0.1.
 
 Each replica runs the engine model (:mod:`llmstack.sim.engine`) in real time, one step at a
-time, optionally sped up by ``time_factor`` (simulated seconds per real second), and answers:
+time, optionally sped up by ``time_factor`` (simulated seconds per real second), and answers
+the OpenAI API as vLLM's server does (:mod:`llmstack.sim.openai_protocol` has the shapes,
+checks and token counting; tests/contract/ runs the same client assertions against it and a
+real engine):
 
-- ``POST /v1/completions`` and ``POST /v1/chat/completions`` (OpenAI style; ``stream: true``
-  gives server-sent events, one chunk per token as the engine produces it); the prompt's
-  token count is estimated as one token per 4 characters; the output length is ``max_tokens``
-  (default 16 for completions, 128 for chat, as if the model never stopped early);
-- ``GET /health``, ``GET /v1/models``;
-- ``GET /metrics``: vLLM 0.33's metrics plus DCGM GPU gauges (:mod:`llmstack.sim.exposition`).
+- ``POST /v1/completions`` and ``POST /v1/chat/completions``, streamed (server-sent events, one
+  chunk per engine step that produced tokens) or whole; ``n`` choices run as ``n`` engine
+  requests; a client that disconnects aborts its requests at once (they free their KV blocks
+  and count neither as a success nor in the latency histograms);
+- ``GET /health``, ``GET /v1/models``, ``GET /version``, ``POST /tokenize``;
+- ``GET /metrics``: vLLM 0.33's metrics plus DCGM GPU gauges (:mod:`llmstack.sim.exposition`),
+  with ``enable_prefix_caching`` as the deployment configures it.
 
-:class:`LiveFleet` runs the replicas on an asyncio loop in a background thread so a caller
-(``llmstack sim serve``, the demo) can add and remove replicas while they serve. The HTTP
-server is a minimal HTTP/1.1 implementation (one request per connection).
+The HTTP side (:mod:`llmstack.sim.http`) keeps connections alive and reads chunked request
+bodies. :class:`LiveFleet` runs the replicas on an asyncio loop in a background thread so a
+caller (``llmstack sim serve``, the demo) can add and remove replicas while they serve.
 """
 
 from __future__ import annotations
@@ -23,20 +27,23 @@ import json
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmstack.capacity import throughput
 from llmstack.errors import LlmstackError
-from llmstack.sim.engine import Engine, SimRequest
-from llmstack.sim.exposition import MIB, ReplicaMetrics
+from llmstack.sim import openai_protocol as api
+from llmstack.sim.engine import PREFIX_BLOCK_TOKENS, Engine, SimRequest
+from llmstack.sim.exposition import ReplicaMetrics
+from llmstack.sim.http import ClientGone, Connection, HttpError, HttpRequest
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import resolve
 
-COMPLETION_DEFAULT_MAX_TOKENS = 16
-CHAT_DEFAULT_MAX_TOKENS = 128
 MAX_BODY_BYTES = 16 * 1024 * 1024
+DONE = -1
+"""Queue marker: the choice's engine request finished."""
 
 
 def served_model_name(stack: StackSpec, deployment: str) -> str:
@@ -49,15 +56,29 @@ def served_model_name(stack: StackSpec, deployment: str) -> str:
 
 
 def estimate_tokens(text: str) -> int:
-    return max(1, len(text) // 4)
+    """Tokens of plain text as the simulator counts them (4 characters per token)."""
+    return api.count_tokens(text) if text else 0
 
 
 @dataclass
 class _Pending:
+    """One choice of one HTTP request, in the engine."""
+
     request: SimRequest
+    choice: api.Choice
     max_tokens: int
-    queue: asyncio.Queue[int]
+    queue: asyncio.Queue[tuple[int, int]]
     last_token_s: float | None = None
+
+
+@dataclass
+class _Call:
+    """One generation request: its choices in the engine and the events they produce."""
+
+    generation: api.Generation
+    reply: api.Reply
+    pendings: list[_Pending] = field(default_factory=list)
+    queue: asyncio.Queue[tuple[int, int]] = field(default_factory=asyncio.Queue)
 
 
 class LiveReplica:
@@ -68,21 +89,24 @@ class LiveReplica:
         self.profile = throughput.profile(resolved)
         self.model_name = served_model_name(stack, deployment)
         self.time_factor = time_factor
-        self.engine = Engine(self.profile, prefix_caching=False, on_tokens=self._on_tokens)
+        self.prefix_caching = resolved.deployment.engine.enable_prefix_caching
+        self.engine = Engine(self.profile, prefix_caching=self.prefix_caching, on_tokens=self._on_tokens)
         self.engine.iteration_tokens = []
         accel = resolved.accelerator
         self.metrics = ReplicaMetrics(
             self.model_name, self.engine, max_model_len=self.profile.max_model_len,
             gpus=resolved.deployment.gpus_per_replica, gpu_model=accel.display_name or accel.name,
-            gpu_memory_mib=accel.memory_gb * 1e9 / MIB,
+            gpu_memory_mib=accel.memory_mib,
             gpu_memory_utilization=resolved.deployment.engine.gpu_memory_utilization, replica_id=replica_id)
         self.pending: dict[int, _Pending] = {}
+        self._aborting: list[SimRequest] = []
         self._ids = 0
         self._wake = asyncio.Event()
         self._t0 = time.monotonic()
         self.server: asyncio.Server | None = None
         self.port = 0
         self._stepper: asyncio.Task[None] | None = None
+        self._handlers: dict[asyncio.Task[Any], Connection] = {}
         self.accepting = True
 
     def now(self) -> float:
@@ -100,10 +124,11 @@ class LiveReplica:
         else:
             self.metrics.first_token(request)
         pending.last_token_s = at
-        pending.queue.put_nowait(count)
+        pending.queue.put_nowait((pending.choice.index, count))
 
     async def _step_loop(self) -> None:
         while True:
+            self._apply_aborts()
             if not self.engine.has_work:
                 self._wake.clear()
                 await self._wake.wait()
@@ -118,11 +143,44 @@ class LiveReplica:
             for request in self.engine.complete():
                 pending = self.pending.pop(request.id, None)
                 if pending is not None:
-                    self.metrics.finished(request, pending.max_tokens)
-                    pending.queue.put_nowait(-1)
+                    self.metrics.finished(request, pending.max_tokens, pending.choice.finish_reason)
+                    pending.queue.put_nowait((pending.choice.index, DONE))
             self.metrics.sync()
 
-    # ------------------------------------------------------------ HTTP
+    def _apply_aborts(self) -> None:
+        while self._aborting:
+            self.engine.abort(self._aborting.pop())
+        self.metrics.sync()
+
+    def abort(self, call: _Call) -> None:
+        """Stop generating for ``call`` (its client went away)."""
+        for pending in call.pendings:
+            if self.pending.pop(pending.request.id, None) is not None:
+                self._aborting.append(pending.request)
+        if self.engine.plan is None:
+            self._apply_aborts()
+        self._wake.set()
+
+    def submit(self, generation: api.Generation) -> _Call:
+        """Put ``generation``'s choices into the engine."""
+        prefix = "chatcmpl" if generation.chat else "cmpl"
+        call = _Call(generation, api.Reply(f"{prefix}-{uuid.uuid4().hex[:16]}", self.model_name, int(time.time()),
+                                           generation.chat))
+        hashes = api.prefix_hashes(generation.prompt, PREFIX_BLOCK_TOKENS) if self.prefix_caching else None
+        for index in range(generation.n):
+            choice = api.plan_choice(generation, index, self.profile.max_model_len)
+            self._ids += 1
+            request = SimRequest(self._ids, self.now(), generation.prompt_tokens, choice.tokens, hash_ids=hashes)
+            max_tokens = generation.max_tokens or choice.tokens
+            pending = _Pending(request, choice, max_tokens, call.queue)
+            call.pendings.append(pending)
+            self.pending[request.id] = pending
+            self.engine.submit(request)
+        self._wake.set()
+        self.metrics.sync()
+        return call
+
+    # ------------------------------------------------------------ lifecycle
 
     async def start(self, port: int = 0) -> int:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", port)
@@ -131,12 +189,20 @@ class LiveReplica:
         return self.port
 
     async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``drain_s``), close every connection."""
         self.accepting = False
         if self.server is not None:
             self.server.close()
+        for task, conn in list(self._handlers.items()):
+            if conn.idle:  # as uvicorn does at shutdown: idle keep-alive connections close at once
+                task.cancel()
         deadline = time.monotonic() + drain_s
         while self.pending and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=2.0)
         if self._stepper is not None:
             self._stepper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -145,137 +211,158 @@ class LiveReplica:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), 1.0)
 
+    # ------------------------------------------------------------ HTTP
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        conn = Connection(reader, writer, max_body_bytes=MAX_BODY_BYTES)
+        self._handlers[task] = conn
         try:
-            line = await reader.readline()
-            parts = line.decode("latin-1").split()
-            if len(parts) < 2:
-                return
-            method, target = parts[0], parts[1].split("?", 1)[0]
-            length = 0
-            while True:
-                header = await reader.readline()
-                if header in (b"\r\n", b"\n", b""):
-                    break
-                name, _, value = header.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip() or 0)
-            if length > MAX_BODY_BYTES:
-                await self._respond(writer, 413, {"error": {"message": "body too large"}})
-                return
-            body = await reader.readexactly(length) if length else b""
-            await self._route(method, target, body, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            await self._serve(conn)
+        except (ConnectionError, ClientGone, asyncio.CancelledError):
             pass
         finally:
-            with contextlib.suppress(Exception):
-                writer.close()
-                await writer.wait_closed()
+            self._handlers.pop(task, None)
+            await conn.close()
 
-    async def _respond(self, writer: asyncio.StreamWriter, status: int, payload: object | bytes,
-                       content_type: str = "application/json") -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                  413: "Payload Too Large", 503: "Service Unavailable"}.get(status, "OK")
-        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-        writer.write(head.encode() + body)
-        await writer.drain()
-
-    async def _route(self, method: str, target: str, body: bytes, writer: asyncio.StreamWriter) -> None:
-        if target == "/health":
-            await self._respond(writer, 200 if self.accepting else 503, b"", "text/plain")
-        elif target == "/metrics":
-            text = self.metrics.exposition(self.now(), self.engine.busy_s)
-            await self._respond(writer, 200, text, "text/plain; version=0.0.4; charset=utf-8")
-        elif target == "/v1/models":
-            await self._respond(writer, 200, {"object": "list", "data": [{
-                "id": self.model_name, "object": "model", "created": 0, "owned_by": "llmstack-sim",
-                "max_model_len": self.profile.max_model_len}]})
-        elif target in ("/v1/completions", "/v1/chat/completions"):
-            if method != "POST":
-                await self._respond(writer, 405, {"error": {"message": "use POST"}})
-                return
-            await self._generate(target.endswith("chat/completions"), body, writer)
-        else:
-            await self._respond(writer, 404, {"error": {"message": f"no route {target}"}})
-
-    async def _generate(self, chat: bool, body: bytes, writer: asyncio.StreamWriter) -> None:
-        try:
-            payload = json.loads(body or b"{}")
-            if not isinstance(payload, dict):
-                raise ValueError("body must be a JSON object")
-            if chat:
-                messages = payload.get("messages")
-                if not isinstance(messages, list) or not messages:
-                    raise ValueError("messages must be a non-empty list")
-                prompt_text = "".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
-            else:
-                prompt = payload.get("prompt", "")
-                prompt_text = "".join(map(str, prompt)) if isinstance(prompt, list) else str(prompt)
-            default = CHAT_DEFAULT_MAX_TOKENS if chat else COMPLETION_DEFAULT_MAX_TOKENS
-            max_tokens = int(payload.get("max_tokens") or payload.get("max_completion_tokens") or default)
-            if max_tokens < 1:
-                raise ValueError("max_tokens must be >= 1")
-        except (ValueError, TypeError) as exc:
-            await self._respond(writer, 400, {"error": {"message": str(exc), "type": "BadRequestError"}})
-            return
-        prompt_tokens = estimate_tokens(prompt_text)
-        if prompt_tokens + max_tokens > self.profile.max_model_len:
-            await self._respond(writer, 400, {"error": {
-                "message": f"This model's maximum context length is {self.profile.max_model_len} tokens; "
-                           f"the request has {prompt_tokens} prompt tokens and max_tokens {max_tokens}",
-                "type": "BadRequestError"}})
-            return
-        if not self.accepting:
-            await self._respond(writer, 503, {"error": {"message": "replica is draining"}})
-            return
-        self._ids += 1
-        request = SimRequest(self._ids, self.now(), prompt_tokens, max_tokens)
-        pending = _Pending(request, max_tokens, asyncio.Queue())
-        self.pending[request.id] = pending
-        self.engine.submit(request)
-        self._wake.set()
-        self.metrics.sync()
-        rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:16]}"
-        obj = "chat.completion" if chat else "text_completion"
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens,
-                 "total_tokens": prompt_tokens + max_tokens}
-        if payload.get("stream"):
-            await self._stream(writer, pending, chat, rid, obj, usage)
-            return
-        while await pending.queue.get() != -1:
-            pass
-        text = " tok" * max_tokens
-        choice: dict[str, object] = ({"index": 0, "message": {"role": "assistant", "content": text},
-                                      "finish_reason": "length"} if chat else
-                                     {"index": 0, "text": text, "finish_reason": "length"})
-        await self._respond(writer, 200, {"id": rid, "object": obj, "created": int(time.time()),
-                                          "model": self.model_name, "choices": [choice], "usage": usage})
-
-    async def _stream(self, writer: asyncio.StreamWriter, pending: _Pending, chat: bool, rid: str, obj: str,
-                      usage: dict[str, int]) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                     b"Connection: close\r\n\r\n")
-        await writer.drain()
-        chunk_obj = "chat.completion.chunk" if chat else obj
+    async def _serve(self, conn: Connection) -> None:
+        """Requests one after another on one connection, until either side closes it."""
         while True:
-            count = await pending.queue.get()
-            if count == -1:
-                break
-            for _ in range(count):
-                delta: dict[str, object] = ({"index": 0, "delta": {"content": " tok"}, "finish_reason": None}
-                                            if chat else {"index": 0, "text": " tok", "finish_reason": None})
-                event = {"id": rid, "object": chunk_obj, "created": int(time.time()), "model": self.model_name,
-                         "choices": [delta]}
-                writer.write(b"data: " + json.dumps(event).encode() + b"\n\n")
-            await writer.drain()
-        final: dict[str, object] = ({"index": 0, "delta": {}, "finish_reason": "length"} if chat
-                                    else {"index": 0, "text": "", "finish_reason": "length"})
-        done = {"id": rid, "object": chunk_obj, "created": int(time.time()), "model": self.model_name,
-                "choices": [final], "usage": usage}
-        writer.write(b"data: " + json.dumps(done).encode() + b"\n\ndata: [DONE]\n\n")
-        await writer.drain()
+            try:
+                request = await conn.next_request()
+            except HttpError as exc:
+                message = api.error_body(exc.status, exc.message, "BadRequestError")
+                await conn.respond(exc.status, message, keep_alive=False)
+                return
+            if request is None:
+                return
+            request.keep_alive = request.keep_alive and self.accepting
+            await self._route(conn, request)
+            if not (request.keep_alive and self.accepting) or conn.writer.is_closing():
+                return
+
+    async def _route(self, conn: Connection, request: HttpRequest) -> None:
+        path, keep = request.path, request.keep_alive
+        getters: dict[str, Callable[[], tuple[int, object | bytes, str | None]]] = {
+            "/health": lambda: (200 if self.accepting else 503, b"", None),
+            "/metrics": lambda: (200, self.metrics.exposition(self.now(), self.engine.busy_s),
+                                 "text/plain; version=0.0.4; charset=utf-8"),
+            "/v1/models": lambda: (200, self._models(), "application/json"),
+            "/version": lambda: (200, {"version": api.VLLM_VERSION}, "application/json"),
+        }
+        posts = {"/v1/completions", "/v1/chat/completions", "/tokenize"}
+        if path in getters and request.method in ("GET", "HEAD"):
+            status, payload, content_type = getters[path]()
+            await conn.respond(status, payload, content_type=content_type, keep_alive=keep)
+        elif path in posts and request.method == "POST":
+            await self._post(conn, request)
+        elif path in getters or path in posts:
+            allow = "POST" if path in posts else "GET"
+            await conn.respond(405, {"detail": "Method Not Allowed"}, keep_alive=keep, headers={"allow": allow})
+        else:
+            await conn.respond(404, {"detail": "Not Found"}, keep_alive=keep)
+
+    def _models(self) -> dict[str, object]:
+        now = int(time.time())
+        return {"object": "list", "data": [{
+            "id": self.model_name, "object": "model", "created": now, "owned_by": "vllm", "root": self.model_name,
+            "parent": None, "max_model_len": self.profile.max_model_len, "permission": [{
+                "id": f"modelperm-{uuid.uuid4().hex[:16]}", "object": "model_permission", "created": now,
+                "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
+                "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False,
+                "organization": "*", "group": None, "is_blocking": False}]}]}
+
+    async def _post(self, conn: Connection, request: HttpRequest) -> None:
+        try:
+            try:
+                payload = json.loads(request.body or b"{}")
+            except ValueError:
+                raise api.ApiError(400, "1 validation error:\n  {'type': 'json_invalid', 'loc': 'body', "
+                                        "'msg': 'JSON decode error'}", "Bad Request", "body") from None
+            if request.path == "/tokenize":
+                await conn.respond(200, self._tokenize(payload), keep_alive=request.keep_alive)
+                return
+            generation = self._admit(request.path.endswith("chat/completions"), payload)
+        except api.ApiError as exc:
+            await conn.respond(exc.status, exc.body(), keep_alive=request.keep_alive)
+            return
+        await self._generate(conn, request, generation)
+
+    def _admit(self, chat: bool, payload: object) -> api.Generation:
+        """The checked request, or the :class:`~llmstack.sim.openai_protocol.ApiError` vLLM answers."""
+        generation = api.parse_generation(chat, payload)
+        if generation.model is not None and generation.model != self.model_name:
+            raise api.unknown_model(generation.model, self.model_name)
+        api.check_context(generation, self.profile.max_model_len)
+        if not self.accepting:
+            raise api.ApiError(503, "The replica is draining and takes no new requests.", "ServiceUnavailableError")
+        return generation
+
+    def _tokenize(self, payload: object) -> dict[str, object]:
+        if not isinstance(payload, dict):
+            raise api.ApiError(400, "body must be a JSON object")
+        chat = "messages" in payload
+        model = payload.get("model")
+        if model is not None and model != self.model_name:
+            raise api.unknown_model(str(model), self.model_name)
+        _, count = api._prompt(chat, payload)
+        seed = zlib.crc32(json.dumps(payload, sort_keys=True).encode())
+        return {"count": count, "max_model_len": self.profile.max_model_len,
+                "tokens": [(seed + i * 7919) % 128000 for i in range(count)], "token_strs": None}
+
+    async def _generate(self, conn: Connection, request: HttpRequest, generation: api.Generation) -> None:
+        """Run ``generation``; abort it when the client disconnects first."""
+        call = self.submit(generation)
+        work = asyncio.create_task(self._stream(conn, call, request.keep_alive) if generation.stream
+                                   else self._whole(conn, call, request.keep_alive))
+        watch = asyncio.create_task(conn.wait_disconnect())
+        served = False
+        try:
+            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+            served = work.done() and not work.cancelled() and work.exception() is None
+        finally:
+            watch.cancel()
+            if not work.done():
+                work.cancel()
+            if not served:
+                self.abort(call)
+                request.keep_alive = False
+
+    async def _whole(self, conn: Connection, call: _Call, keep_alive: bool) -> None:
+        done = 0
+        while done < len(call.pendings):
+            if (await call.queue.get())[1] == DONE:
+                done += 1
+        choices = [p.choice for p in call.pendings]
+        await conn.respond(200, call.reply.response(choices, call.generation.prompt_tokens), keep_alive=keep_alive)
+
+    async def _stream(self, conn: Connection, call: _Call, keep_alive: bool) -> None:
+        await conn.start_stream(keep_alive=keep_alive)
+        sent = [0] * len(call.pendings)
+        done = 0
+        while done < len(call.pendings):
+            index, count = await call.queue.get()
+            if count == DONE:
+                done += 1
+                continue
+            if call.generation.chat and not any(sent):
+                for i in range(len(call.pendings)):  # vLLM sends every choice's role chunk with the first output
+                    self._event(conn, call.reply.role_chunk(i))
+            choice = call.pendings[index].choice
+            text = "".join(choice.pieces[sent[index]:sent[index] + count])
+            sent[index] = min(choice.tokens, sent[index] + count)
+            self._event(conn, call.reply.content_chunk(index, text, choice if sent[index] >= choice.tokens else None))
+            await conn.flush()
+        if call.generation.include_usage:
+            completion = sum(p.choice.tokens for p in call.pendings)
+            self._event(conn, call.reply.usage_chunk(call.generation.prompt_tokens, completion))
+        conn.write_chunk(b"data: [DONE]\n\n")
+        await conn.end_stream()
+
+    @staticmethod
+    def _event(conn: Connection, chunk: dict[str, object]) -> None:
+        conn.write_chunk(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
 
 
 class LiveFleet:

@@ -77,7 +77,17 @@ def load_yaml(text: str, source: str) -> Any:
 
 def load_spec(path: str | Path) -> StackSpec:
     """Read and validate the stack spec at ``path``."""
-    return parse_spec(read_text(path, "spec file"), source=str(path))
+    path = Path(path)
+    return with_profile_paths(parse_spec(read_text(path, "spec file"), source=str(path)), path.parent)
+
+
+def with_profile_paths(stack: StackSpec, base: Path) -> StackSpec:
+    """Deployments' ``profile`` paths made absolute against the spec file's directory."""
+    if not any(d.profile for d in stack.deployments):
+        return stack
+    deployments = [d.model_copy(update={"profile": str((base / d.profile).resolve())}) if d.profile else d
+                   for d in stack.deployments]
+    return stack.model_copy(update={"deployments": deployments})
 
 
 def parse_spec(text: str, source: str = "<string>") -> StackSpec:

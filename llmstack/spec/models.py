@@ -130,6 +130,18 @@ class PoolSpec(Spec):
     def accelerator_name(self) -> str:
         return self.accelerator if isinstance(self.accelerator, str) else self.accelerator.name
 
+    @property
+    def max_gpus(self) -> int:
+        """The most GPUs the pool holds: ``nodes.max`` nodes x ``gpus_per_node``."""
+        return self.gpus_per_node * self.nodes.max
+
+    def cost_per_hour(self, gpus: float) -> float:
+        """Dollars per hour of ``gpus`` GPUs of this pool (the one place GPU cost is computed).
+
+        With GPU-hours for ``gpus`` it is the cost of a run.
+        """
+        return gpus * self.cost_per_gpu_hour
+
 
 # ---------------------------------------------------------------- models
 
@@ -256,6 +268,10 @@ class DeploymentSpec(Spec):
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     quality_floor: float = Field(default=0.0, ge=0, le=1, description="variant switches never go below this")
     update_strategy: Literal["RollingUpdate", "Recreate"] = "RollingUpdate"
+    profile: str | None = Field(
+        default=None, min_length=1, max_length=4096,
+        description="calibrated profile file (llmstack calibrate --out); relative to the spec file",
+    )
 
     @property
     def gpus_per_replica(self) -> int:

@@ -9,17 +9,46 @@ returns the spec the targets build from.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import Field, ValidationError
 
 from llmstack.errors import LlmstackError
-from llmstack.spec.models import Name, ReplicaRange, Spec, StackSpec
+from llmstack.spec.models import DeploymentSpec, Name, ReplicaRange, Spec, StackSpec
 
 CONFIG_KEY = "llmstack:scaling"
 
 
+@dataclass(frozen=True)
+class Setting:
+    """The four knobs of ``llmstack:scaling`` for one deployment, all set (the one type for them)."""
+
+    replicas: int
+    variant: str
+    pool: str
+    tensor_parallel: int
+
+    def with_(self, **changes: Any) -> Setting:
+        return replace(self, **changes)
+
+    def gpus(self, deployment: DeploymentSpec) -> int:
+        """GPUs all replicas of this setting take (``deployment`` gives the pipeline stages)."""
+        return self.replicas * self.tensor_parallel * deployment.pipeline_parallel
+
+    def to_json(self) -> dict[str, Any]:
+        return {"replicas": self.replicas, "variant": self.variant, "pool": self.pool,
+                "tensor_parallel": self.tensor_parallel}
+
+
+def settings_of(stack: StackSpec) -> dict[str, Setting]:
+    """Each deployment's setting as ``stack`` declares it (``replicas.initial`` or ``min``)."""
+    return {d.name: Setting(d.replicas.start, d.variant, d.pool, d.tensor_parallel) for d in stack.deployments}
+
+
 class ScalingOverride(Spec):
+    """What the stack file may hold for one deployment: any of the :class:`Setting` knobs (unset: as the spec)."""
+
     replicas: int | None = Field(default=None, ge=0)
     variant: Name | None = None
     pool: Name | None = None
@@ -48,6 +77,21 @@ def parse_scaling(raw: Any) -> dict[str, ScalingOverride]:
             msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
             raise LlmstackError(msg, path=f"{CONFIG_KEY}.{name}" + (f".{field}" if field else "")) from exc
     return overrides
+
+
+def from_document(document: Any, source: str) -> dict[str, ScalingOverride]:
+    """Overrides from a scaling file: a Pulumi stack file (``config: {llmstack:scaling: ...}``,
+    what ``llmstack apply`` writes) or the bare ``deployment -> overrides`` mapping."""
+    if isinstance(document, dict) and "config" in document:
+        config = document["config"]
+        if not isinstance(config, dict):
+            raise LlmstackError("config is not a mapping", path=f"{source}: config")
+        return parse_scaling(config.get(CONFIG_KEY))
+    try:
+        return parse_scaling(document)
+    except LlmstackError as exc:
+        raise LlmstackError(exc.message, path=f"{source}: {exc.path}" if exc.path else source,
+                            hint="pass a Pulumi.<stack>.yaml or a deployment -> overrides mapping") from exc
 
 
 def apply_scaling(stack: StackSpec, overrides: dict[str, ScalingOverride]) -> StackSpec:
@@ -85,12 +129,3 @@ def apply_scaling(stack: StackSpec, overrides: dict[str, ScalingOverride]) -> St
             changes["tensor_parallel"] = o.tensor_parallel
         deployments.append(d.model_copy(update=changes))
     return stack.model_copy(update={"deployments": deployments})
-
-
-def current_scaling(stack: StackSpec) -> dict[str, dict[str, Any]]:
-    """The scaling knobs of every deployment as the spec (with overrides applied) has them."""
-    return {
-        d.name: {"replicas": d.replicas.start, "variant": d.variant, "pool": d.pool,
-                 "tensor_parallel": d.tensor_parallel}
-        for d in stack.deployments
-    }

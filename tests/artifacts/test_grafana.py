@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from llmstack.artifacts import grafana, prometheus
+from llmstack.artifacts import grafana, yaml_text
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 
@@ -51,7 +51,7 @@ def test_every_dashboard_query_is_valid_promql(example_stack: StackSpec, tmp_pat
              for d in grafana.build_dashboards(example_stack).values() for p in d["panels"] for t in p["targets"]]
     rules = {"groups": [{"name": "dashboards", "rules": [
         {"record": f"dashboard:query{i}:check", "expr": e} for i, e in enumerate(exprs)]}]}
-    (tmp_path / "queries.yml").write_text(prometheus.render_yaml(rules))
+    (tmp_path / "queries.yml").write_text(yaml_text.dump(rules))
     result = subprocess.run([PROMTOOL, "check", "rules", "queries.yml"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from llmstack.artifacts import labels, prometheus
+from llmstack.artifacts import labels, prometheus, yaml_text
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 from tests.artifacts.upstreams import free_port
@@ -50,7 +50,7 @@ def stack_of(*deployments: str, interval: str = "15s") -> StackSpec:
 
 def check_config(config: dict[str, Any], folder: Path) -> subprocess.CompletedProcess[str]:
     (folder / "rules").mkdir(exist_ok=True)
-    (folder / "prometheus.yml").write_text(prometheus.render_yaml(config))
+    (folder / "prometheus.yml").write_text(yaml_text.dump(config))
     return subprocess.run([PROMTOOL, "check", "config", "prometheus.yml"], cwd=folder, capture_output=True,
                           text=True, timeout=60)
 

@@ -69,7 +69,9 @@ def test_kv_capacity_grows_with_gpu_memory_utilization() -> None:
     low = memory.breakdown(arch, BF16, accel, EngineOptions(gpu_memory_utilization=0.85, max_model_len=2048))
     high = memory.breakdown(arch, BF16, accel, EngineOptions(gpu_memory_utilization=0.95, max_model_len=2048))
     assert high.kv_cache_tokens > low.kv_cache_tokens
-    assert (high.kv_cache_bytes - low.kv_cache_bytes) == pytest.approx(0.10 * 24e9, rel=1e-6)
+    # gpu_memory_utilization scales torch's total: L4's 23034 MiB less the driver reserve, not 24e9 bytes
+    assert (high.kv_cache_bytes - low.kv_cache_bytes) == pytest.approx(
+        0.10 * (23034 - memory.DRIVER_RESERVED_MIB) * 2**20, rel=1e-6)
 
 
 def test_vllm_batch_defaults_follow_memory_size() -> None:
@@ -78,3 +80,38 @@ def test_vllm_batch_defaults_follow_memory_size() -> None:
     assert memory.default_max_num_batched_tokens(accelerators.get("H200-SXM-141GB")) == 8192
     assert memory.default_max_num_batched_tokens(accelerators.get("B200")) == 16384
     assert memory.default_max_num_batched_tokens(accelerators.get("L4")) == 2048
+
+
+def test_gpu_memory_is_what_the_driver_reports_not_decimal_gb() -> None:
+    h100, rtx3090 = accelerators.get("H100-SXM-80GB"), accelerators.get("RTX-3090")
+    assert h100.memory_mib == 81559
+    assert memory.cuda_total_bytes(h100) / memory.GIB == pytest.approx(79.2, abs=0.1)
+    # vLLM logged "Free memory on device (22.93/23.56 GiB)" on an RTX 3090 (catalog cuda_total_mib)
+    assert memory.cuda_total_bytes(rtx3090) / memory.GIB == pytest.approx(23.56, abs=0.01)
+
+
+def test_every_catalog_accelerator_names_its_memory_source() -> None:
+    for accel in accelerators.all_accelerators().values():
+        assert accel.memory_source, accel.name
+        assert accel.cuda_total_mib is None or accel.cuda_total_source, accel.name
+
+
+def test_kv_cache_is_whole_blocks() -> None:
+    arch, accel = architectures.get("Llama-3.1-8B"), accelerators.get("L4")
+    for block in (16, 32):
+        mem = memory.breakdown(arch, BF16, accel, EngineOptions(max_model_len=2048, block_size=block))
+        assert mem.kv_cache_tokens % block == 0 and mem.kv_cache_tokens > 0
+
+
+def test_moe_workspace_follows_top_k_not_expert_count() -> None:
+    mixtral = architectures.get("Mixtral-8x7B-v0.1")
+    more_experts = mixtral.model_copy(update={"moe": mixtral.moe.model_copy(update={"num_experts": 64})})
+    assert memory.activation_bytes(mixtral, 8192, 1, 1) == memory.activation_bytes(more_experts, 8192, 1, 1)
+    top4 = mixtral.model_copy(update={"moe": mixtral.moe.model_copy(update={"experts_per_token": 4})})
+    assert memory.activation_bytes(top4, 8192, 1, 1) > memory.activation_bytes(mixtral, 8192, 1, 1)
+
+
+def test_legacy_memory_gb_of_inline_accelerator_becomes_mib() -> None:
+    from llmstack.spec.models import AcceleratorSpec
+    accel = AcceleratorSpec(name="V100", memory_gb=32, memory_bandwidth_gb_s=900, bf16_tflops=125)
+    assert accel.memory_mib == int(32e9 / 2**20) and "memory_gb" in (accel.memory_source or "")

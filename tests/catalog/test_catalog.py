@@ -16,7 +16,7 @@ def test_catalogs_have_sources_and_known_values() -> None:
     assert len(accel) >= 14 and len(arch) >= 14
     assert all(a.source for a in accel.values()) and all(m.source for m in arch.values())
     h100 = accel["H100-SXM-80GB"]
-    assert (h100.memory_gb, h100.memory_bandwidth_gb_s, h100.compute_capability) == (80, 3350, "9.0")
+    assert (h100.memory_mib, h100.memory_bandwidth_gb_s, h100.compute_capability) == (81559, 3350, "9.0")
     llama = arch["Llama-3.1-8B"]
     assert (llama.num_layers, llama.num_kv_heads, llama.head_dim) == (32, 8, 128)
     assert arch["Mixtral-8x7B-v0.1"].moe is not None

@@ -6,7 +6,7 @@ import pytest
 
 from llmstack.demo import report
 from llmstack.demo.load_process import Outcome
-from llmstack.demo.timeline import Change, Point, Timeline
+from llmstack.demo.timeline import Point, ReplicaChange, Timeline
 from llmstack.spec.models import StackSpec
 
 
@@ -23,8 +23,8 @@ def test_quantile_nearest_rank() -> None:
 
 def _timeline() -> Timeline:
     t = Timeline({"chat": 2})
-    t.add_change(Change(100.0, "chat", "out", 2, 4, (1, 2), (), 0.1))
-    t.add_change(Change(300.0, "chat", "in", 4, 3, (), (2,), 0.1))
+    t.add_change(ReplicaChange(100.0, "chat", 2, 4, (1, 2), (), 0.1))
+    t.add_change(ReplicaChange(300.0, "chat", 4, 3, (), (2,), 0.1))
     # client TTFT in wall seconds; x10 speed: 0.05 -> 0.5 s, 0.2 -> 2 s (over the 1 s SLO)
     t.add_outcomes([Outcome("chat", float(i), 200, 0.05, 1.0, None) for i in range(8)]
                    + [Outcome("chat", 9.0, 200, 0.2, 1.0, None), Outcome("chat", 10.0, 0, None, 1.0, "ConnectError")])

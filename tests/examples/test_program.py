@@ -34,5 +34,5 @@ def test_program_declares_monitored_routed_scaled_fleet() -> None:
     assert any(t["key"] == "nvidia.com/gpu" for t in deployment.inputs["spec"]["template"]["spec"]["tolerations"])
     assert mocks.of_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
     assert mocks.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
-    assert any(r.name.startswith("gateway") for r in mocks.of_type("kubernetes:apps/v1:Deployment"))
+    assert any(r.name.startswith("chat-gateway") for r in mocks.of_type("kubernetes:apps/v1:Deployment"))
     assert mocks.of_type("kubernetes:core/v1:Secret")

@@ -12,10 +12,18 @@ from llmstack.spec.models import StackSpec
 def test_override_changes_replicas_and_variant(example_stack: StackSpec) -> None:
     overrides = scaling.parse_scaling('{"chat": {"replicas": 4, "variant": "fp8"}}')
     changed = scaling.apply_scaling(example_stack, overrides)
-    assert scaling.current_scaling(changed)["chat"] == {
-        "replicas": 4, "variant": "fp8", "pool": "l4", "tensor_parallel": 1,
-    }
-    assert scaling.current_scaling(changed)["reasoning"] == scaling.current_scaling(example_stack)["reasoning"]
+    assert scaling.settings_of(changed)["chat"] == scaling.Setting(replicas=4, variant="fp8", pool="l4",
+                                                                   tensor_parallel=1)
+    assert scaling.settings_of(changed)["reasoning"] == scaling.settings_of(example_stack)["reasoning"]
+
+
+def test_setting_gpus_and_pool_cost(example_stack: StackSpec) -> None:
+    chat = example_stack.deployment("chat")
+    setting = scaling.settings_of(example_stack)["chat"].with_(replicas=3, tensor_parallel=2)
+    pool = example_stack.pool(setting.pool)
+    assert setting.gpus(chat) == 3 * 2 * chat.pipeline_parallel
+    assert pool.cost_per_hour(setting.gpus(chat)) == pytest.approx(6 * chat.pipeline_parallel * pool.cost_per_gpu_hour)
+    assert pool.max_gpus == pool.gpus_per_node * pool.nodes.max
 
 
 @pytest.mark.parametrize(

@@ -7,21 +7,43 @@ components, one :class:`VllmDeployment` per deployment (one container per replic
 ``device_requests`` for exactly its device ids), one :class:`HaproxyRouter` per router
 and the :class:`Monitoring` containers (Prometheus, Grafana, DCGM exporter).
 
-Resource names are stable: a container's logical name is its container name
-(``<stack>-<deployment>-<k>``), so a scale-out adds containers and touches no other.
+Resource names follow :mod:`llmstack.targets.resource_names`, the same scheme as the
+Kubernetes target: ``<component name>-<local name>``, where the local name is the Docker
+object's name without its ``<spec name>-`` prefix. The program names the component after
+the spec, so a container's logical name is its container name (``<stack>-<deployment>-<k>``)
+and a scale-out adds containers and touches no other; a second stack in the same program
+gets its own names. Outputs (URLs, container names, device ids) are read from the registered
+containers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
 
+from llmstack.targets import resource_names
 from llmstack.targets.docker import containers as specs
 from llmstack.targets.docker.containers import ContainerSpec
-from llmstack.targets.docker.layout import DockerLayout, PublishedPort
+from llmstack.targets.docker.layout import DockerLayout
+
+__all__ = [
+    "ContainerInputs",
+    "DockerLlmStack",
+    "DockerLlmStackArgs",
+    "HaproxyRouter",
+    "HaproxyRouterArgs",
+    "Monitoring",
+    "MonitoringArgs",
+    "Names",
+    "VllmDeployment",
+    "VllmDeploymentArgs",
+    "container",
+    "published_url",
+]
 
 KEEP_VOLUMES = ("hf-cache",)
 """Volume name suffixes kept on ``pulumi destroy``: downloaded weights are expensive to fetch again."""
@@ -83,10 +105,41 @@ def container(name: str, spec: ContainerSpec, inputs: ContainerInputs,
                                                                 or None)],
         capabilities=docker.ContainerCapabilitiesArgs(adds=list(spec.cap_add)) if spec.cap_add else None,
         restart=spec.restart,
+        runtime=spec.runtime,
+        privileged=spec.privileged or None,
+        devices=[docker.ContainerDeviceArgs(host_path=d, container_path=d) for d in spec.devices] or None,
         must_run=True,
         wait=False,
         opts=options,
     )
+
+
+@dataclass(frozen=True)
+class Names:
+    """Logical names of a stack's resources: ``<component>-<docker name without "<spec>-">``."""
+
+    component: str | None = None
+    """The stack component's name; None: a resource's logical name is its Docker name."""
+    spec: str = ""
+
+    def of(self, docker_name: str) -> str:
+        if self.component is None:
+            return docker_name
+        return resource_names.child(self.component, docker_name.removeprefix(f"{self.spec}-"))
+
+    def options(self, docker_name: str, parent: pulumi.Resource,
+                opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
+        return resource_names.options(docker_name, self.of(docker_name), parent, opts)
+
+
+def published_url(c: docker.Container) -> pulumi.Output[str]:
+    """``http://<address>:<port>`` of the first port the registered container publishes ("" if none)."""
+    def url(ports: Any) -> str:
+        if not ports:
+            return ""
+        return f"http://{_host(str(ports[0]['ip']))}:{ports[0]['external']}"
+
+    return c.ports.apply(url)
 
 
 # ---------------------------------------------------------------- engines
@@ -97,6 +150,7 @@ class VllmDeploymentArgs:
     deployment: str
     replicas: Sequence[ContainerSpec]
     inputs: ContainerInputs
+    names: Names = field(default_factory=Names)
 
 
 class VllmDeployment(pulumi.ComponentResource):
@@ -107,10 +161,11 @@ class VllmDeployment(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VllmDeploymentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:docker:VllmDeployment", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.containers = [container(spec.name, spec, args.inputs, child) for spec in args.replicas]
-        self.container_names = pulumi.Output.from_input([spec.name for spec in args.replicas])
-        self.device_ids = pulumi.Output.from_input([list(spec.device_ids or ()) for spec in args.replicas])
+        self.containers = [container(args.names.of(spec.name), spec, args.inputs, args.names.options(spec.name, self))
+                           for spec in args.replicas]
+        self.container_names = pulumi.Output.all(*(c.name for c in self.containers)).apply(list)
+        self.device_ids = pulumi.Output.all(*(c.device_requests for c in self.containers)).apply(
+            lambda requests: [_device_ids(r) for r in requests])
         self.register_outputs({"containerNames": self.container_names, "deviceIds": self.device_ids})
 
 
@@ -122,7 +177,7 @@ class HaproxyRouterArgs:
     router: str
     spec: ContainerSpec
     inputs: ContainerInputs
-    url: str
+    names: Names = field(default_factory=Names)
 
 
 class HaproxyRouter(pulumi.ComponentResource):
@@ -133,8 +188,9 @@ class HaproxyRouter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HaproxyRouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:docker:HaproxyRouter", name, None, opts)
-        self.container = container(args.spec.name, args.spec, args.inputs, pulumi.ResourceOptions(parent=self))
-        self.url = pulumi.Output.from_input(args.url)
+        self.container = container(args.names.of(args.spec.name), args.spec, args.inputs,
+                                   args.names.options(args.spec.name, self))
+        self.url = published_url(self.container)
         self.register_outputs({"url": self.url})
 
 
@@ -147,8 +203,7 @@ class MonitoringArgs:
     grafana: ContainerSpec | None
     dcgm: ContainerSpec | None
     inputs: ContainerInputs
-    prometheus_url: str | None
-    grafana_url: str | None
+    names: Names = field(default_factory=Names)
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -160,15 +215,18 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:docker:Monitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.prometheus = container(args.prometheus.name, args.prometheus, args.inputs, child)
+        names = args.names
+        self.prometheus = container(names.of(args.prometheus.name), args.prometheus, args.inputs,
+                                    names.options(args.prometheus.name, self))
         self.grafana = None
         if args.grafana is not None:
-            self.grafana = container(args.grafana.name, args.grafana, args.inputs,
-                                     pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus]))
-        self.dcgm = container(args.dcgm.name, args.dcgm, args.inputs, child) if args.dcgm is not None else None
-        self.prometheus_url = pulumi.Output.from_input(args.prometheus_url or "")
-        self.grafana_url = pulumi.Output.from_input(args.grafana_url or "")
+            self.grafana = container(names.of(args.grafana.name), args.grafana, args.inputs, names.options(
+                args.grafana.name, self, pulumi.ResourceOptions(depends_on=[self.prometheus])))
+        self.dcgm = None
+        if args.dcgm is not None:
+            self.dcgm = container(names.of(args.dcgm.name), args.dcgm, args.inputs, names.options(args.dcgm.name, self))
+        self.prometheus_url = published_url(self.prometheus)
+        self.grafana_url = published_url(self.grafana) if self.grafana is not None else pulumi.Output.from_input("")
         self.register_outputs({"prometheusUrl": self.prometheus_url, "grafanaUrl": self.grafana_url})
 
 
@@ -197,62 +255,74 @@ class DockerLlmStack(pulumi.ComponentResource):
     def __init__(self, name: str, args: DockerLlmStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:docker:DockerLlmStack", name, None, opts)
         plan = args.layout
-        child = pulumi.ResourceOptions(parent=self)
+        names = Names(component=name, spec=plan.stack.name)
         all_specs = specs.containers(plan)
-        self.network = docker.Network(plan.network, name=plan.network, driver="bridge",
-                                      labels=[docker.NetworkLabelArgs(label="llmstack.stack", value=plan.stack.name)],
-                                      opts=child)
-        pulled: dict[str, pulumi.Input[str]] = {}
-        for image in sorted({s.image for s in all_specs}):
-            remote = docker.RemoteImage(_image_resource_name(image), name=image, keep_locally=True, opts=child)
-            pulled[image] = remote.image_id
-        volumes: dict[str, pulumi.Resource] = {}
-        for volume in sorted({m.volume for s in all_specs for m in s.volumes}):
-            keep = volume.endswith(KEEP_VOLUMES)
-            volumes[volume] = docker.Volume(volume, name=volume, opts=pulumi.ResourceOptions(
-                parent=self, retain_on_delete=keep))
-        secrets: dict[str, pulumi.Input[str]] = {}
-        if args.hf_token is not None:
-            secrets[specs.HF_TOKEN_ENV] = pulumi.Output.secret(args.hf_token)
-        inputs = ContainerInputs(network=self.network.name, images=pulled, secrets=secrets, volumes=volumes)
+        inputs = self._shared(plan, names, all_specs, args.hf_token)
         by_name = {s.name: s for s in all_specs}
-
         self.deployments = {}
         for d in plan.stack.deployments:
             replicas = [by_name[r.container] for r in plan.replicas_of(d.name)]
+            previous = f"{plan.stack.name}-{d.name}"
             self.deployments[d.name] = VllmDeployment(
-                f"{plan.stack.name}-{d.name}", VllmDeploymentArgs(d.name, replicas, inputs), child)
-        self.routers = {}
+                names.of(previous), VllmDeploymentArgs(d.name, replicas, inputs, names), names.options(previous, self))
+        after_network = pulumi.ResourceOptions(depends_on=[self.network])
+        self.routers = {
+            router: HaproxyRouter(names.of(container), HaproxyRouterArgs(router, by_name[container], inputs, names),
+                                  names.options(container, self, after_network))
+            for router, container in plan.routers.items()
+        }
         engines = [c for dep in self.deployments.values() for c in dep.containers]
-        for router, container_name in plan.routers.items():
-            spec = by_name[container_name]
-            url = next((f"http://{_host(p.address)}:{p.port}" for p in spec.ports), "")
-            self.routers[router] = HaproxyRouter(
-                container_name, HaproxyRouterArgs(router, spec, inputs, url),
-                pulumi.ResourceOptions(parent=self, depends_on=[self.network]))
+        monitoring = f"{plan.stack.name}-monitoring"
         self.monitoring = Monitoring(
-            f"{plan.stack.name}-monitoring",
-            MonitoringArgs(
-                prometheus=by_name[plan.prometheus],
-                grafana=by_name[plan.grafana] if plan.grafana else None,
-                dcgm=by_name[plan.dcgm] if plan.dcgm else None,
-                inputs=inputs,
-                prometheus_url=_url(plan.ports_of(plan.prometheus)),
-                grafana_url=_url(plan.ports_of(plan.grafana)) if plan.grafana else None,
-            ),
-            pulumi.ResourceOptions(parent=self, depends_on=engines or None),
+            names.of(monitoring),
+            MonitoringArgs(prometheus=by_name[plan.prometheus], grafana=by_name[plan.grafana] if plan.grafana else None,
+                           dcgm=by_name[plan.dcgm] if plan.dcgm else None, inputs=inputs, names=names),
+            names.options(monitoring, self, pulumi.ResourceOptions(depends_on=engines or None)),
         )
         self.containers = [*engines, *(r.container for r in self.routers.values()), self.monitoring.prometheus,
                            *(c for c in (self.monitoring.grafana, self.monitoring.dcgm) if c is not None)]
         self.router_urls = pulumi.Output.all(*(r.url for r in self.routers.values())).apply(
             lambda values: dict(zip(self.routers, values, strict=True)))
-        self.gpu_assignment = pulumi.Output.from_input(plan.assignment())
+        self.gpu_assignment = pulumi.Output.all(*(d.device_ids for d in self.deployments.values())).apply(
+            lambda values: dict(zip(self.deployments, values, strict=True)))
         self.register_outputs({
             "routerUrls": self.router_urls,
             "gpuAssignment": self.gpu_assignment,
             "prometheusUrl": self.monitoring.prometheus_url,
             "grafanaUrl": self.monitoring.grafana_url,
         })
+
+    def _shared(self, plan: DockerLayout, names: Names, all_specs: Sequence[ContainerSpec],
+                hf_token: pulumi.Input[str] | None) -> ContainerInputs:
+        """The network, the pulled images and the volumes every container uses."""
+        self.network = docker.Network(
+            names.of(plan.network), name=plan.network, driver="bridge",
+            labels=[docker.NetworkLabelArgs(label="llmstack.stack", value=plan.stack.name)],
+            opts=names.options(plan.network, self))
+        pulled: dict[str, pulumi.Input[str]] = {}
+        for image in sorted({s.image for s in all_specs}):
+            previous = _image_resource_name(image)
+            new = resource_names.child(names.component or plan.stack.name, previous)
+            remote = docker.RemoteImage(new, name=image, keep_locally=True,
+                                        opts=resource_names.options(previous, new, self))
+            pulled[image] = remote.image_id
+        volumes: dict[str, pulumi.Resource] = {}
+        for volume in sorted({m.volume for s in all_specs for m in s.volumes}):
+            keep = volume.endswith(KEEP_VOLUMES)
+            volumes[volume] = docker.Volume(names.of(volume), name=volume, opts=names.options(
+                volume, self, pulumi.ResourceOptions(retain_on_delete=keep)))
+        secrets: dict[str, pulumi.Input[str]] = {}
+        if hf_token is not None:
+            secrets[specs.HF_TOKEN_ENV] = pulumi.Output.secret(hf_token)
+        return ContainerInputs(network=self.network.name, images=pulled, secrets=secrets, volumes=volumes)
+
+
+def _device_ids(requests: Any) -> list[int]:
+    """GPU indices of a registered container's ``device_requests`` (empty: no GPUs)."""
+    ids: list[int] = []
+    for request in requests or []:
+        ids += [int(i) for i in (request.get("device_ids") or request.get("deviceIds") or [])]
+    return ids
 
 
 def _image_resource_name(image: str) -> str:
@@ -264,7 +334,3 @@ def _host(address: str) -> str:
     if address in ("0.0.0.0", "::"):
         return "localhost"
     return f"[{address}]" if ":" in address else address
-
-
-def _url(ports: Sequence[PublishedPort]) -> str | None:
-    return next((f"http://{_host(p.address)}:{p.port}" for p in ports), None)

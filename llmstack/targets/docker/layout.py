@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from llmstack.artifacts.vllm_args import ENGINE_PORT
 from llmstack.capacity import planning
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import PoolSpec, StackSpec
 from llmstack.targets.docker import allocation
 
-ENGINE_PORT = 8000
 PROMETHEUS_PORT = 9090
 GRAFANA_PORT = 3000
 DCGM_PORT = 9400

@@ -6,6 +6,13 @@ writes) and registers one pulumi-kubernetes resource per object, as a child. Bui
 use their typed resource (``apps.v1.Deployment(metadata=..., spec=...)``); CRD kinds
 (LeaderWorkerSet, PodMonitor, PrometheusRule) use ``apiextensions.CustomResource``. No
 validation or arithmetic happens here.
+
+Names follow :mod:`llmstack.targets.resource_names`: every resource under an ``LlmStack``
+named ``demo`` is ``demo-<metadata.name>`` (child components ``demo-<deployment>``), aliased
+to the name earlier versions gave it. Outputs are read from the registered resources (a
+URL from its Service's metadata and port, replicas from the workload's spec), so they show
+what Pulumi deployed. The ``opts`` given to a component (provider, protect,
+transformations) reach every child through ``parent``.
 """
 
 from __future__ import annotations
@@ -13,15 +20,35 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from llmstack.errors import LlmstackError
 from llmstack.spec.models import StackSpec
-from llmstack.targets.kubernetes import engines, meta, naming, routing
+from llmstack.targets import resource_names
+from llmstack.targets.kubernetes import engines, naming
 from llmstack.targets.kubernetes import objects as stack_objects
 from llmstack.targets.kubernetes.objects import Manifest, StackObjects
 from llmstack.targets.kubernetes.options import KubernetesOptions
+
+__all__ = [
+    "BatchJob",
+    "BatchJobArgs",
+    "LlmStack",
+    "LlmStackArgs",
+    "ModelDeployment",
+    "ModelDeploymentArgs",
+    "Monitoring",
+    "MonitoringArgs",
+    "Router",
+    "RouterArgs",
+    "register",
+    "resource_name",
+    "service_url",
+    "workload_replicas",
+]
 
 SLOW_ROLLOUT = pulumi.CustomTimeouts(create="60m", update="60m")
 """Engines download and load weights before they are ready: allow an hour per rollout."""
@@ -48,34 +75,62 @@ def _snake(key: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
-def resource_name(obj: Manifest) -> str:
-    """Pulumi name of an object: its Kubernetes name (the type in the URN tells kinds apart)."""
-    return str(obj["metadata"]["name"])
+def resource_name(obj: Manifest, prefix: str) -> str:
+    """Pulumi name of an object: ``<prefix>-<metadata.name>`` (the type in the URN tells kinds apart)."""
+    return resource_names.child(prefix, str(obj["metadata"]["name"]))
 
 
-def register(obj: Manifest, parent: pulumi.Resource, opts: pulumi.ResourceOptions | None = None,
+def register(obj: Manifest, parent: pulumi.Resource, prefix: str, opts: pulumi.ResourceOptions | None = None,
              ) -> pulumi.CustomResource:
-    """One pulumi-kubernetes resource for ``obj``, child of ``parent``."""
-    options = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts)
+    """One pulumi-kubernetes resource for ``obj``, child of ``parent``, aliased to its bare Kubernetes name."""
+    name = resource_name(obj, prefix)
+    options = resource_names.options(str(obj["metadata"]["name"]), name, parent, opts)
     key = (obj["apiVersion"], obj["kind"])
     fields = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
     factory = _KINDS.get(key)
     if factory is None:
         extra = {k: v for k, v in fields.items() if k not in ("metadata", "spec")}
-        resource = k8s.apiextensions.CustomResource(
-            resource_name(obj), api_version=obj["apiVersion"], kind=obj["kind"], metadata=fields.get("metadata"),
+        return k8s.apiextensions.CustomResource(
+            name, api_version=obj["apiVersion"], kind=obj["kind"], metadata=fields.get("metadata"),
             spec=fields.get("spec"), opts=options, **extra)
-        return resource
-    return factory(resource_name(obj), opts=options, **{_snake(k): v for k, v in fields.items()})
+    return factory(name, opts=options, **{_snake(k): v for k, v in fields.items()})
 
 
-def _register_all(objs: Sequence[Manifest], parent: pulumi.Resource,
+def _register_all(objs: Sequence[Manifest], parent: pulumi.Resource, prefix: str,
                   opts: pulumi.ResourceOptions | None = None) -> list[pulumi.CustomResource]:
-    return [register(obj, parent, opts) for obj in objs]
+    return [register(obj, parent, prefix, opts) for obj in objs]
 
 
 def _workload(obj: Manifest) -> bool:
     return obj["kind"] in ("Deployment", "LeaderWorkerSet", "DaemonSet")
+
+
+def _find(objs: Sequence[Manifest], resources: Sequence[pulumi.CustomResource], kinds: tuple[str, ...],
+          name: str | None = None) -> pulumi.CustomResource | None:
+    for obj, resource in zip(objs, resources, strict=True):
+        if obj["kind"] in kinds and (name is None or obj["metadata"]["name"] == name):
+            return resource
+    return None
+
+
+def service_url(service: pulumi.CustomResource, cluster_domain: str | None = None) -> pulumi.Output[str]:
+    """``http://<name>.<namespace>.svc[.<domain>]:<first port>`` from the Service Pulumi registered."""
+    assert isinstance(service, k8s.core.v1.Service)
+    suffix = f".{cluster_domain}" if cluster_domain else ""
+
+    def url(values: list[Any]) -> str:
+        name, namespace, ports = values
+        return f"http://{name}.{namespace}.svc{suffix}:{ports[0]['port']}"
+
+    return pulumi.Output.all(service.metadata.name, service.metadata.namespace, service.spec.ports).apply(url)
+
+
+def workload_replicas(workload: pulumi.CustomResource) -> pulumi.Output[int]:
+    """``spec.replicas`` of the registered Deployment or LeaderWorkerSet."""
+    if isinstance(workload, k8s.apps.v1.Deployment):
+        return workload.spec.replicas
+    spec: pulumi.Output[Any] = workload.spec  # type: ignore[attr-defined]  # CustomResource's untyped spec
+    return spec.apply(lambda s: int(s["replicas"]))
 
 
 @dataclass(frozen=True)
@@ -84,6 +139,8 @@ class ModelDeploymentArgs:
     deployment: str
     objects: list[Manifest]
     namespace: str
+    prefix: str | None = None
+    """Names of the children (``<prefix>-<metadata.name>``); None: this component's name."""
 
 
 class ModelDeployment(pulumi.ComponentResource):
@@ -95,11 +152,15 @@ class ModelDeployment(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelDeploymentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:kubernetes:ModelDeployment", name, None, opts)
         slow = pulumi.ResourceOptions(custom_timeouts=SLOW_ROLLOUT)
-        self.resources = [register(obj, self, slow if _workload(obj) else None) for obj in args.objects]
-        spec = args.stack.deployment(args.deployment)
-        self.url = pulumi.Output.from_input(
-            f"http://{naming.engine(args.deployment)}.{args.namespace}.svc:{meta.ENGINE_PORT}")
-        self.replicas = pulumi.Output.from_input(spec.replicas.start)
+        prefix = args.prefix or name
+        self.resources = [register(obj, self, prefix, slow if _workload(obj) else None) for obj in args.objects]
+        service = _find(args.objects, self.resources, ("Service",), naming.engine(args.deployment))
+        workload = _find(args.objects, self.resources, ("Deployment", "LeaderWorkerSet"))
+        if service is None or workload is None:
+            raise LlmstackError("the objects hold no engine Service or workload",
+                                path=f"deployments[{args.deployment}]")
+        self.url = service_url(service)
+        self.replicas = workload_replicas(workload)
         self.register_outputs({"url": self.url, "replicas": self.replicas})
 
 
@@ -108,7 +169,8 @@ class RouterArgs:
     stack: StackSpec
     router: str
     objects: list[Manifest]
-    endpoint: str
+    cluster_domain: str = "cluster.local"
+    prefix: str | None = None
 
 
 class Router(pulumi.ComponentResource):
@@ -118,14 +180,18 @@ class Router(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:kubernetes:Router", name, None, opts)
-        self.resources = _register_all(args.objects, self)
-        self.endpoint = pulumi.Output.from_input(args.endpoint)
+        self.resources = _register_all(args.objects, self, args.prefix or name)
+        service = _find(args.objects, self.resources, ("Service",), naming.router(args.router))
+        if service is None:
+            raise LlmstackError("the objects hold no router Service", path=f"routers[{args.router}]")
+        self.endpoint = service_url(service, args.cluster_domain)
         self.register_outputs({"endpoint": self.endpoint})
 
 
 @dataclass(frozen=True)
 class MonitoringArgs:
     objects: list[Manifest]
+    prefix: str | None = None
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -133,13 +199,14 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:kubernetes:Monitoring", name, None, opts)
-        self.resources = _register_all(args.objects, self)
+        self.resources = _register_all(args.objects, self, args.prefix or name)
         self.register_outputs({"objects": len(self.resources)})
 
 
 @dataclass(frozen=True)
 class BatchJobArgs:
     objects: list[Manifest]
+    prefix: str | None = None
 
 
 class BatchJob(pulumi.ComponentResource):
@@ -153,7 +220,7 @@ class BatchJob(pulumi.ComponentResource):
                 annotations = {**obj["metadata"].get("annotations", {}), **SKIP_AWAIT}
                 obj = {**obj, "metadata": {**obj["metadata"], "annotations": annotations}}
             objs.append(obj)
-        self.resources = _register_all(objs, self)
+        self.resources = _register_all(objs, self, args.prefix or name)
         self.register_outputs({})
 
 
@@ -163,6 +230,13 @@ class LlmStackArgs:
     objects: StackObjects
     hf_token: pulumi.Input[str] | None = None
 
+    def __post_init__(self) -> None:
+        if self.objects.stack is not None and self.objects.stack != self.stack:
+            raise LlmstackError(
+                f"objects were built from stack {self.objects.stack.name!r}, not from this spec "
+                f"{self.stack.name!r} (or from it before a change)", path="LlmStackArgs.objects",
+                hint="use LlmStackArgs.from_spec(stack), which builds the objects from the same spec")
+
     @classmethod
     def from_spec(cls, stack: StackSpec, hf_token: pulumi.Input[str] | None = None,
                   options: KubernetesOptions | None = None) -> LlmStackArgs:
@@ -171,7 +245,11 @@ class LlmStackArgs:
 
 
 class LlmStack(pulumi.ComponentResource):
-    """The whole stack on one cluster: namespace, HF token Secret, deployments, routers, monitoring, jobs."""
+    """The whole stack on one cluster: namespace, HF token Secret, deployments, routers, monitoring, jobs.
+
+    ``router_endpoints`` and each deployment's ``url``/``replicas`` are read from the registered
+    resources; ``replicas``, ``gpus_in_use`` and ``cost_per_hour`` are the plan (from the spec).
+    """
 
     router_endpoints: dict[str, pulumi.Output[str]]
     replicas: dict[str, int]
@@ -181,41 +259,31 @@ class LlmStack(pulumi.ComponentResource):
     def __init__(self, name: str, args: LlmStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:kubernetes:LlmStack", name, None, opts)
         built, stack = args.objects, args.stack
-        namespace = built.options.namespace
-        self.shared = _register_all(built.shared, self)
-        after_shared = pulumi.ResourceOptions(depends_on=list(self.shared))
-        self.hf_token_secret: k8s.core.v1.Secret | None = None
-        depends: list[pulumi.Resource] = list(self.shared)
-        if args.hf_token is not None:
-            self.hf_token_secret = k8s.core.v1.Secret(
-                built.options.hf_token_secret,
-                metadata={"name": built.options.hf_token_secret, "namespace": namespace,
-                          "labels": {"app.kubernetes.io/part-of": "llmstack"}},
-                type="Opaque",
-                string_data={engines.HF_TOKEN_KEY: pulumi.Output.secret(args.hf_token)},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.shared)),
-            )
-            depends.append(self.hf_token_secret)
-        child = pulumi.ResourceOptions(parent=self, depends_on=depends)
+        self.shared = _register_all(built.shared, self, name)
+        self.hf_token_secret = self._hf_token_secret(name, args)
+        depends: list[pulumi.Resource] = [*self.shared, *([self.hf_token_secret] if self.hf_token_secret else [])]
         self.deployments = {
-            d: ModelDeployment(d, ModelDeploymentArgs(stack, d, objs, namespace), child)
+            d: ModelDeployment(resource_names.child(name, d), ModelDeploymentArgs(
+                stack, d, objs, built.options.namespace, prefix=name), self._child(d, name, d, depends))
             for d, objs in sorted(built.deployments.items())
         }
         self.routers = {
-            r: Router(r, RouterArgs(stack, r, objs, routing.endpoint(stack, r, built.options)),
-                      pulumi.ResourceOptions(parent=self, depends_on=list(self.shared)))
+            r: Router(resource_names.child(name, r), RouterArgs(stack, r, objs, built.options.cluster_domain, name),
+                      self._child(r, name, r, list(self.shared)))
             for r, objs in sorted(built.routers.items())
         }
-        self.monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(built.monitoring),
-                                     pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), after_shared))
+        monitoring = resource_names.child(name, "monitoring")
+        self.monitoring = Monitoring(monitoring, MonitoringArgs(built.monitoring, name),
+                                     self._child(monitoring, name, "monitoring", list(self.shared)))
         self.batch_jobs = {
-            j: BatchJob(j, BatchJobArgs(objs), child) for j, objs in sorted(built.batch_jobs.items())
+            j: BatchJob(resource_names.child(name, j), BatchJobArgs(objs, name), self._child(j, name, j, depends))
+            for j, objs in sorted(built.batch_jobs.items())
         }
         self.router_endpoints = {r: router.endpoint for r, router in self.routers.items()}
         self.replicas = {d.name: d.replicas.start for d in stack.deployments}
         self.gpus_in_use = sum(d.replicas.start * built.shapes[d.name].gpus_per_replica for d in stack.deployments)
         self.cost_per_hour = round(sum(
-            d.replicas.start * built.shapes[d.name].gpus_per_replica * stack.pool(d.pool).cost_per_gpu_hour
+            stack.pool(d.pool).cost_per_hour(d.replicas.start * built.shapes[d.name].gpus_per_replica)
             for d in stack.deployments), 2)
         self.register_outputs({
             "routerEndpoints": self.router_endpoints,
@@ -223,3 +291,22 @@ class LlmStack(pulumi.ComponentResource):
             "gpusInUse": self.gpus_in_use,
             "costPerHour": self.cost_per_hour,
         })
+
+    def _child(self, previous: str, stack: str, local: str, depends: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+        return resource_names.options(previous, resource_names.child(stack, local), self,
+                                      pulumi.ResourceOptions(depends_on=depends))
+
+    def _hf_token_secret(self, name: str, args: LlmStackArgs) -> k8s.core.v1.Secret | None:
+        if args.hf_token is None:
+            return None
+        options = args.objects.options
+        secret = resource_names.child(name, options.hf_token_secret)
+        return k8s.core.v1.Secret(
+            secret,
+            metadata={"name": options.hf_token_secret, "namespace": options.namespace,
+                      "labels": {"app.kubernetes.io/part-of": "llmstack"}},
+            type="Opaque",
+            string_data={engines.HF_TOKEN_KEY: pulumi.Output.secret(args.hf_token)},
+            opts=resource_names.options(options.hf_token_secret, secret, self,
+                                        pulumi.ResourceOptions(depends_on=list(self.shared))),
+        )

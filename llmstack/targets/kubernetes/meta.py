@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmstack.artifacts.vllm_args import ENGINE_PORT as ENGINE_PORT  # re-exported: the one definition
+
 GPUS_PER_POD_ANNOTATION = "llmstack.io/gpus-per-pod"
 """The GPU count the capacity model expects each engine pod to request (checked by the policy pack)."""
 GPUS_PER_REPLICA_ANNOTATION = "llmstack.io/gpus-per-replica"
 CONFIG_CHECKSUM_ANNOTATION = "llmstack.io/config-checksum"
 ENGINE_WORKER_COMPONENT = "engine-worker"
 """``app.kubernetes.io/component`` of LeaderWorkerSet workers (Ray only, no HTTP server)."""
-ENGINE_PORT = 8000
 PART_OF = {"app.kubernetes.io/part-of": "llmstack", "app.kubernetes.io/managed-by": "llmstack"}
 
 

@@ -31,6 +31,8 @@ class StackObjects:
     monitoring: list[Manifest]
     batch_jobs: dict[str, list[Manifest]]
     shapes: dict[str, sizing.PodShape] = field(default_factory=dict)
+    stack: StackSpec | None = None
+    """The spec these objects were built from (``LlmStackArgs`` refuses to pair them with another)."""
 
     def all(self) -> list[Manifest]:
         """Every object, in apply order (namespace first)."""
@@ -83,4 +85,5 @@ def build(stack: StackSpec, options: KubernetesOptions | None = None) -> StackOb
         monitoring=observability.monitoring_objects(stack, options),
         batch_jobs=jobs,
         shapes=shapes,
+        stack=stack,
     )

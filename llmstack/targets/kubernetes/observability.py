@@ -14,9 +14,7 @@ import hashlib
 import json
 from typing import Any
 
-import yaml
-
-from llmstack.artifacts import grafana, images, labels, prometheus
+from llmstack.artifacts import grafana, images, labels, prometheus, yaml_text
 from llmstack.spec.models import PoolSpec, StackSpec
 from llmstack.targets.kubernetes import engines, meta, naming
 from llmstack.targets.kubernetes.networking import PROMETHEUS_POD_LABELS
@@ -31,20 +29,10 @@ ALERTING_FILE = "llmstack-alerts.yml"
 _OPERATOR_KEYS = {"source_labels": "sourceLabels", "target_label": "targetLabel"}
 
 
-def _pod_label(key: str) -> str:
-    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in key)
-
-
 def engine_relabelings() -> list[dict[str, Any]]:
-    """Pod labels -> Prometheus target labels of an engine (one spelling for every scrape)."""
-    mapping = [("deployment", labels.K8S_DEPLOYMENT), ("model", labels.K8S_MODEL),
-               ("variant", labels.K8S_VARIANT), ("pool", labels.K8S_POOL)]
-    rules: list[dict[str, Any]] = [
-        {"action": "replace", "sourceLabels": [_pod_label(key)], "targetLabel": target}
-        for target, key in mapping
-    ]
-    rules.append({"action": "replace", "targetLabel": labels.ROLE_LABEL, "replacement": labels.ENGINE_ROLE})
-    return rules
+    """Pod labels -> Prometheus target labels of an engine (the plain Prometheus's rules, Operator spelling)."""
+    return [operator_relabeling(r) for r in prometheus.pod_label_relabelings(prometheus.ENGINE_POD_LABELS,
+                                                                             labels.ENGINE_ROLE)]
 
 
 def engine_pod_monitor(stack: StackSpec, deployment: str, options: KubernetesOptions) -> dict[str, Any]:
@@ -78,10 +66,8 @@ def router_pod_monitor(stack: StackSpec, router: str, options: KubernetesOptions
                 "port": labels.ROUTER_METRICS_PORT_NAME,
                 "path": "/metrics",
                 "interval": stack.monitoring.scrape_interval,
-                "relabelings": [
-                    {"action": "replace", "sourceLabels": [_pod_label(labels.K8S_ROUTER)], "targetLabel": "router"},
-                    {"action": "replace", "targetLabel": labels.ROLE_LABEL, "replacement": labels.ROUTER_ROLE},
-                ],
+                "relabelings": [operator_relabeling(r) for r in prometheus.pod_label_relabelings(
+                    prometheus.ROUTER_POD_LABELS, labels.ROUTER_ROLE)],
             }],
         },
     }
@@ -153,10 +139,8 @@ def dcgm_pod_monitor(stack: StackSpec, pool: PoolSpec, options: KubernetesOption
                 "path": "/metrics",
                 "honorLabels": True,
                 "interval": stack.monitoring.scrape_interval,
-                "relabelings": [
-                    {"action": "replace", "sourceLabels": [_pod_label(labels.K8S_POOL)], "targetLabel": "node_pool"},
-                    {"action": "replace", "targetLabel": labels.ROLE_LABEL, "replacement": "gpu"},
-                ],
+                "relabelings": [operator_relabeling(r) for r in prometheus.pod_label_relabelings(
+                    prometheus.DCGM_POD_LABELS, prometheus.GPU_ROLE)],
                 "metricRelabelings": dcgm_metric_relabelings(stack, options),
             }],
         },
@@ -191,7 +175,7 @@ def dashboard_config_maps(stack: StackSpec, options: KubernetesOptions) -> list[
 
 
 def _yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    return yaml_text.dump(data)
 
 
 def plain_prometheus(stack: StackSpec, options: KubernetesOptions) -> list[dict[str, Any]]:

@@ -12,32 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
+from llmstack.artifacts import yaml_text
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import objects
 from llmstack.targets.kubernetes.options import KubernetesOptions
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style for multi-line strings (haproxy.cfg, scripts), so the files stay readable; no anchors."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def to_yaml(obj: dict[str, Any]) -> str:
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000,
-                     allow_unicode=True)
+    return yaml_text.dump(obj)
 
 
 def _file(folder: str, obj: dict[str, Any]) -> str:

@@ -91,7 +91,7 @@ def check_pools(stack: StackSpec, resolved: list[ResolvedDeployment]) -> None:
         needed[d.pool].append((d.name, d.replicas.min, d.tensor_parallel * d.pipeline_parallel))
     for pool_name, rows in needed.items():
         pool = stack.pool(pool_name)
-        capacity = pool.gpus_per_node * pool.nodes.max
+        capacity = pool.max_gpus
         total = sum(replicas * gpus for _, replicas, gpus in rows)
         if total > capacity:
             parts = " + ".join(f"{name} {replicas} x {gpus}" for name, replicas, gpus in rows)

@@ -41,9 +41,15 @@ class Recorder(pulumi.runtime.Mocks):
         return [r for r in self.resources if r.typ == typ]
 
     def named(self, typ: str, name: str) -> pulumi.runtime.MockResourceArgs:
-        found = [r for r in self.of_type(typ) if r.name == name]
+        """The one resource of ``typ`` whose Kubernetes ``metadata.name`` (else Pulumi name) is ``name``."""
+        found = [r for r in self.of_type(typ) if _object_name(r) == name]
         assert len(found) == 1, [r.name for r in self.of_type(typ)]
         return found[0]
+
+
+def _object_name(r: pulumi.runtime.MockResourceArgs) -> str:
+    metadata = r.inputs.get("metadata")
+    return str(metadata["name"]) if isinstance(metadata, dict) and "name" in metadata else r.name
 
 
 def run_program(spec: Path = EXAMPLE_SPEC, scaling: dict[str, Any] | None = None,
@@ -87,8 +93,8 @@ def test_program_registers_components_and_resources(example_run: tuple[Recorder,
     types = {r.typ for r in mocks.resources}
     for component in ("LlmStack", "ModelDeployment", "Router", "Monitoring"):
         assert f"llmstack:kubernetes:{component}" in types
-    assert {r.name for r in mocks.of_type("llmstack:kubernetes:ModelDeployment")} == {"chat", "reasoning"}
-    assert {r.name for r in mocks.of_type("kubernetes:apps/v1:Deployment")} >= {"chat-vllm", "reasoning-vllm",
+    assert {r.name for r in mocks.of_type("llmstack:kubernetes:ModelDeployment")} == {"demo-chat", "demo-reasoning"}
+    assert {_object_name(r) for r in mocks.of_type("kubernetes:apps/v1:Deployment")} >= {"chat-vllm", "reasoning-vllm",
                                                                                "gateway-router"}
     assert mocks.named("kubernetes:core/v1:Service", "gateway-router").inputs["spec"]["type"] == "ClusterIP"
     assert mocks.of_type("kubernetes:core/v1:Namespace")
@@ -114,7 +120,7 @@ def test_program_hf_token_is_secret_and_nowhere_in_plain_inputs(
     mocks, facts = example_run
     assert facts["token_is_secret"] is True
     holders = [r for r in mocks.resources if TOKEN in json.dumps(r.inputs, default=str)]
-    assert [(r.typ, r.name) for r in holders] == [("kubernetes:core/v1:Secret", "llmstack-hf-token")]
+    assert [(r.typ, _object_name(r)) for r in holders] == [("kubernetes:core/v1:Secret", "llmstack-hf-token")]
 
 
 def test_program_summary_outputs(example_run: tuple[Recorder, dict[str, Any]]) -> None:
