@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from llmstack.errors import LlmstackError
+from llmstack.errors import LlmstackError, PolicyError
+from llmstack.spec.loading import load_yaml, read_text, validation_error
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -177,11 +177,7 @@ def from_mapping(raw: dict[str, Any], source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise LlmstackError(msg, path=f"{source}: {where}" if where else source,
-                            hint=f"{len(exc.errors())} problem(s) in all" if len(exc.errors()) > 1 else None) from exc
+        raise validation_error(exc, raw, source, kind=PolicyError) from exc
 
 
 def load_policy(paths: str | Path | Iterable[str | Path]) -> Policy:
@@ -192,15 +188,10 @@ def load_policy(paths: str | Path | Iterable[str | Path]) -> Policy:
     merged: dict[str, Any] = {}
     for item in items:
         path = Path(item)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise LlmstackError(f"policy file {path} does not exist", path=str(path)) from exc
-        except yaml.YAMLError as exc:
-            raise LlmstackError(f"not valid YAML: {exc}", path=str(path)) from exc
+        raw = load_yaml(read_text(path, "policy file"), str(path))
         if raw is None:
             continue
         if not isinstance(raw, dict):
-            raise LlmstackError("a policy file is a mapping", path=str(path))
+            raise PolicyError("a policy file is a mapping", file=str(path))
         merged = merge(merged, raw)
     return from_mapping(merged, source=", ".join(str(i) for i in items))
