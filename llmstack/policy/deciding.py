@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from llmstack.capacity.planning import TP_CHOICES
 from llmstack.metrics.reading import SignalSnapshot
-from llmstack.policy import guards
+from llmstack.policy import forecasting, guards
 from llmstack.policy.predicting import CapacityView, workload
 from llmstack.policy.recommendation import PRIORITY_ORDER, Prediction, Recommendation, Setting, Skip, settings_of
 from llmstack.policy.rules import Guards, Policy
@@ -116,6 +116,8 @@ class _Case:
     values: Mapping[str, float]
     load: WorkloadSpec
     demand: float
+    arrivals: float | None
+    """Arrivals per second: completions plus the growth of the requests in the system (forecasting)."""
     low: int
     high: int
     limits: Guards
@@ -144,6 +146,7 @@ class _Case:
 
 def _target_tracking_wishes(case: _Case) -> list[_Wish]:
     replicas = case.current.replicas
+    ready = int(case.values.get("replicas_up", 0.0)) or replicas  # latency and queues show the serving replicas
     band = case.limits.tolerance
     wishes: list[_Wish] = []
     for rule in case.policy.horizontal.target_tracking:
@@ -151,10 +154,11 @@ def _target_tracking_wishes(case: _Case) -> list[_Wish]:
         target = _target(rule.target, rule.slo_fraction, rule.signal, case.deployment)
         if value is None or target is None:
             continue
-        measured = value / max(1, replicas) if rule.per_replica else value
+        measured = value / max(1, ready) if rule.per_replica else value
         ratio = measured / target
         if ratio > 1 + band:
-            wishes.append(_Wish(math.ceil(max(1, replicas) * ratio), rule.name, "slo",
+            grown = math.ceil(max(1, ready) * min(ratio, rule.max_ratio or ratio))
+            wishes.append(_Wish(max(replicas, grown), rule.name, "slo",
                                 f"{rule.signal} {measured:.3g}{' per replica' if rule.per_replica else ''} is "
                                 f"{ratio:.1f}x its target {target:.3g}", (rule.signal,)))
         elif ratio >= 1 - band:
@@ -188,17 +192,22 @@ def _threshold_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], di
     return wishes, holding
 
 
-def _model_based_wish(case: _Case) -> _Wish | None:
+def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
+    """Demand a start-up ahead (arrivals, their rising trend, the backlog) over one replica's SLO rate."""
     rule = case.policy.horizontal.model_based
-    demand = demand_rps(case.values, rule.queue_drain)
-    if not rule.enabled or demand is None:
+    if not rule.enabled or case.arrivals is None:
         return None
     per_replica = case.sustainable_rps(case.current) * rule.utilization
     if per_replica <= 0:
         return None
-    need = math.ceil(demand / per_replica - 1e-9) if demand > rule.min_request_rate else 0
+    backlog = case.values.get("queue_length", 0.0) / max(1.0, rule.queue_drain)
+    demand = case.arrivals + backlog
+    ahead = backlog + forecasting.forecast_rps(state, case.name, case.now, case.arrivals, rule.forecast_window,
+                                               case.view.startup_s(case.deployment, case.current))
+    need = math.ceil(ahead / per_replica - 1e-9) if demand > rule.min_request_rate else 0
+    trend = f" rising to {ahead:.2f} a start-up ahead" if ahead > demand + 1e-6 else ""
     return _Wish(need, "model-based", "slo" if need > case.current.replicas else "cost",
-                 f"demand {demand:.2f} req/s over {per_replica:.2f} req/s per replica "
+                 f"demand {demand:.2f} req/s{trend} over {per_replica:.2f} req/s per replica "
                  f"({rule.utilization:.0%} of {per_replica / rule.utilization:.2f} within the SLO, "
                  f"{case.load.prompt_tokens}+{case.load.output_tokens} tokens)",
                  ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate"))
@@ -209,7 +218,7 @@ def _horizontal_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], d
     wishes = _target_tracking_wishes(case)
     from_thresholds, holding = _threshold_wishes(case, state)
     wishes += from_thresholds
-    model_based = _model_based_wish(case)
+    model_based = _model_based_wish(case, state)
     if model_based is not None:
         wishes.append(model_based)
     return wishes, holding
@@ -420,13 +429,24 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
 
 
 def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mapping[str, Setting], policy: Policy,
-          stack: StackSpec, view: CapacityView, now: float) -> _Case:
+          stack: StackSpec, view: CapacityView, now: float, state: ScalingState) -> _Case:
     values = dict(snapshot.values)
     limits = policy.guards_for(deployment.name)
     low, high = _bounds(deployment, limits)
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
-    return _Case(deployment, snapshot, settings[deployment.name], settings, values, workload(deployment, values),
-                 demand, low, high, limits, policy, stack, view, now)
+    arrivals = forecasting.arrivals_rps(values, state, deployment.name, now)
+    # tokens per request: token rates over arrivals (completions lag them while requests pile up)
+    load = workload(deployment, values if arrivals is None else {**values, "request_rate": arrivals})
+    return _Case(deployment, snapshot, settings[deployment.name], settings, values, load, demand, arrivals,
+                 low, high, limits, policy, stack, view, now)
+
+
+def _observe(case: _Case, state: ScalingState) -> ScalingState:
+    """Remember this cycle's arrivals and requests in the system (queue growth, the forecast's trend)."""
+    if case.arrivals is None:
+        return state
+    keep_s = max(case.policy.horizontal.model_based.forecast_window, forecasting.IN_SYSTEM_SPAN_S)
+    return state.with_observed(case.name, case.now, case.arrivals, forecasting.in_system(case.values), keep_s)
 
 
 def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
@@ -434,7 +454,7 @@ def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
     """Steps 2-4 and the conflicts and guards for one deployment whose data passed step 1."""
     wishes, holding = _horizontal_wishes(case, state)
     desired = max((wish.replicas for wish in wishes), default=case.current.replicas)
-    state = _record_desired(case, state, desired)
+    state = _record_desired(case, _observe(case, state), desired)
     cond, state = _conditions(case, state, desired, holding, stack_cost, budget_limit)
     skips: list[Skip] = []
     candidates: list[Recommendation] = []
@@ -474,7 +494,7 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
             state = state.forget_conditions(deployment.name)
             continue
         assert snapshot is not None  # _refusal refuses a missing reading
-        case = _case(deployment, snapshot, settings, policy, stack, view, now)
+        case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
         more, left, state = _decide_deployment(case, state, stack_cost, budget_limit)
         recs.extend(more)
         skips.extend(left)

@@ -67,6 +67,8 @@ class TargetTracking(Rule):
                                        description="target = this x the deployment's SLO (ttft_p95, tpot_p95)")
     per_replica: bool = False
     scale_in: bool = False
+    max_ratio: float | None = Field(default=None, gt=1,
+                                    description="grow at most this factor per decision (latency is not linear in load)")
 
 
 class Threshold(Rule):
@@ -88,6 +90,8 @@ class ModelBased(Rule):
     utilization: float = Field(default=0.8, gt=0, le=1, description="plan each replica at this share of its SLO rps")
     queue_drain: Duration = Field(default=60.0, description="queued requests count as demand spread over this")
     min_request_rate: float = Field(default=0.0, ge=0)
+    forecast_window: Duration = Field(default=120.0, description="fit the demand's rising trend over this "
+                                      "and plan a replica start-up ahead (0: no forecast)")
 
 
 class Horizontal(Rule):
@@ -123,6 +127,8 @@ class Guards(Rule):
     max_step_up: int = Field(default=4, ge=1)
     max_step_up_ratio: float = Field(default=1.0, ge=0, description="or this x current replicas, whichever is larger")
     max_step_down: int = Field(default=1, ge=1)
+    max_step_down_ratio: float = Field(default=0.0, ge=0, lt=1,
+                                       description="or this x current replicas, whichever is larger")
     scale_out_cooldown: Duration = 60.0
     scale_in_cooldown: Duration = 300.0
     scale_in_stabilization: Duration = 300.0

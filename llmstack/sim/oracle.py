@@ -125,6 +125,8 @@ class Oracle:
     """The share of the trace's requests within the SLO in the oracle's own fleet simulation."""
     runs: int = 0
     """Fleet simulations the search took."""
+    constant: int | None = None
+    """The smallest constant fleet the search found meeting the target (the best static fleet), if any."""
     name: str = "oracle"
 
     def initial_replicas(self) -> int:
@@ -257,7 +259,8 @@ def oracle(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: F
     met = [t for t in trials if t.met]
     best = (min(met, key=lambda t: (t.gpu_hours, sum(t.needed))) if met
             else max(trials, key=lambda t: (t.attainment, -t.gpu_hours)))
-    return Oracle(best.needed, interval, lookahead, capacity, attainment=best.attainment, runs=len(trials))
+    return Oracle(best.needed, interval, lookahead, capacity, attainment=best.attainment, runs=len(trials),
+                  constant=k)
 
 
 _Simulate = Callable[[list[int]], tuple[_Trial, list[int]]]

@@ -45,11 +45,11 @@ def test_user_error_is_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_unknown_accelerator_exit_2_with_close_match(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(EXAMPLE_SPEC.read_text().replace("accelerator: L4", "accelerator: L40"))
+    bad.write_text(EXAMPLE_SPEC.read_text().replace("accelerator: L4", "accelerator: L40X"))  # L40 is in the catalog
     result = run_cli("plan", "--spec", str(bad))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "pools[l4].accelerator: unknown accelerator 'L40'" in result.stderr
+    assert "pools[l4].accelerator: unknown accelerator 'L40X'" in result.stderr
     assert "L40S" in result.stderr
 
 
