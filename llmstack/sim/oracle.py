@@ -128,6 +128,7 @@ class Oracle:
     constant: int | None = None
     """The smallest constant fleet the search found meeting the target (the best static fleet), if any."""
     name: str = "oracle"
+    respect_limits: bool = True
 
     def initial_replicas(self) -> int:
         return self._at(0.0)
