@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from llmstack.artifacts import yaml_text
+from llmstack import yaml_text
 from llmstack.assess import analysis, hardware, observing
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
