@@ -70,7 +70,7 @@ def test_tpot_panels_built_with_the_sdk_carry_units_and_slo(example_stack: Stack
     fleet = {p["title"]: p for p in dashboards["llmstack-fleet.json"]["panels"]}
     tpot = fleet["TPOT p95 vs SLO"]
     assert tpot["fieldConfig"]["defaults"]["unit"] == "s"
-    assert [t["expr"] for t in tpot["targets"]][0] == signals.by_name()["tpot_p95"].record
+    assert tpot["targets"][0]["expr"] == signals.by_name()["tpot_p95"].record
     assert {t["legendFormat"] for t in tpot["targets"]} >= {f"SLO {d.name}" for d in example_stack.deployments}
     assert tpot["options"]["tooltip"] == {"mode": "multi", "sort": "desc"}
     latency = {p["title"]: p for p in dashboards["llmstack-deployment.json"]["panels"]}["Latency percentiles"]
