@@ -17,14 +17,15 @@ from rich.text import Text
 
 
 def _width() -> int | None:
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) >= 40:
-        return int(columns)
+    override = os.environ.get("LLMSTACK_COLUMNS", "")
+    if override.isdigit() and int(override) >= 40:
+        return int(override)
     return None if sys.stdout.isatty() else 200
 
 
 console = Console(width=_width())
-"""People get their terminal's width (or ``COLUMNS``); pipes and logs get wide tables instead of folded ones."""
+"""People get their terminal's width; pipes and logs get wide tables instead of folded ones;
+``LLMSTACK_COLUMNS`` sets the width explicitly (a narrow log, the tests)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Tables fit the terminal: ``plan`` in 100 columns keeps the columns that matter and says what it left out.
 
-Design note: the CLI reads the width from ``COLUMNS`` (as a terminal sets it); the test counts
+Design note: the CLI takes the terminal's width, or ``LLMSTACK_COLUMNS`` (set here); the test counts
 characters (box-drawing ones are one each), not bytes.
 """
 
@@ -17,8 +17,9 @@ from tests.conftest import EXAMPLE_SPEC
 
 
 def _plan(columns: int) -> str:
+    env = {**os.environ, "LLMSTACK_COLUMNS": str(columns)}
     result = subprocess.run([sys.executable, "-m", "llmstack", "plan", "--spec", str(EXAMPLE_SPEC), "--rps", "3"],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": str(columns)})
+                            capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
