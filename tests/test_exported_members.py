@@ -13,11 +13,13 @@ import importlib
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import llmstack
+from tests.conftest import EXAMPLE_SPEC
 
 MODULES = ["llmstack", "llmstack.targets.kubernetes.components", "llmstack.targets.docker.components"]
 
@@ -51,3 +53,18 @@ def test_top_level_exports_the_components_without_importing_pulumi() -> None:
     assert result.stdout.strip() == "False"
     with pytest.raises(AttributeError):
         _ = llmstack.NotAnExport  # type: ignore[attr-defined]
+
+
+def test_public_names_load_a_spec_and_refuse_a_bad_one(tmp_path: Path) -> None:
+    stack = llmstack.load_spec(EXAMPLE_SPEC)
+    assert isinstance(stack, llmstack.StackSpec)
+    assert all(isinstance(p, llmstack.PoolSpec) for p in stack.pools)
+    assert all(isinstance(m, llmstack.ModelSpec) and all(isinstance(v, llmstack.VariantSpec) for v in m.variants)
+               for m in stack.models)
+    assert {d.name for d in stack.deployments} == {"chat", "reasoning"}
+    assert all(isinstance(d, llmstack.DeploymentSpec) for d in stack.deployments)
+    assert all(isinstance(r, llmstack.RouterSpec) for r in stack.routers)
+    broken = tmp_path / "stack.yaml"
+    broken.write_text(EXAMPLE_SPEC.read_text().replace("gpus_per_node:", "gpus_per_nod:", 1))
+    with pytest.raises(llmstack.LlmstackError, match="gpus_per_nod"):
+        llmstack.load_spec(broken)

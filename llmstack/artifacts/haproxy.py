@@ -2,11 +2,18 @@
 
 How a request travels (one ``frontend`` per router, one ``backend`` per deployment):
 
-1. The OpenAI ``model`` is read from the JSON body (``option http-buffer-request`` +
-   ``req.body,json_query('$.model')``), else from a path prefix: ``/<model>/v1/...`` is
-   routed like ``/v1/...`` with that model, and the prefix is stripped before forwarding.
-   ``GET /v1/models`` without a model lists the routed models; a request without a model
-   gets 400, an unknown model 404 (JSON bodies in OpenAI's error shape).
+1. The request body is buffered whole, up to ``max_body_bytes`` (``http-request wait-for-body``;
+   ``tune.bufsize`` holds it, so a long prompt whose ``model`` key comes late is still routed);
+   a larger body is answered 413 (before it is read, when ``Content-Length`` announces it). The
+   OpenAI ``model`` is read from the JSON body (``req.body,json_query('$.model')``), else from a
+   path prefix: ``/<model>/<path>`` is routed like ``<path>`` with that model and the prefix is
+   stripped before forwarding (``/<model>/metrics`` is one replica's metrics). Without a model the
+   router answers ``GET /health`` itself (200 while any deployment has a server up, else 503),
+   ``/metrics`` (HAProxy's own exporter) and ``/v1/models`` (the routed models that have a server
+   up now, with ``created``); ``/version``, ``/tokenize`` and ``/detokenize`` go to the first
+   route; any other request without a model gets 400, an unknown model 404 (JSON bodies in
+   OpenAI's error shape, as are HAProxy's own 400/408/500/502/503/504 answers; a request whose
+   headers never complete still gets HAProxy 2.6's built-in HTML 408).
 2. The route's backends (deployments) are weighted: a pick in ``0..sum(weights)-1`` chooses
    one (a canary between variants). The pick is random for round_robin and least_request,
    a hash of the session header for session_affinity and a hash of the prompt start for
@@ -30,7 +37,6 @@ written, so nothing can add a line or a directive to the file.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +54,14 @@ STRATEGIES = ("round_robin", "least_request", "session_affinity", "prefix_hash")
 RESOLVERS = "llmstack_dns"
 HEALTH_PATH = "/health"
 ROUTER_HEALTH_PATH = "/healthz"
+"""The router's liveness: 200 while HAProxy runs (``monitor-uri``)."""
 PICK_RANGE = 2147483647
+MAX_BODY_LIMIT = 64 * 1024 * 1024
+HEADER_ROOM = 65536
+REWRITE_RESERVE = 1024
+"""HAProxy's default ``tune.maxrewrite`` (1024 bytes kept free in each buffer)."""
+ENGINE_PATHS = ("/version", "/tokenize", "/detokenize")
+"""Engine paths that make sense without a model: they go to the router's first route when none is given."""
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,199}$")
@@ -133,8 +146,10 @@ class HaproxyOptions:
     connect_timeout: str = "5s"
     queue_timeout: str = "60s"
     request_timeout: str = "30s"
-    buffer_size: int = 262144
-    """Bytes of a request HAProxy buffers to read ``model`` (and the prompt start) from the body."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    """The largest request body routed (HAProxy buffers it whole to read ``model``); larger ones get 413.
+    4 MiB holds a 128k-token prompt (about 512 KB of text) many times over; buffer memory is used only
+    by requests in flight."""
     maxconn: int = 4096
     log: bool = True
     extra_global: tuple[str, ...] = field(default=())
@@ -149,14 +164,19 @@ class HaproxyOptions:
         for name in ("health_check_interval", "stream_timeout", "connect_timeout", "queue_timeout",
                      "request_timeout"):
             _check(_DURATION, getattr(self, name), name)
-        if not 16384 <= self.buffer_size <= 16 * 1024 * 1024:
-            raise LlmstackError(f"buffer_size {self.buffer_size} is outside 16384..16777216")
+        if not 16384 <= self.max_body_bytes <= MAX_BODY_LIMIT:
+            raise LlmstackError(f"max_body_bytes {self.max_body_bytes} is outside 16384..{MAX_BODY_LIMIT}")
         for name in ("health_check_fall", "health_check_rise", "maxconn"):
             if getattr(self, name) < 1:
                 raise LlmstackError(f"{name} must be >= 1")
         for line in self.extra_global:
             if "\n" in line or "\r" in line:
                 raise LlmstackError("extra_global lines may not contain line breaks")
+
+    @property
+    def buffer_size(self) -> int:
+        """``tune.bufsize``: the largest body, its headers and HAProxy's rewrite reserve."""
+        return self.max_body_bytes + HEADER_ROOM + REWRITE_RESERVE
 
 
 def backend_name(deployment: str) -> str:
@@ -222,6 +242,7 @@ def _defaults(options: HaproxyOptions) -> str:
         *(["    log global", "    option dontlognull"] if options.log else []),
         "    option forwardfor",
         "    option http-no-delay",
+        "    option abortonclose",  # a client that goes away aborts its generation on the engine too
         "    option redispatch 1",
         "    retries 2",
         "    retry-on conn-failure empty-response",
@@ -234,6 +255,9 @@ def _defaults(options: HaproxyOptions) -> str:
         f"    timeout tunnel {options.stream_timeout}",
         f"    default-server inter {options.health_check_interval} fall {options.health_check_fall} "
         f"rise {options.health_check_rise}",
+        _http_error(400, "invalid_request_error", "the router could not parse the HTTP request"),
+        _http_error(408, "timeout_error", "the request was not received in time"),
+        _http_error(500, "internal_error", "the router failed"),
         _http_error(502, "bad_gateway", "the model server closed the connection or answered badly"),
         _http_error(503, "service_unavailable", "no healthy model server is available for this model"),
         _http_error(504, "gateway_timeout", "the model server did not answer in time"),
@@ -274,34 +298,12 @@ def _frontend(spec: RouterSpec, options: HaproxyOptions, port: int) -> str:
         f"frontend {spec.name}",
         f"    bind {_bind(options.bind_host, port)}",
         *(["    option httplog"] if options.log else []),
-        "    option http-buffer-request",
         f"    monitor-uri {ROUTER_HEALTH_PATH}",
-        "    # the OpenAI model: from the JSON body, else from a /<model>/v1/ path prefix",
-        "    http-request set-var(txn.model) req.body,json_query('$.model') if METH_POST",
-        "    acl has_model var(txn.model) -m found",
+        *_body_lines(options),
+        *_model_lines(spec),
+        *_own_answer_lines(spec),
+        *_pick_lines(spec),
     ]
-    for index, route in enumerate(spec.routes):
-        lines.append(f"    acl path_{index} path_beg /{route.model}/v1/")
-        lines.append(f"    http-request set-var(txn.model) str({route.model}) if !has_model path_{index}")
-    for index, route in enumerate(spec.routes):
-        lines.append(f"    http-request replace-path '^/{re.escape(route.model)}(/v1/.*)$' '\\1' if path_{index}")
-    for index, route in enumerate(spec.routes):
-        lines.append(f"    acl route_{index} var(txn.model) -m str {route.model}")
-    models = json.dumps({"object": "list", "data": [
-        {"id": r.model, "object": "model", "owned_by": "llmstack"} for r in spec.routes]}, separators=(",", ":"))
-    no_model = _error_body('no model given: set "model" in the JSON body or use a /<model>/v1/ path',
-                           "invalid_request_error", 400)
-    unknown = _error_body(f"model %[var(txn.model),json(utf8s)] is not served by router {spec.name}",
-                          "not_found_error", 404)
-    unknown_condition = " ".join(f"!route_{i}" for i in range(len(spec.routes)))
-    lines += [
-        f"    http-request return status 200 content-type application/json string '{models}' "
-        "if { path /v1/models } !has_model",
-        f"    http-request return status 400 content-type application/json string '{no_model}' if !has_model",
-        f"    http-request return status 404 content-type application/json lf-string '{unknown}' "
-        f"if {unknown_condition}",
-    ]
-    lines += _pick_lines(spec)
     for index, route in enumerate(spec.routes):
         lines += _use_backend_lines(index, route.backends)
     lines += [
@@ -309,6 +311,89 @@ def _frontend(spec: RouterSpec, options: HaproxyOptions, port: int) -> str:
         "    http-response set-header x-llmstack-server %s",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _body_lines(options: HaproxyOptions) -> list[str]:
+    """Refuse a body over the limit with 413 (before reading it when it is announced), else buffer it whole."""
+    limit = options.max_body_bytes
+    too_large = _error_body(f"the request body is over the router limit of {limit} bytes",
+                            "invalid_request_error", 413)
+    return [
+        f"    http-request return status 413 content-type application/json string '{too_large}' "
+        f"if {{ req.hdr_val(content-length) gt {limit} }}",
+        f"    http-request wait-for-body time {options.request_timeout} if METH_POST",
+        f"    http-request return status 413 content-type application/json string '{too_large}' "
+        f"if {{ req.body_len gt {limit} }}",
+    ]
+
+
+def _model_lines(spec: RouterSpec) -> list[str]:
+    """``txn.model``: from the JSON body, else from a ``/<model>/`` path prefix (stripped before forwarding)."""
+    lines = [
+        "    # the OpenAI model: from the JSON body, else from a /<model>/ path prefix",
+        "    http-request set-var(txn.model) req.body,json_query('$.model') if METH_POST",
+        "    acl has_model var(txn.model) -m found",
+    ]
+    # longest model first, so /org/model-x/... is not taken for a model named "org"
+    by_length = sorted(enumerate(spec.routes), key=lambda item: -len(item[1].model))
+    for index, route in by_length:
+        lines.append(f"    acl path_{index} path_beg /{route.model}/")
+        lines.append(f"    http-request set-var(txn.model) str({route.model}) if !has_model path_{index}")
+        lines.append(f"    http-request replace-path '^/{re.escape(route.model)}(/.*)$' '\\1' if path_{index}")
+    for index, route in enumerate(spec.routes):
+        lines.append(f"    acl route_{index} var(txn.model) -m str {route.model}")
+    return lines
+
+
+def _default_model_lines(spec: RouterSpec) -> list[str]:
+    """Requests still without a model: a one-route router sends all of them to its model (it is then
+    as transparent as the engine itself); a larger one sends the model-free engine paths to its first route."""
+    first = spec.routes[0].model
+    if len(spec.routes) == 1:
+        return [f"    http-request set-var(txn.model) str({first}) if !has_model"]
+    return [f"    http-request set-var(txn.model) str({first}) if !has_model {{ path {' '.join(ENGINE_PATHS)} }}"]
+
+
+def _own_answer_lines(spec: RouterSpec) -> list[str]:
+    """What the router answers itself: its health, its metrics, the model list and the errors."""
+    up = [f"    acl route_up_{index} nbsrv({backend_name(d)}) gt 0"
+          for index, route in enumerate(spec.routes) for d, w in route.backends.items() if w > 0]
+    up += [f"    acl any_up nbsrv({backend_name(d)}) gt 0" for d in _deployments(spec)]
+    down = _error_body("no model of this router has a healthy server", "service_unavailable", 503)
+    no_model = _error_body('no model given: set "model" in the JSON body or use a /<model>/v1/ path',
+                           "invalid_request_error", 400)
+    # vLLM's own answer for an unknown model, so a client cannot tell the router's from the engine's
+    aliases = ", ".join(r.model for r in spec.routes)
+    unknown = _error_body(f"The model `%[var(txn.model),json(utf8s)]` does not exist. Valid aliases: {aliases}.",
+                          "NotFoundError", 404, param="model")
+    unknown_condition = " ".join(f"!route_{i}" for i in range(len(spec.routes)))
+    return [
+        *up,
+        "    http-request return status 200 if { path /health } !has_model any_up",
+        f"    http-request return status 503 content-type application/json string '{down}' "
+        "if { path /health } !has_model",
+        "    http-request use-service prometheus-exporter if { path /metrics } !has_model",
+        *_models_list_lines(spec),
+        *_default_model_lines(spec),
+        f"    http-request return status 400 content-type application/json string '{no_model}' if !has_model",
+        f"    http-request return status 404 content-type application/json lf-string '{unknown}' "
+        f"if {unknown_condition}",
+    ]
+
+
+def _models_list_lines(spec: RouterSpec) -> list[str]:
+    """``GET /v1/models``: the routed models that have a healthy server now, as vLLM lists its own."""
+    lines = ["    acl list_models path /v1/models",
+             "    http-request set-var(txn.models) str(x) if list_models !has_model"]
+    for index, route in enumerate(spec.routes):
+        card = ('{"id":"' + route.model + '","object":"model","created":%[date],"owned_by":"llmstack",'
+                '"root":"' + route.model + '","parent":null}')
+        lines.append(f"    http-request set-var-fmt(txn.models) '%[var(txn.models)],{card}' "
+                     f"if list_models !has_model route_up_{index}")
+    lines.append("    http-request return status 200 content-type application/json lf-string "
+                 """'{"object":"list","data":[%[var(txn.models),regsub("^x,?","")]]}' """
+                 "if list_models !has_model")
+    return lines
 
 
 def _pick_lines(spec: RouterSpec) -> list[str]:
@@ -428,9 +513,11 @@ def _deployments(spec: RouterSpec) -> list[str]:
     return names
 
 
-def _error_body(message: str, kind: str, code: int) -> str:
-    # OpenAI's error shape; message text is ours (no quote of user input except via json())
-    return '{"error":{"message":"' + message.replace('"', '\\"') + f'","type":"{kind}","code":{code}}}}}'
+def _error_body(message: str, kind: str, code: int, param: str | None = None) -> str:
+    # OpenAI's error shape as vLLM writes it; message text is ours (no quote of user input except via json())
+    quoted = "null" if param is None else f'"{param}"'
+    return ('{"error":{"message":"' + message.replace('"', '\\"') + f'","type":"{kind}","param":{quoted},'
+            f'"code":{code}}}}}')
 
 
 def _http_error(status: int, kind: str, message: str) -> str:

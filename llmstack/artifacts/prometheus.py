@@ -22,7 +22,7 @@ from typing import Any, Literal
 from llmstack.artifacts import labels
 from llmstack.catalog import signals
 from llmstack.errors import LlmstackError
-from llmstack.spec.models import StackSpec
+from llmstack.spec.models import DeploymentSpec, StackSpec
 
 ENGINE_JOB = "vllm"
 ROUTER_JOB = "llmstack-router"
@@ -314,45 +314,29 @@ def gpu_memory_threshold(gpu_memory_utilization: float) -> float:
 
 
 def build_alert_rules(stack: StackSpec) -> dict[str, Any]:
-    """Alert rules over the recorded signals; each with severity, summary and description."""
-    s = signals.by_name()
+    """Alert rules, each with severity, summary and description, computed from the raw series.
+
+    The expressions are the signals' own (:mod:`llmstack.catalog.signals`), not their recorded
+    names: a rule group reading series another group records would see them one evaluation
+    late or not, as Prometheus evaluates groups at one timestamp in no fixed order. So an alert
+    and its value never depend on that order.
+    """
+    every = signals.by_name()
     rules: list[dict[str, Any]] = []
-    for d in stack.deployments:
-        _check_name(d.name)
-        selector = f'{{deployment="{d.name}"}}'
-        ttft = _number(d.slo.ttft_p95_ms / 1000)
-        tpot = _number(d.slo.tpot_p95_ms / 1000)
-        rules.append(_alert(
-            "LlmstackTtftSloBurn", f"{s['ttft_p95'].record}{selector} > {ttft}", "5m", "warning",
-            "TTFT p95 of {{ $labels.deployment }} is above its SLO",
-            f"Time to first token p95 is {{{{ printf \"%.3f\" $value }}}} s, SLO {ttft} s, for 5 minutes: "
-            "add replicas or a faster variant.",
-            {"slo": "ttft_p95", "deployment": d.name}))
-        rules.append(_alert(
-            "LlmstackTpotSloBurn", f"{s['tpot_p95'].record}{selector} > {tpot}", "5m", "warning",
-            "TPOT p95 of {{ $labels.deployment }} is above its SLO",
-            f"Time per output token p95 is {{{{ printf \"%.3f\" $value }}}} s, SLO {tpot} s, for 5 minutes: "
-            "batches are too large for the GPUs.",
-            {"slo": "tpot_p95", "deployment": d.name}))
-        limit = _number(gpu_memory_threshold(d.engine.gpu_memory_utilization))
-        rules.append(_alert(
-            "LlmstackGpuMemoryNearlyFull", f"{s['gpu_memory_used'].record}{selector} > {limit}", "10m", "warning",
-            "GPU memory of {{ $labels.deployment }} is nearly full",
-            f"The fullest GPU uses {{{{ printf \"%.3f\" $value }}}} of its memory (vLLM is allowed "
-            f"{_number(d.engine.gpu_memory_utilization)}): another process holds memory, out-of-memory errors "
-            "are likely.",
-            {"deployment": d.name}))
-    queue = s["queue_length"].record
+    for deployment in stack.deployments:
+        _check_name(deployment.name)
+        rules += _deployment_alerts(deployment, signals.by_name(where=f'deployment="{deployment.name}"'))
+    queue = every["queue_length"].expr
     rules += [
-        _alert("LlmstackQueueBuilding", f"{queue} > 0 and deriv({queue}[5m]) > 0", "5m", "warning",
+        _alert("LlmstackQueueBuilding", f"{queue} > 0 and deriv(({queue})[5m:]) > 0", "5m", "warning",
                "Requests are queueing up on {{ $labels.deployment }}",
                "{{ printf \"%.0f\" $value }} requests wait for a batch slot and the queue has grown for 5 minutes: "
                "the deployment needs more replicas.", {}),
-        _alert("LlmstackKvCacheNearlyFull", f"{s['kv_cache_usage_max'].record} > 0.9", "5m", "warning",
+        _alert("LlmstackKvCacheNearlyFull", f"{every['kv_cache_usage_max'].expr} > 0.9", "5m", "warning",
                "KV cache of {{ $labels.deployment }} is above 90 %",
                "The fullest replica uses {{ printf \"%.3f\" $value }} of its KV cache for 5 minutes: "
                "requests will be preempted.", {}),
-        _alert("LlmstackPreemptions", f"{s['preemption_rate'].record} > 0", "5m", "warning",
+        _alert("LlmstackPreemptions", f"{every['preemption_rate'].expr} > 0", "5m", "warning",
                "{{ $labels.deployment }} preempts requests",
                "{{ printf \"%.3f\" $value }} preemptions per second for 5 minutes: the KV cache is too small "
                "for the load (more replicas, shorter max_model_len or fewer max_num_seqs).", {}),
@@ -362,6 +346,31 @@ def build_alert_rules(stack: StackSpec) -> dict[str, Any]:
                "out of rotation.", {}),
     ]
     return {"groups": [{"name": ALERT_GROUP, "interval": stack.monitoring.evaluation_interval, "rules": rules}]}
+
+
+def _deployment_alerts(d: DeploymentSpec, mine: Mapping[str, signals.Signal]) -> list[dict[str, Any]]:
+    """The alerts whose thresholds differ per deployment (SLOs, allowed GPU memory), over its series only."""
+    ttft = _number(d.slo.ttft_p95_ms / 1000)
+    tpot = _number(d.slo.tpot_p95_ms / 1000)
+    limit = _number(gpu_memory_threshold(d.engine.gpu_memory_utilization))
+    return [
+        _alert("LlmstackTtftSloBurn", f"{mine['ttft_p95'].expr} > {ttft}", "5m", "warning",
+               "TTFT p95 of {{ $labels.deployment }} is above its SLO",
+               f"Time to first token p95 is {{{{ printf \"%.3f\" $value }}}} s, SLO {ttft} s, for 5 minutes: "
+               "add replicas or a faster variant.",
+               {"slo": "ttft_p95", "deployment": d.name}),
+        _alert("LlmstackTpotSloBurn", f"{mine['tpot_p95'].expr} > {tpot}", "5m", "warning",
+               "TPOT p95 of {{ $labels.deployment }} is above its SLO",
+               f"Time per output token p95 is {{{{ printf \"%.3f\" $value }}}} s, SLO {tpot} s, for 5 minutes: "
+               "batches are too large for the GPUs.",
+               {"slo": "tpot_p95", "deployment": d.name}),
+        _alert("LlmstackGpuMemoryNearlyFull", f"{mine['gpu_memory_used'].expr} > {limit}", "10m", "warning",
+               "GPU memory of {{ $labels.deployment }} is nearly full",
+               f"The fullest GPU uses {{{{ printf \"%.3f\" $value }}}} of its memory (vLLM is allowed "
+               f"{_number(d.engine.gpu_memory_utilization)}): another process holds memory, out-of-memory errors "
+               "are likely.",
+               {"deployment": d.name}),
+    ]
 
 
 def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str,

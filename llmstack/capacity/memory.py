@@ -62,10 +62,11 @@ result (1 x intermediate), in vLLM's profile pass of max_num_batched_tokens toke
 ACTIVATION_VALUES_PER_TOKEN_INTERMEDIATE = 3
 """See ACTIVATION_VALUES_PER_TOKEN_HIDDEN."""
 
-SAMPLER_BYTES_PER_LOGIT = 20
+SAMPLER_BYTES_PER_LOGIT = 8
 """Bytes per (sequence, vocab entry) alive in vLLM's dummy sampler run over max_num_seqs rows: float32
-logits (4), float32 probabilities (4) and the top-k/top-p sort's float32 values (4) and int64 indices (8).
-The vocab is gathered whole on the rank that samples."""
+logits and one float32 temporary of the same size (probabilities). The vocab is gathered whole on the
+rank that samples. (A top-k/top-p sort would add 12 more; vLLM's FlashInfer sampler avoids it, and
+the tuning rows do not support the larger value.)"""
 
 MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN = 3
 """fused_moe's intermediate caches per routed token (token x top-k): cache1 (2 x I / TP), cache2 (I / TP) in

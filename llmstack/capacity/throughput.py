@@ -31,13 +31,19 @@ import math
 from dataclasses import dataclass, replace
 
 from llmstack.capacity import kernels, memory
+from llmstack.capacity import profile as calibration
+from llmstack.errors import LlmstackError
 from llmstack.spec.models import SloSpec, WorkloadSpec
 from llmstack.spec.resolving import ResolvedDeployment
 
-STEP_OVERHEAD_S = 0.0008
+STEP_OVERHEAD_S = 0.0002
 """CPU time per engine step that the GPU waits for (scheduler, input preparation, sampler launch,
-output processing) with CUDA graphs and async output: vLLM 0.6+ Llama-3.1-8B batch-1 TPOT is
-0.6-1 ms above the bandwidth roofline on A100/H100."""
+output processing) with CUDA graphs and async output."""
+
+PER_LAYER_OVERHEAD_S = 2e-5
+"""Per decoder layer and step: the ~10 small kernels (norms, rotary, activation, residual adds) that a
+CUDA graph still launches, ~2 us each. With STEP_OVERHEAD_S: 0.84 ms for a 32-layer 8B, 1.8 ms for an
+80-layer 70B (tuned on the A100 8B and 2 x H100 72B batch-1 tuning rows)."""
 
 PER_SEQUENCE_OVERHEAD_S = 4e-6
 """Extra step time per running sequence (sampling, detokenizing, per-request bookkeeping)."""
@@ -50,7 +56,7 @@ API_SERVER_PER_TOKEN_S = 5e-5
 """API-server CPU time per streamed output token (detokenize, SSE chunk): the server is one process, so at
 utilisation u = output tokens/s x this, its fixed time is stretched to API_SERVER_S / (1 - u)."""
 
-ALLREDUCE_LATENCY_S = {"nvlink": 6e-6, "xgmi": 20e-6, "ici": 8e-6, "pcie": 15e-6, "other": 15e-6}
+ALLREDUCE_LATENCY_S = {"nvlink": 6e-6, "xgmi": 12e-6, "ici": 8e-6, "pcie": 15e-6, "other": 15e-6}
 """Latency of one small all-reduce between two TP ranks, by interconnect (vLLM custom all-reduce on NVLink;
 RCCL on MI300X xGMI, tuned on the MI300X 405B batch-1 row: 27.8 ms per token at TP8)."""
 
@@ -100,7 +106,47 @@ class EngineProfile:
 
 
 def profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
-    """The engine profile of a resolved deployment (``cuda_graphs_in_profile``: see memory.breakdown)."""
+    """The engine profile of a resolved deployment, with its calibrated profile's terms if it names one."""
+    base = model_profile(resolved, cuda_graphs_in_profile)
+    path = resolved.deployment.profile
+    if path is None:
+        return base
+    return calibrated(base, resolved, calibration.load(path), path)
+
+
+def profile_key(resolved: ResolvedDeployment) -> calibration.ProfileKey:
+    """What a calibrated profile for this deployment must have been measured on."""
+    fmt = memory.weight_format(resolved.variant, resolved.accelerator)
+    return calibration.ProfileKey(architecture=resolved.architecture.name, variant=fmt.label,
+                                  accelerator=resolved.accelerator.name,
+                                  tensor_parallel=resolved.deployment.tensor_parallel)
+
+
+def calibrated(base: EngineProfile, resolved: ResolvedDeployment, prof: calibration.CalibratedProfile,
+               source: str) -> EngineProfile:
+    """``base`` with the fitted terms (and the engine's own KV cache size) of ``prof``."""
+    why = calibration.key_mismatch(prof, profile_key(resolved))
+    if why is not None:
+        raise LlmstackError(f"profile {source} does not apply: {why}",
+                            path=f"deployments[{resolved.deployment.name}].profile",
+                            hint="calibrate this deployment with llmstack calibrate")
+    t = prof.terms
+    updates: dict[str, object] = dict(
+        bandwidth_efficiency=t.bandwidth_efficiency, compute_efficiency=t.compute_efficiency,
+        step_overhead_s=t.step_overhead_s, per_sequence_overhead_s=t.per_sequence_overhead_s,
+        api_server_s=t.api_server_s, calibrated_from=source)
+    if prof.kv_cache_tokens:
+        updates["kv_cache_tokens"] = prof.kv_cache_tokens
+    if prof.block_size:
+        updates["block_size"] = prof.block_size
+    if prof.max_num_seqs:
+        updates["max_num_seqs"] = prof.max_num_seqs
+    return replace(base, **updates)  # type: ignore[arg-type]
+
+
+def model_profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
+    """The engine profile of a resolved deployment from the model alone (``cuda_graphs_in_profile``:
+    see memory.breakdown)."""
     arch, accel, variant = resolved.architecture, resolved.accelerator, resolved.variant
     d = resolved.deployment
     fmt = memory.weight_format(variant, accel)
@@ -168,7 +214,8 @@ def allreduce_time(p: EngineProfile, tokens: int) -> float:
 def fixed_time(p: EngineProfile, tokens: int, seqs: int) -> float:
     """The part of a step that is neither compute nor memory bound: overheads, all-reduces, PP hops."""
     hops = (p.pipeline_parallel - 1) * PP_HOP_S
-    return p.step_overhead_s + p.per_sequence_overhead_s * seqs + allreduce_time(p, tokens) + hops
+    layers = PER_LAYER_OVERHEAD_S * p.num_layers / p.pipeline_parallel * p.pipeline_parallel
+    return p.step_overhead_s + layers + p.per_sequence_overhead_s * seqs + allreduce_time(p, tokens) + hops
 
 
 @dataclass(frozen=True)
@@ -330,7 +377,8 @@ class _Steady:
     rho: float
 
 
-def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, group: int = 1) -> _Steady:
+def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, group: int = 1,
+            others: float = 1.0) -> _Steady:
     """TPOT and client TTFT at request rate ``rps`` with ``batch`` sequences decoding.
 
     Requests arrive in groups of ``group`` (1: independent arrivals). Steps per second k satisfy
@@ -339,9 +387,11 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     mean wait rho s / (2 (1 - rho)) and the M/M/1 tail P(W > t) = rho exp(-(1 - rho) t / s) halved for
     near-deterministic service; a member of a multi-chunk group gets its first token after the
     chunk holding its prompt's end (on average half-way through the group's service, plus one chunk).
+    ``others``: the share of prefills that fall into a request's decode phase and of arrivals that
+    find the engine busy ((k - 1) / k with k groups in a closed loop; 1 for open-loop arrivals).
     """
     groups_per_s = rps / group
-    busy = groups_per_s * _prefill_extra(p, workload, batch, group)
+    busy = others * groups_per_s * _prefill_extra(p, workload, batch, group)
     if busy >= 1:
         return _Steady(math.inf, math.inf, math.inf, 1.0)
     tpot = _decode_step(p, workload, batch) / (1 - busy)
@@ -351,8 +401,8 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
         return _Steady(tpot, math.inf, math.inf, 1.0)
     chunks = len(prefill_chunks(p, workload.prompt_tokens * group, max(0, round(batch))))
     member = service * (chunks + 1) / (2 * chunks)
-    base = _api_time(p, rps * workload.output_tokens) + tpot / 2 + member
-    mean_wait = rho * service / (2 * (1 - rho))
+    base = _api_time(p, rps * workload.output_tokens) + others * tpot / 2 + member
+    mean_wait = others * rho * service / (2 * (1 - rho))
     tail = 1 - TTFT_QUEUE_PERCENTILE
     p95_wait = MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho) if rho > tail else 0.0
     return _Steady(tpot, base + mean_wait, base + max(mean_wait, p95_wait) + (service - member), rho)
@@ -404,7 +454,9 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
     """Fixed point (rps, steady state, batch) of ``active`` clients in a closed loop."""
     rps = active / single_request_latency(p, workload.prompt_tokens, workload.output_tokens).e2e_s
     batch = 1.0
-    steady = _steady(p, workload, rps, batch, group)
+    groups = active / group
+    others = (groups - 1) / groups
+    steady = _steady(p, workload, rps, batch, group, others)
     for _ in range(60):
         if math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s):
             decode_share = (workload.output_tokens - 1) * steady.tpot_s
@@ -414,7 +466,7 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
             rps = 0.5 * rps + 0.5 * active / e2e
         else:
             rps *= 0.8
-        steady = _steady(p, workload, rps, batch, group)
+        steady = _steady(p, workload, rps, batch, group, others)
     return rps, steady, batch
 
 
@@ -439,10 +491,12 @@ def estimate_concurrency(p: EngineProfile, workload: WorkloadSpec, clients: int,
     queue_wait = queued / rps if queued > 0 else 0.0
     output_rate = rps * workload.output_tokens
     ttft_mean = steady.ttft_mean_s + queue_wait
-    if requests is not None and requests > clients:
+    if requests is not None:
         # all clients start at once: the first wave's prompts are prefilled back to back
         first = _first_wave_ttft(p, workload, active)
-        ttft_mean = (active * first + (requests - active) * ttft_mean) / requests
+        wave = min(requests, active)
+        ttft_mean = (wave * first + (requests - wave) * ttft_mean) / requests
+    if requests is not None and requests > clients:
         e2e = steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s
         duration = (requests // clients) * e2e
         rest = requests % clients

@@ -30,61 +30,77 @@ class Signal:
     help: str
 
 
-def _quantile(q: float, histogram: str, window: str) -> str:
+def _series(metric: str, where: str, *matchers: str) -> str:
+    """``metric`` with its label matchers (``matchers`` and ``where``) as PromQL spells them."""
+    inner = ",".join(m for m in (*matchers, where) if m)
+    return f"{metric}{{{inner}}}" if inner else metric
+
+
+def _quantile(q: float, histogram: str, window: str, where: str) -> str:
     return (f"histogram_quantile({q}, sum by (deployment, le) "
-            f"(rate({histogram}_bucket[{window}])))")
+            f"(rate({_series(histogram + '_bucket', where)}[{window}])))")
 
 
-def signals(window: str = RATE_WINDOW) -> tuple[Signal, ...]:
-    """All signals, with rates and quantiles over ``window``."""
+def signals(window: str = RATE_WINDOW, where: str = "") -> tuple[Signal, ...]:
+    """All signals, with rates and quantiles over ``window``.
+
+    ``where`` (label matchers such as ``deployment="chat"``) restricts every series the expressions
+    read: an alert for one deployment computes from the raw series this way.
+    """
+
+    def m(metric: str, *matchers: str) -> str:
+        return _series(metric, where, *matchers)
+
+    engines_up = m("up", 'llmstack_role="engine"')
+    fb_used, fb_free = m("DCGM_FI_DEV_FB_USED"), m("DCGM_FI_DEV_FB_FREE")
     return (
         Signal("request_rate", "deployment:vllm_requests:rate",
-               f"sum by (deployment) (rate(vllm:request_success_total[{window}]))",
+               f"sum by (deployment) (rate({m('vllm:request_success_total')}[{window}]))",
                "req/s", "finished requests per second"),
         Signal("queue_length", "deployment:vllm_requests_waiting:sum",
-               "sum by (deployment) (vllm:num_requests_waiting)",
+               f"sum by (deployment) ({m('vllm:num_requests_waiting')})",
                "requests", "requests waiting for a batch slot, all replicas"),
         Signal("running_requests", "deployment:vllm_requests_running:sum",
-               "sum by (deployment) (vllm:num_requests_running)",
+               f"sum by (deployment) ({m('vllm:num_requests_running')})",
                "requests", "requests in the running batch, all replicas"),
         Signal("kv_cache_usage", "deployment:vllm_kv_cache_usage:avg",
-               "avg by (deployment) (vllm:kv_cache_usage_perc)",
+               f"avg by (deployment) ({m('vllm:kv_cache_usage_perc')})",
                "ratio", "KV-cache blocks in use, mean over replicas (0-1)"),
         Signal("kv_cache_usage_max", "deployment:vllm_kv_cache_usage:max",
-               "max by (deployment) (vllm:kv_cache_usage_perc)",
+               f"max by (deployment) ({m('vllm:kv_cache_usage_perc')})",
                "ratio", "KV-cache blocks in use, fullest replica (0-1)"),
         Signal("ttft_p50", "deployment:vllm_ttft_seconds:p50",
-               _quantile(0.5, "vllm:time_to_first_token_seconds", window),
+               _quantile(0.5, "vllm:time_to_first_token_seconds", window, where),
                "s", "time to first token, median"),
         Signal("ttft_p95", "deployment:vllm_ttft_seconds:p95",
-               _quantile(0.95, "vllm:time_to_first_token_seconds", window),
+               _quantile(0.95, "vllm:time_to_first_token_seconds", window, where),
                "s", "time to first token, 95th percentile"),
         Signal("tpot_p95", "deployment:vllm_tpot_seconds:p95",
-               _quantile(0.95, "vllm:request_time_per_output_token_seconds", window),
+               _quantile(0.95, "vllm:request_time_per_output_token_seconds", window, where),
                "s", "time per output token per request, 95th percentile"),
         Signal("e2e_latency_p95", "deployment:vllm_e2e_latency_seconds:p95",
-               _quantile(0.95, "vllm:e2e_request_latency_seconds", window),
+               _quantile(0.95, "vllm:e2e_request_latency_seconds", window, where),
                "s", "end-to-end request latency, 95th percentile"),
         Signal("generation_tokens_rate", "deployment:vllm_generation_tokens:rate",
-               f"sum by (deployment) (rate(vllm:generation_tokens_total[{window}]))",
+               f"sum by (deployment) (rate({m('vllm:generation_tokens_total')}[{window}]))",
                "tokens/s", "generated tokens per second"),
         Signal("prompt_tokens_rate", "deployment:vllm_prompt_tokens:rate",
-               f"sum by (deployment) (rate(vllm:prompt_tokens_total[{window}]))",
+               f"sum by (deployment) (rate({m('vllm:prompt_tokens_total')}[{window}]))",
                "tokens/s", "prompt tokens per second"),
         Signal("preemption_rate", "deployment:vllm_preemptions:rate",
-               f"sum by (deployment) (rate(vllm:num_preemptions_total[{window}]))",
+               f"sum by (deployment) (rate({m('vllm:num_preemptions_total')}[{window}]))",
                "1/s", "preemptions per second (KV cache ran out)"),
         Signal("replicas_up", "deployment:vllm_engines_up:sum",
-               'sum by (deployment) (up{llmstack_role="engine"})',
+               f"sum by (deployment) ({engines_up})",
                "replicas", "engines answering scrapes"),
         Signal("gpu_utilization", "deployment:gpu_utilization:avg",
-               "avg by (deployment) (DCGM_FI_DEV_GPU_UTIL) / 100",
+               f"avg by (deployment) ({m('DCGM_FI_DEV_GPU_UTIL')}) / 100",
                "ratio", "GPU busy time (DCGM), mean over the deployment's GPUs (0-1)"),
         Signal("gpu_memory_used", "deployment:gpu_memory_used:ratio",
-               "max by (deployment) (DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE))",
+               f"max by (deployment) ({fb_used} / ({fb_used} + {fb_free}))",
                "ratio", "framebuffer in use, fullest GPU of the deployment (0-1)"),
     )
 
 
-def by_name(window: str = RATE_WINDOW) -> dict[str, Signal]:
-    return {s.name: s for s in signals(window)}
+def by_name(window: str = RATE_WINDOW, where: str = "") -> dict[str, Signal]:
+    return {s.name: s for s in signals(window, where)}

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from llmstack.capacity import planning
+from llmstack.cli._checks import preflight
 from llmstack.cli.app import app
 from llmstack.cli.output import Column, console, fitted_table, print_json
 from llmstack.errors import LlmstackError
@@ -17,11 +18,13 @@ from llmstack.spec.loading import load_spec
 @app.command()
 def plan(
     spec: Path = typer.Option(..., "--spec", help="stack spec YAML"),
-    rps: float | None = typer.Option(None, "--rps", min=0, help="requests/s to size for (default: each workload)"),
+    rps: float | None = typer.Option(None, "--rps", min=0, max=1e6,
+                                     help="requests/s to size for (default: each workload)"),
     concurrency: int | None = typer.Option(
-        None, "--concurrency", min=1, help="closed loop of C clients (vllm bench serve --max-concurrency C)"),
-    prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=1),
-    output_tokens: int | None = typer.Option(None, "--output-tokens", min=1),
+        None, "--concurrency", min=1, max=1_000_000,
+        help="closed loop of C clients (vllm bench serve --max-concurrency C)"),
+    prompt_tokens: int | None = typer.Option(None, "--prompt-tokens", min=1, max=10_000_000),
+    output_tokens: int | None = typer.Option(None, "--output-tokens", min=1, max=10_000_000),
     deployment: str | None = typer.Option(None, "--deployment", help="size only this deployment"),
     declared_only: bool = typer.Option(False, "--declared-only", help="skip alternative variants/pools/TP"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -31,6 +34,7 @@ def plan(
         raise LlmstackError("--rps and --concurrency are two different loads", path="plan",
                             hint="give one: --rps R (open loop) or --concurrency C (closed loop)")
     stack = load_spec(spec)
+    preflight(stack, spec)
     options = planning.plan(
         stack, planning.Demand(rps, prompt_tokens, output_tokens, concurrency), deployment=deployment,
         alternatives=not declared_only,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from llmstack.artifacts import prometheus, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import prometheus
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
 from llmstack.fileio import atomic_write_text

@@ -6,7 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from llmstack.artifacts import grafana, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import grafana
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 

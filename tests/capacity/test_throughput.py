@@ -26,7 +26,7 @@ def test_decode_at_batch_one_is_weight_bandwidth_bound() -> None:
     # Llama-3.1-8B bf16 on H100: 16.06 GB of weights over 3.35 TB/s at 85 % => 5.64 ms + the fixed step
     # overhead, counted once (the bandwidth efficiency is a kernel property, not overhead in disguise)
     expected = 16.06e9 / (3350e9 * kernels.BASE_BANDWIDTH_EFFICIENCY) + throughput.STEP_OVERHEAD_S \
-        + throughput.PER_SEQUENCE_OVERHEAD_S
+        + 32 * throughput.PER_LAYER_OVERHEAD_S + throughput.PER_SEQUENCE_OVERHEAD_S
     assert throughput.step_time(p, decode_seqs=1, decode_context_tokens=100) == pytest.approx(expected, rel=0.01)
 
 
