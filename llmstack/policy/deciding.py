@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from llmstack.capacity.planning import TP_CHOICES
+from llmstack.errors import LlmstackError
 from llmstack.metrics.reading import SignalSnapshot
 from llmstack.policy import forecasting, guards
 from llmstack.policy.predicting import CapacityView, workload
@@ -62,6 +63,9 @@ def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
     found: list[str] = []
     if snap.error:
         found.append(f"metrics unavailable: {snap.error}")
+        return found
+    if snap.implausible:
+        found.append(f"implausible data: {'; '.join(snap.implausible)}")
         return found
     if snap.stale:
         found.append(f"stale data: newest sample of the oldest replica is {snap.oldest_sample_age_s:.0f} s old "
@@ -156,6 +160,9 @@ def _target_tracking_wishes(case: _Case) -> list[_Wish]:
             continue
         measured = value / max(1, ready) if rule.per_replica else value
         ratio = measured / target
+        queued = case.values.get("queue_length", 0.0) / max(1, ready) >= rule.min_queue_per_replica
+        if ratio > 1 + band and not queued:
+            continue  # over target with nothing waiting: more replicas would not help, nor holding them
         if ratio > 1 + band:
             grown = math.ceil(max(1, ready) * min(ratio, rule.max_ratio or ratio))
             wishes.append(_Wish(max(replicas, grown), rule.name, "slo",
@@ -308,6 +315,25 @@ def _refusal(deployment: DeploymentSpec, snapshot: SignalSnapshot | None, policy
     return None
 
 
+def capacity_problems(case: _Case) -> list[str]:
+    """Readings the fleet cannot physically produce: a rate orders of magnitude over what it
+    serves, more requests running than its engines admit (``max_num_seqs``)."""
+    found: list[str] = []
+    fleet = max(1, case.snapshot.replicas_expected)
+    rate, running = case.values.get("request_rate"), case.values.get("running_requests")
+    factor = case.policy.data.max_rate_over_capacity
+    try:
+        serves = case.sustainable_rps(case.current) * fleet
+        seqs = case.view.profile(case.deployment, case.current).max_num_seqs * fleet
+    except (LlmstackError, ArithmeticError, ValueError):
+        return found
+    if rate is not None and serves > 0 and rate > factor * serves:
+        found.append(f"request_rate {rate:.3g}/s is over {factor:g}x what {fleet} replica(s) serve ({serves:.3g}/s)")
+    if running is not None and running > 2 * seqs:
+        found.append(f"running_requests {running:.3g} is over twice what {fleet} engine(s) admit ({seqs})")
+    return found
+
+
 def _record_desired(case: _Case, state: ScalingState, desired: int) -> ScalingState:
     """Remember the desired count for the stabilization window (the first cycle also remembers the current)."""
     keep_s = max(case.limits.scale_in_stabilization, 60.0)
@@ -435,8 +461,9 @@ def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mappin
     low, high = _bounds(deployment, limits)
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
     arrivals = forecasting.arrivals_rps(values, state, deployment.name, now)
-    # tokens per request: token rates over arrivals (completions lag them while requests pile up)
-    load = workload(deployment, values if arrivals is None else {**values, "request_rate": arrivals})
+    # tokens per request over completions: while requests pile up this overstates them (conservative);
+    # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
+    load = workload(deployment, values)
     return _Case(deployment, snapshot, settings[deployment.name], settings, values, load, demand, arrivals,
                  low, high, limits, policy, stack, view, now)
 
@@ -495,6 +522,11 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
             continue
         assert snapshot is not None  # _refusal refuses a missing reading
         case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
+        absurd = capacity_problems(case)
+        if absurd:
+            skips.append(Skip(deployment.name, "no action: implausible data: " + "; ".join(absurd), refused=True))
+            state = state.forget_conditions(deployment.name)
+            continue
         more, left, state = _decide_deployment(case, state, stack_cost, budget_limit)
         recs.extend(more)
         skips.extend(left)

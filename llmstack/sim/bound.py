@@ -6,7 +6,7 @@ schedule of the simulated fleet can beat, and why:
 
 1. **Work per token.** Every engine step takes :func:`~llmstack.capacity.throughput.step_time` for
    the tokens it schedules, never less than ``floor_s`` per token (:func:`token_floor_s`: the
-   smallest seconds-per-token of a step, at the largest step the engine schedules).
+   linear layers' FLOPs of one token at the compute rate).
 2. **Work per request.** A finished request had its prompt prefilled except for prefix blocks an
    earlier request already brought into a cache (at most every block seen before), and every
    output token decoded, so it cost at least ``floor_s x (uncached prompt + output)`` of one
@@ -41,10 +41,13 @@ BLOCK_S = 60.0
 
 
 def token_floor_s(p: EngineProfile) -> float:
-    """The fewest seconds per scheduled token of any engine step (largest prefill or decode batch)."""
-    budget, seqs = p.max_num_batched_tokens, p.max_num_seqs
-    corners = [(budget, 0, 0, 0), (0, 0, min(seqs, budget), 0), (budget - min(seqs, budget), 0, min(seqs, budget), 0)]
-    return min(throughput.step_time(p, k, ctx, n, dctx) / (k + n) for k, ctx, n, dctx in corners if k + n > 0)
+    """The fewest seconds per scheduled token of any engine step: its linear-layer FLOPs at the compute rate.
+
+    :func:`~llmstack.capacity.throughput.step_time` is ``max(compute, memory) + fixed`` with
+    ``compute`` = (linear + attention FLOPs) / rate and ``fixed`` >= 0, so a step of ``k`` tokens takes
+    at least ``k`` x the linear FLOPs of one token over the rate (:func:`throughput.decode_terms`' ``c0``).
+    """
+    return throughput.decode_terms(p, 1).c0
 
 
 def request_work_s(p: EngineProfile, trace: Trace, prefix_caching: bool) -> list[float]:

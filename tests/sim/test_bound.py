@@ -28,7 +28,8 @@ def test_no_engine_step_beats_the_token_floor() -> None:
     for _ in range(2000):
         n = rng.randint(0, p.max_num_seqs)
         k = rng.randint(0 if n else 1, max(1, p.max_num_batched_tokens - n))
-        step = throughput.step_time(p, k, rng.randint(0, 8000), n, n * rng.randint(0, 8000))
+        step = throughput.step_time(p, k, rng.randint(0, 8000), n, n * rng.randint(0, 8000),
+                                    prefill_seqs=rng.randint(1, max(1, min(k, 64))))
         assert step >= floor * (k + n) * (1 - 1e-9)
 
 

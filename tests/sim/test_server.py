@@ -71,6 +71,10 @@ def test_request_over_context_rejected_with_400(fleet: LiveFleet) -> None:
 
 def test_health_and_models(fleet: LiveFleet) -> None:
     assert httpx.get(url(fleet.ports[0], "/health")).status_code == 200
+    with httpx.Client() as client:  # a HEAD answer has no body: the next request on the connection still parses
+        head = client.head(url(fleet.ports[0], "/v1/models"))
+        assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+        assert client.get(url(fleet.ports[0], "/version")).json()["version"]
     models = httpx.get(url(fleet.ports[0], "/v1/models")).json()
     assert models["data"][0]["id"] == "llama-3.1-8b"
 

@@ -20,7 +20,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from llmstack.artifacts import grafana, haproxy, images, labels, prometheus, vllm_args, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import grafana, haproxy, images, labels, prometheus, vllm_args
 from llmstack.spec import resolving
 from llmstack.targets.docker import layout as layout_module
 from llmstack.targets.docker.layout import DockerLayout, PublishedPort

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmstack.artifacts import yaml_text
+from llmstack import yaml_text
 from llmstack.spec.models import StackSpec
 from llmstack.targets.docker import containers, layout
 from llmstack.targets.docker.containers import ContainerSpec
