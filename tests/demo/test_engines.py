@@ -35,7 +35,8 @@ def test_cli_without_an_engine_is_one_line_and_exit_2(tmp_path: Path) -> None:
                           env={"PATH": "/usr/bin:/bin", ENGINE_PYTHON_ENV: str(tmp_path / "absent"),
                                "HOME": str(tmp_path)})
     assert done.returncode == 2, done.stderr
-    assert "bootstrap.sh --engine" in done.stderr and "Traceback" not in done.stderr
+    said = done.stdout + done.stderr  # with --json the error is a JSON object on stdout
+    assert "bootstrap.sh --engine" in said and "Traceback" not in said
     assert not (tmp_path / "w").exists() or not any((tmp_path / "w").iterdir())
 
 
