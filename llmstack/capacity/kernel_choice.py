@@ -1,7 +1,7 @@
 """Which quantization flag llmstack passes to vLLM, and which linear kernel vLLM will then pick.
 
 Pure functions of the variant and the accelerator, for ``artifacts.vllm_args`` (the flag) and
-the capacity model (the kernel's speed; calibrated profiles can key on :attr:`Kernel.name`).
+the capacity model (its efficiency factors in :mod:`llmstack.capacity.kernels` can key on :attr:`Kernel.name`).
 
 vLLM reads a pre-quantized checkpoint's ``quantization_config`` itself and picks the fastest
 kernel for the GPU; an explicit ``--quantization`` overrides that choice. Two ways that goes

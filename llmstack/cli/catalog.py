@@ -89,12 +89,11 @@ def _entries(kind: str) -> list[Any]:
 
 def accelerator_table() -> Table:
     table = Table(title="accelerators")
-    for column in ("name", "vendor", "memory GiB", "HBM GB/s", "BF16 TFLOPS", "FP8 TFLOPS", "link GB/s"):
+    for column in ("name", "vendor", "memory MiB", "mem GB/s", "BF16 TFLOPS", "FP8 TFLOPS", "link GB/s"):
         table.add_column(column, overflow="fold", justify="left" if column in ("name", "vendor") else "right")
     for a in accelerators.all_accelerators().values():
-        table.add_row(a.name, a.vendor, f"{a.memory_mib / 1024:.1f}", f"{a.memory_bandwidth_gb_s:g}",
-                      f"{a.bf16_tflops:g}", "-" if a.fp8_tflops is None else f"{a.fp8_tflops:g}",
-                      f"{a.interconnect_gb_s:g}")
+        table.add_row(a.name, a.vendor, str(a.memory_mib), f"{a.memory_bandwidth_gb_s:g}", f"{a.bf16_tflops:g}",
+                      "-" if a.fp8_tflops is None else f"{a.fp8_tflops:g}", f"{a.interconnect_gb_s:g}")
     return table
 
 

@@ -70,7 +70,11 @@ def simulate(
         print_json(data[0] if len(data) == 1 and not compare else data)
         return
     console.print(_table(runs, f"simulation: {deployment} on {source.name} ({len(source.requests)} requests)"))
-    for note in _notes(runs):
+    notes = _notes(runs)
+    calibrated = stack.deployment(deployment).profile
+    if calibrated:
+        notes.append(f"replica speed from calibrated profile {calibrated}")
+    for note in notes:
         console.print(f"note: {note}")
 
 

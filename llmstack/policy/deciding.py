@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from llmstack.capacity.planning import TP_CHOICES
+from llmstack.errors import LlmstackError
 from llmstack.metrics.reading import SignalSnapshot
 from llmstack.policy import forecasting, guards
 from llmstack.policy.predicting import CapacityView, workload
@@ -62,6 +63,9 @@ def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
     found: list[str] = []
     if snap.error:
         found.append(f"metrics unavailable: {snap.error}")
+        return found
+    if snap.implausible:
+        found.append(f"implausible data: {'; '.join(snap.implausible)}")
         return found
     if snap.stale:
         found.append(f"stale data: newest sample of the oldest replica is {snap.oldest_sample_age_s:.0f} s old "
@@ -311,6 +315,25 @@ def _refusal(deployment: DeploymentSpec, snapshot: SignalSnapshot | None, policy
     return None
 
 
+def capacity_problems(case: _Case) -> list[str]:
+    """Readings the fleet cannot physically produce: a rate orders of magnitude over what it
+    serves, more requests running than its engines admit (``max_num_seqs``)."""
+    found: list[str] = []
+    fleet = max(1, case.snapshot.replicas_expected)
+    rate, running = case.values.get("request_rate"), case.values.get("running_requests")
+    factor = case.policy.data.max_rate_over_capacity
+    try:
+        serves = case.sustainable_rps(case.current) * fleet
+        seqs = case.view.profile(case.deployment, case.current).max_num_seqs * fleet
+    except (LlmstackError, ArithmeticError, ValueError):
+        return found
+    if rate is not None and serves > 0 and rate > factor * serves:
+        found.append(f"request_rate {rate:.3g}/s is over {factor:g}x what {fleet} replica(s) serve ({serves:.3g}/s)")
+    if running is not None and running > 2 * seqs:
+        found.append(f"running_requests {running:.3g} is over twice what {fleet} engine(s) admit ({seqs})")
+    return found
+
+
 def _record_desired(case: _Case, state: ScalingState, desired: int) -> ScalingState:
     """Remember the desired count for the stabilization window (the first cycle also remembers the current)."""
     keep_s = max(case.limits.scale_in_stabilization, 60.0)
@@ -499,6 +522,11 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
             continue
         assert snapshot is not None  # _refusal refuses a missing reading
         case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
+        absurd = capacity_problems(case)
+        if absurd:
+            skips.append(Skip(deployment.name, "no action: implausible data: " + "; ".join(absurd), refused=True))
+            state = state.forget_conditions(deployment.name)
+            continue
         more, left, state = _decide_deployment(case, state, stack_cost, budget_limit)
         recs.extend(more)
         skips.extend(left)

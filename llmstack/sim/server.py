@@ -254,7 +254,8 @@ class LiveReplica:
         posts = {"/v1/completions", "/v1/chat/completions", "/tokenize"}
         if path in getters and request.method in ("GET", "HEAD"):
             status, payload, content_type = getters[path]()
-            await conn.respond(status, payload, content_type=content_type, keep_alive=keep)
+            await conn.respond(status, payload, content_type=content_type, keep_alive=keep,
+                               head_only=request.method == "HEAD")
         elif path in posts and request.method == "POST":
             await self._post(conn, request)
         elif path in getters or path in posts:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmstack.capacity import kernel_choice
+from llmstack.capacity import kernel_choice as kernels
 from llmstack.catalog import accelerators
 from llmstack.spec.models import VariantSpec
 
@@ -33,11 +33,10 @@ def variant(**fields: object) -> VariantSpec:
                  id="fp8-amd"),
 ])
 def test_vllm_kernel(fields: dict[str, object], accelerator: str, kernel: str) -> None:
-    assert kernel_choice.vllm_kernel(variant(**fields), accelerators.get(accelerator)).name == kernel
+    assert kernels.vllm_kernel(variant(**fields), accelerators.get(accelerator)).name == kernel
 
 
 def test_only_load_time_methods_get_a_flag() -> None:
-    assert kernel_choice.quantization_flag(variant(quantization="awq")) is None
-    compressed = variant(quantization="compressed-tensors", quantization_scheme="w8a8-fp8")
-    assert kernel_choice.quantization_flag(compressed) is None
-    assert kernel_choice.quantization_flag(variant(quantization="fp8")) == "fp8"
+    assert kernels.quantization_flag(variant(quantization="awq")) is None
+    assert kernels.quantization_flag(variant(quantization="compressed-tensors", quantization_scheme="w8a8-fp8")) is None
+    assert kernels.quantization_flag(variant(quantization="fp8")) == "fp8"

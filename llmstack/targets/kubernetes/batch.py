@@ -80,12 +80,12 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, resolved: ResolvedDeployme
     volumes, mounts = engines.engine_volumes(shape, options)
     container = {
         "name": "vllm-batch",
-        "image": images.VLLM_IMAGE,
+        "image": images.vllm_image(resolved.accelerator),
         "imagePullPolicy": "IfNotPresent",
         "command": ["vllm", "run-batch"],
         "args": run_batch_args(stack, job),
         "env": engines.engine_env(options),
-        "resources": engines.engine_resources(resolved.pool, shape),
+        "resources": engines.engine_resources(resolved.pool, shape, resolved.accelerator),
         "volumeMounts": [*mounts, {"name": "batch-data", "mountPath": DATA_PATH}],
         "securityContext": {"allowPrivilegeEscalation": False},
     }
@@ -100,7 +100,7 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, resolved: ResolvedDeployme
                 "volumes": [*volumes, {"name": "batch-data", "persistentVolumeClaim": {
                     "claimName": naming.dns_name(job.name, "batch-data")}}],
                 "enableServiceLinks": False,
-                **engines.pool_scheduling(resolved.pool),
+                **engines.pool_scheduling(resolved.pool, resolved.accelerator),
             },
         },
     }

@@ -18,7 +18,7 @@ import shlex
 from typing import Any
 
 from llmstack.artifacts import images, labels, vllm_args
-from llmstack.spec.models import PoolSpec, StackSpec
+from llmstack.spec.models import AcceleratorSpec, PoolSpec, StackSpec
 from llmstack.spec.resolving import ResolvedDeployment
 from llmstack.targets.kubernetes import meta, naming
 from llmstack.targets.kubernetes.options import HF_CACHE_PATH, KubernetesOptions
@@ -35,11 +35,31 @@ def selector(stack: StackSpec, deployment: str) -> dict[str, str]:
     return {**labels.selector_labels(stack, deployment), labels.K8S_COMPONENT: labels.ENGINE_ROLE}
 
 
-def pool_scheduling(pool: PoolSpec) -> dict[str, Any]:
-    """nodeSelector, tolerations and affinity of a pool, as pod spec fields."""
+def platform_node_selector(pool: PoolSpec, accelerator: AcceleratorSpec | None) -> dict[str, str]:
+    """The accelerator platform's node labels (TPU: accelerator and slice topology for the pool's chips)."""
+    platform = accelerator.platform if accelerator is not None else None
+    if platform is None:
+        return {}
+    labels_: dict[str, str] = dict(platform.node_selector)
+    topology = platform.topologies.get(pool.gpus_per_node)
+    if platform.topology_label and topology:
+        labels_[platform.topology_label] = topology
+    return labels_
+
+
+def device_resource(pool: PoolSpec, accelerator: AcceleratorSpec | None) -> str:
+    """The extended resource pods request: the pool's when set, else the accelerator platform's, else nvidia.com/gpu."""
+    if "device_resource" not in pool.model_fields_set and accelerator is not None and accelerator.platform:
+        return accelerator.platform.device_resource
+    return pool.device_resource
+
+
+def pool_scheduling(pool: PoolSpec, accelerator: AcceleratorSpec | None = None) -> dict[str, Any]:
+    """nodeSelector (the platform's labels, then the pool's), tolerations and affinity of a pool, as pod spec fields."""
     fields: dict[str, Any] = {}
-    if pool.node_selector:
-        fields["nodeSelector"] = dict(sorted(pool.node_selector.items()))
+    selector_ = {**platform_node_selector(pool, accelerator), **pool.node_selector}
+    if selector_:
+        fields["nodeSelector"] = dict(sorted(selector_.items()))
     if pool.tolerations:
         fields["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in pool.tolerations]
     if pool.affinity:
@@ -73,13 +93,14 @@ def engine_volumes(shape: PodShape, options: KubernetesOptions) -> tuple[list[di
     return volumes, mounts
 
 
-def engine_resources(pool: PoolSpec, shape: PodShape) -> dict[str, Any]:
+def engine_resources(pool: PoolSpec, shape: PodShape, accelerator: AcceleratorSpec | None = None) -> dict[str, Any]:
     """GPU requests = limits (extended resources must); memory limit = request; no CPU limit (no throttling)."""
     gpus = str(shape.gpus_per_pod)
     memory = meta.gib(shape.memory_gib)
+    resource = device_resource(pool, accelerator)
     return {
-        "requests": {"cpu": str(shape.cpu), "memory": memory, pool.device_resource: gpus},
-        "limits": {"memory": memory, pool.device_resource: gpus},
+        "requests": {"cpu": str(shape.cpu), "memory": memory, resource: gpus},
+        "limits": {"memory": memory, resource: gpus},
     }
 
 
@@ -98,12 +119,12 @@ def _container(name: str, command: list[str], args: list[str], resolved: Resolve
     _, mounts = engine_volumes(shape, options)
     container: dict[str, Any] = {
         "name": name,
-        "image": images.VLLM_IMAGE,
+        "image": images.vllm_image(resolved.accelerator),
         "imagePullPolicy": "IfNotPresent",
         "command": command,
         "args": args,
         "env": engine_env(options),
-        "resources": engine_resources(resolved.pool, shape),
+        "resources": engine_resources(resolved.pool, shape, resolved.accelerator),
         "volumeMounts": mounts,
         "securityContext": {"allowPrivilegeEscalation": False},
     }
@@ -124,7 +145,7 @@ def _pod_spec(container: dict[str, Any], resolved: ResolvedDeployment, shape: Po
         "volumes": volumes,
         "terminationGracePeriodSeconds": 60,
         "enableServiceLinks": False,
-        **pool_scheduling(resolved.pool),
+        **pool_scheduling(resolved.pool, resolved.accelerator),
     }
 
 

@@ -14,7 +14,8 @@ import hashlib
 import json
 from typing import Any
 
-from llmstack.artifacts import grafana, images, labels, prometheus, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import grafana, images, labels, prometheus
 from llmstack.spec.models import PoolSpec, StackSpec
 from llmstack.targets.kubernetes import engines, meta, naming
 from llmstack.targets.kubernetes.networking import PROMETHEUS_POD_LABELS
