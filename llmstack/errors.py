@@ -39,7 +39,7 @@ class LlmstackError(Exception):
         return redact(text)
 
     def to_json(self) -> dict[str, Any]:
-        return {"error": self.kind, "message": self.message, "file": self.file, "path": self.path,
+        return {"kind": self.kind, "message": redact(self.message), "file": self.file, "path": self.path,
                 "hint": self.hint, "text": self.render()}
 
 

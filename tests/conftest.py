@@ -6,7 +6,9 @@ Without an engine (no ``.venv-engine`` or ``LLMSTACK_ENGINE_PYTHON``) the tier i
 except in CI (``CI=true``), where a missing engine is a failure: ``.ci/run`` installs it with
 ``scripts/bootstrap.sh --engine``. Engine start-ups are the tier's cost (tens of seconds and about 3 GB each
 on 2 cores), so one session starts two engines together (:func:`vllm_engines`: ``tiny-a`` and ``tiny-b``)
-and every test shares them; only the scaling test starts one more.
+and every test shares them; only the scaling test starts one more. While working on the tier, start two
+engines once (served names ``tiny-a`` and ``tiny-b``) and set ``LLMSTACK_TEST_ENGINE_PORTS=PA,PB``: the
+session then uses them and leaves them running.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def make_stack(**deployment: object) -> StackSpec:
 
 
 SERVED = ("tiny-a", "tiny-b")
+REUSE_ENV = "LLMSTACK_TEST_ENGINE_PORTS"
 
 
 ENGINE_FIXTURES = frozenset({"vllm_engines", "vllm_engine", "engine_python"})
@@ -84,6 +87,10 @@ def vllm_engines(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     """Two real engines, serving ``tiny-a`` and ``tiny-b``, started together and shared by the session."""
     require_engine()
     configs = [EngineConfig(tiny_model_dir, served_model_names=(name,)) for name in SERVED]
+    if os.environ.get(REUSE_ENV):
+        ports = [int(p) for p in os.environ[REUSE_ENV].split(",")]
+        yield [VllmEngine(c, Path(os.devnull), port=p) for c, p in zip(configs, ports, strict=True)]
+        return
     engines = launcher.start_engines(configs, tmp_path_factory.mktemp("vllm"))
     try:
         yield engines
@@ -96,3 +103,22 @@ def vllm_engines(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 def vllm_engine(vllm_engines: list[VllmEngine]) -> VllmEngine:
     """The session's first engine (``tiny-a``)."""
     return vllm_engines[0]
+
+
+def engine_stack(*, max_replicas: int = 2) -> StackSpec:
+    """The engine tier's stack: ``alpha`` serves ``tiny-a``, ``beta`` ``tiny-b``; ``gamma`` (``tiny-c``) has no
+    running engine. The pool and architecture only feed the capacity model; the engines are the tiny model."""
+    deployment = {"model": "tiny", "variant": "awq", "pool": "cpu", "slo": {"ttft_p95_ms": 1000},
+                  "engine": {"max_model_len": 1024, "max_num_seqs": 8}}
+    return StackSpec.model_validate({
+        "name": "engine-tier",
+        "pools": [{"name": "cpu", "accelerator": "L4", "gpus_per_node": 1, "cost_per_gpu_hour": 0.45}],
+        "models": [{"name": "tiny", "architecture": "Llama-3.1-8B", "variants": [
+            {"name": "awq", "weights": "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4", "quantization": "awq"}]}],
+        "deployments": [{**deployment, "name": name, "replicas": {"min": 1, "max": max_replicas, "initial": 1}}
+                        for name in ("alpha", "beta", "gamma")],
+        "routers": [{"name": "gw", "strategy": "least_request", "routes": [
+            {"model": "tiny-a", "backends": {"alpha": 100}}, {"model": "tiny-b", "backends": {"beta": 100}},
+            {"model": "tiny-c", "backends": {"gamma": 100}}]}],
+        "monitoring": {"scrape_interval": "1s", "evaluation_interval": "1s", "dcgm_exporter": False},
+    })

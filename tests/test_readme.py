@@ -66,7 +66,7 @@ def first_commands() -> tuple[str, str]:
 def test_first_two_commands_are_demo_and_ci_tests() -> None:
     demo, tests = first_commands()
     assert demo.startswith("bash scripts/bootstrap.sh && ") and "llmstack demo" in demo
-    assert tests.startswith("bash scripts/bootstrap.sh && ")
+    assert tests.startswith("bash scripts/bootstrap.sh --engine && "), "the test command installs the engine tier"
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci.splitlines(), ".ci/run must run exactly the README's test command"
     llmstack = demo.split("&& ", 1)[1].replace(".venv/bin/llmstack", "llmstack")

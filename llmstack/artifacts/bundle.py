@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 
-from llmstack.artifacts import addressing, grafana, prometheus, vllm_args, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import addressing, grafana, prometheus, vllm_args
 from llmstack.artifacts.vllm_args import ENGINE_PORT
 from llmstack.spec.models import StackSpec
 

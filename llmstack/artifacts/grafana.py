@@ -1,4 +1,5 @@
-"""Grafana dashboards (JSON model, schemaVersion 39: Grafana 10 and later) and provisioning files.
+"""Grafana dashboards, built with Grafana's typed builders (grafana-foundation-sdk, the Grafana 10.4
+line the pinned image runs), and provisioning files.
 
 Three dashboards: the fleet overview (requests/s, TTFT and TPOT percentiles against each
 deployment's SLO, queue, KV cache, tokens/s, GPUs and cost per hour per deployment), a
@@ -9,13 +10,19 @@ datasource is the template variable ``datasource``, so the JSON imports into any
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement, SortOrder, TooltipDisplayMode
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableRefresh, VariableSort
 
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 
-SCHEMA_VERSION = 39
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE_REF = DataSourceRef(type_val="prometheus", uid="${datasource}")
 DATASOURCE_UID = "prometheus"
 
 
@@ -126,59 +133,50 @@ def _gpus(stack: StackSpec) -> dict[str, Any]:
                       [_deployment_variable(multi=True)])
 
 
-# ---------------------------------------------------------------- building blocks
+# ---------------------------------------------------------------- building blocks (grafana-foundation-sdk)
 
 
-def _dashboard(uid: str, title: str, panels: list[dict[str, Any]], variables: list[dict[str, Any]]) -> dict[str, Any]:
+def _dashboard(uid: str, title: str, panels: list[timeseries.Panel],
+               variables: list[dashboard.QueryVariable]) -> dict[str, Any]:
+    builder = (dashboard.Dashboard(title).uid(uid[:40]).tags(["llmstack"]).timezone("browser").editable()
+               .refresh("30s").time("now-1h", "now").with_variable(_datasource_variable()))
+    for variable in variables:
+        builder = builder.with_variable(variable)
     for index, panel in enumerate(panels):
-        panel["id"] = index + 1
-        panel["gridPos"] = {"h": 8, "w": 12, "x": 12 * (index % 2), "y": 8 * (index // 2)}
-    return {
-        "uid": uid[:40],
-        "title": title,
-        "tags": ["llmstack"],
-        "timezone": "browser",
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "editable": True,
-        "refresh": "30s",
-        "time": {"from": "now-1h", "to": "now"},
-        "templating": {"list": [_datasource_variable(), *variables]},
-        "annotations": {"list": []},
-        "panels": panels,
-    }
+        builder = builder.with_panel(panel.id(index + 1).grid_pos(
+            GridPos(h=8, w=12, x=12 * (index % 2), y=8 * (index // 2))))
+    return _plain(builder.build())
 
 
-def _datasource_variable() -> dict[str, Any]:
-    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-            "current": {}, "hide": 0, "refresh": 1, "regex": "", "options": []}
+def _plain(model: object) -> dict[str, Any]:
+    """The SDK's model as plain JSON data (what ``render`` writes and the targets upload)."""
+    data: dict[str, Any] = json.loads(json.dumps(model, cls=JSONEncoder))
+    return data
 
 
-def _deployment_variable(multi: bool = False) -> dict[str, Any]:
-    return {
-        "name": "deployment", "label": "Deployment", "type": "query", "datasource": DATASOURCE,
-        "query": {"query": f"label_values({_record('replicas_up')}, deployment)", "refId": "deployment"},
-        "definition": f"label_values({_record('replicas_up')}, deployment)",
-        "refresh": 2, "sort": 1, "multi": multi, "includeAll": multi, "current": {}, "hide": 0, "options": [],
-    }
+def _datasource_variable() -> dashboard.DatasourceVariable:
+    return dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
 
-def _target(expr: str, legend: str, ref: str = "A") -> dict[str, Any]:
-    return {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": ref, "range": True}
+def _deployment_variable(multi: bool = False) -> dashboard.QueryVariable:
+    query = f"label_values({_record('replicas_up')}, deployment)"
+    return (dashboard.QueryVariable("deployment").label("Deployment").datasource(DATASOURCE_REF)
+            .query({"query": query, "refId": "deployment"}).refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC).multi(multi).include_all(multi))
 
 
-def _timeseries(title: str, targets: list[dict[str, Any]], unit: str) -> dict[str, Any]:
+def _target(expr: str, legend: str, ref: str = "A") -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).range().datasource(DATASOURCE_REF)
+
+
+def _timeseries(title: str, targets: list[prometheus.Dataquery], unit: str) -> timeseries.Panel:
+    panel = (timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE_REF).line_width(1).fill_opacity(10)
+             .legend(common.VizLegendOptions().display_mode(LegendDisplayMode.LIST)
+                     .placement(LegendPlacement.BOTTOM).show_legend(True))
+             .tooltip(common.VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.DESCENDING)))
     for index, target in enumerate(targets):
-        target["refId"] = _ref(index)
-    return {
-        "type": "timeseries",
-        "title": title,
-        "datasource": DATASOURCE,
-        "targets": targets,
-        "fieldConfig": {"defaults": {"unit": unit, "custom": {"lineWidth": 1, "fillOpacity": 10}}, "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-                    "tooltip": {"mode": "multi", "sort": "desc"}},
-    }
+        panel = panel.with_target(target.ref_id(_ref(index)))
+    return panel
 
 
 def _ref(index: int) -> str:

@@ -247,6 +247,7 @@ def _defaults(options: HaproxyOptions) -> str:
         *(["    log global", "    option dontlognull"] if options.log else []),
         "    option forwardfor",
         "    option http-no-delay",
+        "    option abortonclose",  # a client that goes away aborts its generation on the engine too
         "    option redispatch 1",
         "    retries 2",
         "    retry-on conn-failure empty-response",
@@ -344,12 +345,18 @@ def _model_lines(spec: RouterSpec) -> list[str]:
         lines.append(f"    acl path_{index} path_beg /{route.model}/")
         lines.append(f"    http-request set-var(txn.model) str({route.model}) if !has_model path_{index}")
         lines.append(f"    http-request replace-path '^/{re.escape(route.model)}(/.*)$' '\\1' if path_{index}")
-    first = spec.routes[0].model
-    engine_paths = " ".join(ENGINE_PATHS)
-    lines.append(f"    http-request set-var(txn.model) str({first}) if !has_model {{ path {engine_paths} }}")
     for index, route in enumerate(spec.routes):
         lines.append(f"    acl route_{index} var(txn.model) -m str {route.model}")
     return lines
+
+
+def _default_model_lines(spec: RouterSpec) -> list[str]:
+    """Requests still without a model: a one-route router sends all of them to its model (it is then
+    as transparent as the engine itself); a larger one sends the model-free engine paths to its first route."""
+    first = spec.routes[0].model
+    if len(spec.routes) == 1:
+        return [f"    http-request set-var(txn.model) str({first}) if !has_model"]
+    return [f"    http-request set-var(txn.model) str({first}) if !has_model {{ path {' '.join(ENGINE_PATHS)} }}"]
 
 
 def _own_answer_lines(spec: RouterSpec) -> list[str]:
@@ -360,8 +367,10 @@ def _own_answer_lines(spec: RouterSpec) -> list[str]:
     down = _error_body("no model of this router has a healthy server", "service_unavailable", 503)
     no_model = _error_body('no model given: set "model" in the JSON body or use a /<model>/v1/ path',
                            "invalid_request_error", 400)
-    unknown = _error_body(f"model %[var(txn.model),json(utf8s)] is not served by router {spec.name}",
-                          "not_found_error", 404)
+    # vLLM's own answer for an unknown model, so a client cannot tell the router's from the engine's
+    aliases = ", ".join(r.model for r in spec.routes)
+    unknown = _error_body(f"The model `%[var(txn.model),json(utf8s)]` does not exist. Valid aliases: {aliases}.",
+                          "NotFoundError", 404, param="model")
     unknown_condition = " ".join(f"!route_{i}" for i in range(len(spec.routes)))
     return [
         *up,
@@ -370,6 +379,7 @@ def _own_answer_lines(spec: RouterSpec) -> list[str]:
         "if { path /health } !has_model",
         "    http-request use-service prometheus-exporter if { path /metrics } !has_model",
         *_models_list_lines(spec),
+        *_default_model_lines(spec),
         f"    http-request return status 400 content-type application/json string '{no_model}' if !has_model",
         f"    http-request return status 404 content-type application/json lf-string '{unknown}' "
         f"if {unknown_condition}",
@@ -511,9 +521,11 @@ def _deployments(spec: RouterSpec) -> list[str]:
     return names
 
 
-def _error_body(message: str, kind: str, code: int) -> str:
-    # OpenAI's error shape; message text is ours (no quote of user input except via json())
-    return '{"error":{"message":"' + message.replace('"', '\\"') + f'","type":"{kind}","code":{code}}}}}'
+def _error_body(message: str, kind: str, code: int, param: str | None = None) -> str:
+    # OpenAI's error shape as vLLM writes it; message text is ours (no quote of user input except via json())
+    quoted = "null" if param is None else f'"{param}"'
+    return ('{"error":{"message":"' + message.replace('"', '\\"') + f'","type":"{kind}","param":{quoted},'
+            f'"code":{code}}}}}')
 
 
 def _http_error(status: int, kind: str, message: str) -> str:

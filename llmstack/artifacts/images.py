@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from llmstack.catalog.entries import AcceleratorSpec
+
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -40,6 +42,10 @@ class Image:
 
 VLLM_VERSION = "0.33.0"
 VLLM = Image("vllm/vllm-openai", f"v{VLLM_VERSION}")
+VLLM_TPU = Image("vllm/vllm-tpu", f"v{VLLM_VERSION}")
+"""vLLM's TPU image (tpu-inference); UNVERIFIED that this exact tag is published: pin what your registry has."""
+VLLM_GAUDI = Image("vault.habana.ai/gaudi-docker/vllm-gaudi", f"v{VLLM_VERSION}")
+"""vLLM with the Gaudi plugin; UNVERIFIED tag (Intel publishes per SynapseAI release): pin what your registry has."""
 HAPROXY = Image("haproxy", "3.2.24", "fa8c8825c5ca0e0f65c3fc2059b92e9d1735a640b2b38091823a959a64016c4f")
 """Digest: docker-library/repo-info repos/haproxy/remote/3.2.md (tag 3.2 = HAPROXY_VERSION 3.2.24)."""
 PROMETHEUS = Image("prom/prometheus", "v2.42.0")
@@ -54,6 +60,8 @@ ENDPOINT_PICKER = Image("registry.k8s.io/gateway-api-inference-extension/epp", "
 keeps a lightweight one); it serves inference.networking.k8s.io/v1 InferencePools, which the v1.6.0 CRD defines."""
 
 VLLM_IMAGE = VLLM.reference
+VLLM_TPU_IMAGE = VLLM_TPU.reference
+VLLM_GAUDI_IMAGE = VLLM_GAUDI.reference
 HAPROXY_IMAGE = HAPROXY.reference
 PROMETHEUS_IMAGE = PROMETHEUS.reference
 GRAFANA_IMAGE = GRAFANA.reference
@@ -63,6 +71,8 @@ ENDPOINT_PICKER_IMAGE = ENDPOINT_PICKER.reference
 
 IMAGES = {
     "vllm": VLLM,
+    "vllm-tpu": VLLM_TPU,
+    "vllm-gaudi": VLLM_GAUDI,
     "haproxy": HAPROXY,
     "prometheus": PROMETHEUS,
     "grafana": GRAFANA,
@@ -75,8 +85,17 @@ ALL_IMAGES = {name: image.reference for name, image in IMAGES.items()}
 
 DIGEST_PENDING = {
     "vllm": "v0.33.0 index digest not found in any public source reachable from here",
+    "vllm-tpu": "v0.33.0 tag not verified as published; no digest reachable from here",
+    "vllm-gaudi": "vault.habana.ai tag not verified as published; no digest reachable from here",
     "prometheus": "v2.42.0 index digest not found in any public source reachable from here",
     "dcgm_exporter": "nvcr.io digest of 4.5.3-4.8.2-ubuntu22.04 not found in any public source reachable from here",
     "endpoint_picker": "registry.k8s.io digest of epp v1.5.0 not found in any public source reachable from here",
 }
 """component -> why it is tag-pinned only (checkov CKV_K8S_43 is allowlisted for these images alone)."""
+
+
+def vllm_image(accelerator: AcceleratorSpec) -> str:
+    """The vLLM image for ``accelerator``: its platform's (TPU, Gaudi) or the CUDA image."""
+    if accelerator.platform is None:
+        return VLLM_IMAGE
+    return ALL_IMAGES[accelerator.platform.image]

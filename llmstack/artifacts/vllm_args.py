@@ -6,6 +6,10 @@ the deployment's free-form ``engine.extra_args``. :func:`validate_args` accepts 
 (and choices) that vLLM 0.33.0 defines, read from the shipped
 ``llmstack/catalog/data/vllm-serve-args.json``.
 
+``--quantization`` is passed only for methods that quantize while loading (``fp8``,
+``experts_int8``): a checkpoint's declared method is left to vLLM to detect, so it picks the
+Marlin/Machete kernels the capacity model assumes (:mod:`llmstack.capacity.kernel_choice`).
+
 ``--served-model-name`` lists the names the router routes on: every route ``model`` whose
 backends include the deployment, else the model family's name. vLLM answers to all of them,
 so a request the router forwards is never refused for its model name.
@@ -18,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from llmstack.capacity import kernel_choice
 from llmstack.catalog.loading import data_file
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import StackSpec
@@ -95,8 +100,9 @@ def serve_args(
     args = [variant.weights, "--served-model-name", *served_model_names(stack, deployment)]
     args += ["--tensor-parallel-size", str(spec.tensor_parallel)]
     args += ["--pipeline-parallel-size", str(spec.pipeline_parallel)]
-    if variant.quantization is not None:
-        args += ["--quantization", variant.quantization]
+    flag = kernel_choice.quantization_flag(variant)  # checkpoint-declared methods: none, vLLM picks the kernel
+    if flag is not None:
+        args += ["--quantization", flag]
     args += ["--dtype", variant.dtype, "--kv-cache-dtype", variant.kv_cache_dtype]
     if engine.max_model_len is not None:
         args += ["--max-model-len", str(engine.max_model_len)]

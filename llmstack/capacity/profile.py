@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from llmstack import yaml_text
 from llmstack.errors import LlmstackError
 
 PROFILE_VERSION = 1
@@ -90,7 +91,7 @@ def key_mismatch(profile: CalibratedProfile, key: ProfileKey) -> str | None:
 
 
 def to_yaml(profile: CalibratedProfile) -> str:
-    return yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False)
+    return yaml_text.dump(profile.model_dump(mode="json"))
 
 
 def from_yaml(text: str, source: str) -> CalibratedProfile:

@@ -71,6 +71,8 @@ def quantization_problem(variant: VariantSpec, arch: ArchitectureSpec, accel: Ac
     support = QUANT_SUPPORT[key]
     if key == "experts_int8" and arch.moe is None:
         return Problem(path, f"experts_int8 quantizes MoE experts, and {arch.name} is not a MoE model")
+    if accel.platform is not None and accel.platform.backend != "rocm":
+        return _platform_quantization_problem(key, support, accel, path)
     if accel.vendor == "amd":
         if not support.amd:
             return Problem(path, f"{support.label} is not supported by vLLM on AMD GPUs ({accel.name})",
@@ -91,6 +93,35 @@ def quantization_problem(variant: VariantSpec, arch: ArchitectureSpec, accel: Ac
             hint="pick a newer GPU class or another quantization (gptq runs on SM 7.0)",
         )
     return None
+
+
+def _platform_quantization_problem(key: str, support: QuantSupport, accel: AcceleratorSpec,
+                                   path: str) -> Problem | None:
+    """TPU and Gaudi: only what their vLLM backend runs (catalog ``platform.quantization``)."""
+    assert accel.platform is not None
+    allowed = accel.platform.quantization
+    if key in allowed:
+        return None
+    runs = f"it runs {', '.join(allowed)}" if allowed else "it runs unquantized (BF16) weights only"
+    return Problem(path, f"{support.label} is not supported by vLLM's {accel.platform.backend} backend on "
+                   f"{accel.name}; {runs}", hint="use an unquantized variant" + (
+                       f" or compressed-tensors {allowed[0]}" if allowed else ""))
+
+
+def platform_problem(resolved: ResolvedDeployment) -> Problem | None:
+    """Devices per replica the accelerator's vLLM backend supports (TPU slices, Gaudi cards)."""
+    platform = resolved.accelerator.platform
+    d = resolved.deployment
+    if platform is None or not platform.tensor_parallel:
+        return None
+    devices = d.tensor_parallel * d.pipeline_parallel
+    if d.pipeline_parallel == 1 and devices in platform.tensor_parallel:
+        return None
+    return Problem(f"deployments[{d.name}].tensor_parallel",
+                   f"vLLM's {platform.backend} backend on {resolved.accelerator.name} runs TP "
+                   f"{'/'.join(map(str, platform.tensor_parallel))} without pipeline parallelism; got TP "
+                   f"{d.tensor_parallel} x PP {d.pipeline_parallel}",
+                   hint=f"use tensor_parallel in {platform.tensor_parallel} and pipeline_parallel 1")
 
 
 def problems(resolved: ResolvedDeployment) -> list[Problem]:
@@ -127,6 +158,9 @@ def problems(resolved: ResolvedDeployment) -> list[Problem]:
                                  ".quantization")
     if quant is not None:
         found.append(quant)
+    platform = platform_problem(resolved)
+    if platform is not None:
+        found.append(platform)
     max_len = d.engine.max_model_len
     if max_len is not None and max_len > arch.max_position_embeddings:
         found.append(Problem(

@@ -26,6 +26,33 @@ class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DockerDevices(Entry):
+    """How a container reaches this accelerator on one Docker host (off NVIDIA's device requests)."""
+
+    runtime: str | None = Field(default=None, description="container runtime, e.g. habana")
+    privileged: bool = False
+    devices: list[str] = Field(default_factory=list, description="host device paths passed through, e.g. /dev/vfio")
+    visible_devices_env: str = Field(description="variable listing the replica's device ids, e.g. TPU_VISIBLE_CHIPS")
+    cap_add: list[str] = Field(default_factory=list)
+
+
+class Platform(Entry):
+    """How vLLM runs on an accelerator family that is not a CUDA GPU: its backend, the Kubernetes device
+    resource and node selectors, the vLLM image, and what that backend supports (docs/catalog.md)."""
+
+    backend: Literal["tpu", "hpu", "rocm", "neuron"]
+    device_resource: str = Field(description="extended resource of the device plugin, e.g. google.com/tpu")
+    image: Literal["vllm-tpu", "vllm-gaudi"] = Field(description="key of artifacts/images.py")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    topology_label: str | None = Field(default=None, description="node label holding the slice topology (TPU)")
+    topologies: dict[int, str] = Field(default_factory=dict, description="devices per node -> topology value")
+    quantization: list[str] = Field(default_factory=list,
+                                    description="quantization methods/schemes this vLLM backend runs")
+    tensor_parallel: list[int] = Field(default_factory=list, description="devices per replica the backend supports")
+    docker: DockerDevices | None = None
+    source: dict[str, str] | str | None = None
+
+
 class AcceleratorSpec(Entry):
     """One accelerator type's facts. The catalog ships these; a spec may define its own inline."""
 
@@ -50,6 +77,7 @@ class AcceleratorSpec(Entry):
     interconnect: Literal["nvlink", "pcie", "xgmi", "ici", "other"] = "pcie"
     interconnect_gb_s: float = Field(default=64, gt=0)
     tdp_w: float | None = None
+    platform: Platform | None = Field(default=None, description="None: a CUDA (or ROCm) GPU as vLLM's default image")
     source: dict[str, str] | str | None = None
     uncertain_fields: list[str] = Field(default_factory=list)
     verified: dict[str, bool | str] = Field(default_factory=dict)

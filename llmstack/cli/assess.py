@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from llmstack.artifacts import yaml_text
+from llmstack import yaml_text
 from llmstack.assess import analysis, hardware, observing
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
@@ -62,7 +62,8 @@ def assess(
         report["queries"] = seen.queries
         report["deployments"] = [
             {**dataclasses.asdict(a), "observed": dataclasses.asdict(o),
-             "slo_bounds_s": {"ttft": seen.bounds[a.deployment][0], "tpot": seen.bounds[a.deployment][1]}}
+             "slo_bounds_s": {"ttft": seen.bounds[a.deployment][0], "tpot": seen.bounds[a.deployment][1]},
+             "calibrated_profile": stack.deployment(a.deployment).profile}
             for a, o in zip(results, seen.observations, strict=True)
         ]
     elif not found:
@@ -88,6 +89,8 @@ def _print(report: dict[str, object]) -> None:
             f"idle {item['idle_gpus']:.0f} GPU(s) = ${item['idle_cost_per_hour']:.2f}/h",
             highlight=False)
         console.print(f"bottleneck: [bold]{item['bottleneck']}[/] ({'; '.join(item['evidence'])})", highlight=False)
+        if item.get("calibrated_profile"):
+            console.print(f"speed from calibrated profile {item['calibrated_profile']}", highlight=False)
         table = Table(title="levers (capacity model, observed workload)")
         for column in ("lever", "change", "replicas", "$/h", "delta $/h", "req/s per replica", "why"):
             table.add_column(column, overflow="fold")

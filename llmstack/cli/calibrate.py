@@ -40,6 +40,7 @@ def calibrate(
     prompt_tokens: int = typer.Option(256, "--prompt-tokens", min=1),
     output_tokens: int = typer.Option(64, "--output-tokens", min=2),
     requests_per_level: int = typer.Option(16, "--requests", min=1, help="requests per level (at least the level)"),
+    rounds: int = typer.Option(1, "--rounds", min=1, max=10, help="repeat the sweep, levels interleaved; median"),
     out: Path = typer.Option(..., "--out", help="profile file to write (YAML)"),
 ) -> None:
     """Sweep the endpoint (streaming, client-side TTFT/TPOT), fit the model's efficiency terms, write a profile."""
@@ -47,12 +48,12 @@ def calibrate(
     held = parse_levels(holdout, "--holdout") if holdout else calibrating.default_holdout(levels)
     stack = load_spec(spec)
     resolved = resolve(stack, stack.deployment(deployment))
-    total = sum(max(c, requests_per_level) for c in levels)
+    total = rounds * sum(max(c, requests_per_level) for c in levels)
     with Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("requests", total=total)
         result = calibrating.calibrate(endpoint, model, resolved, levels, held, requests_per_level, prompt_tokens,
-                                       output_tokens, progress=lambda n: bar.advance(task, n))
+                                       output_tokens, progress=lambda n: bar.advance(task, n), rounds=rounds)
     atomic_write_text(out, calibration.to_yaml(result))
     console.print(_table(result))
     t = result.terms

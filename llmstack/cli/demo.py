@@ -15,7 +15,7 @@ from rich.live import Live
 from llmstack import data
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
-from llmstack.demo import report, view
+from llmstack.demo import engines, report, view
 from llmstack.demo.run import Demo, DemoOptions, DemoResult
 
 
@@ -23,14 +23,16 @@ from llmstack.demo.run import Demo, DemoOptions, DemoResult
 def demo(
     spec: Path = typer.Option(data.example(), "--spec", show_default=False,
                               help="stack spec YAML (default: the packaged examples/stack.yaml)"),
-    policy: list[Path] = typer.Option([data.policy("default.yaml"), data.policy("demo.yaml")], "--policy",
-                                      show_default=False,
-                                      help="policy files, merged in order (default: the packaged "
-                                           "policies/default.yaml and policies/demo.yaml)"),
+    policy: list[Path] | None = typer.Option(None, "--policy", show_default=False,
+                                             help="policy files, merged in order (default: the packaged "
+                                                  "policies/default.yaml and policies/demo.yaml, and "
+                                                  "policies/demo-vllm.yaml with --engine vllm)"),
     duration: float = typer.Option(150.0, "--duration", min=5.0, help="wall seconds of load"),
-    speed: float = typer.Option(10.0, "--speed", min=1.0, max=50.0, help="simulated seconds per wall second"),
+    speed: float | None = typer.Option(None, "--speed", min=1.0, max=50.0,
+                                       help="simulated seconds per wall second (default 10; 1 for --engine vllm)"),
     burst: float = typer.Option(3.0, "--burst", min=1.0, help="rate multiplier in the second quarter (1: no burst)"),
-    rate: float = typer.Option(1.0, "--rate", min=0.01, help="base req/s (simulated) of the first deployment"),
+    rate: float | None = typer.Option(None, "--rate", min=0.01,
+                                      help="base req/s (simulated) of the first deployment (default 1; 0.4 for vllm)"),
     background_rate: float = typer.Option(0.3, "--background-rate", min=0.01,
                                           help="req/s (simulated) of the other deployments"),
     max_prompt_tokens: int = typer.Option(2048, "--max-prompt-tokens", min=0,
@@ -40,13 +42,25 @@ def demo(
     plot: Path | None = typer.Option(None, "--plot", help="PNG path (default: <workdir>/demo.png)"),
     seed: int = typer.Option(0, "--seed", help="seed of the trace thinning and burst"),
     as_json: bool = typer.Option(False, "--json", help="no live view; print the summary as JSON"),
+    engine: str = typer.Option("sim", "--engine", help="sim: simulated replicas; vllm: real CPU vLLM engines "
+                               "(1-3 replicas of a tiny model; needs scripts/bootstrap.sh --engine)"),
 ) -> None:
-    """Simulated vLLM replicas, HAProxy, Prometheus and the policy engine scaling them under a replayed trace."""
-    options = DemoOptions(spec=spec, policies=tuple(policy), workdir=workdir, duration_s=duration, speed=speed,
-                          burst=burst, rate=rate, background_rate=background_rate, interval_s=interval, seed=seed,
+    """vLLM replicas (simulated, or real CPU engines with --engine vllm), HAProxy, Prometheus and the policy
+    engine scaling them under a replayed trace."""
+    real = engine == "vllm"
+    policies = policy or [data.policy("default.yaml"), data.policy("demo.yaml"),
+                          *([data.policy(engines.VLLM_POLICY.name)] if real else [])]
+    speed = speed if speed is not None else (1.0 if real else 10.0)
+    options = DemoOptions(spec=spec, policies=tuple(policies), workdir=workdir, duration_s=duration, speed=speed,
+                          burst=burst, rate=rate if rate is not None else (0.4 if real else 1.0), engine=engine,
+                          background_rate=background_rate, interval_s=interval, seed=seed,
                           max_prompt_tokens=max_prompt_tokens or None,
                           plot=plot if plot is not None else workdir / "demo.png")
-    result = _run(Demo(options), live=not as_json)
+    run = Demo(options)
+    if real:
+        err_console.print(f"demo: starting {engines.describe('vllm')}; a real engine takes 35-130 s to start",
+                          highlight=False, soft_wrap=True)
+    result = _run(run, live=not as_json)
     if as_json:
         print_json(result.summary)
     else:
@@ -75,7 +89,8 @@ def _run_live(run: Demo) -> DemoResult:
             live.update(view.render(d.stack, d.timeline.snapshot(), elapsed_wall_s=time.time() - d.started_wall,
                                     duration_s=d.options.duration_s, speed=d.options.speed,
                                     replicas=d.replicas(),
-                                    header=f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
+                                    header=f"engine: {engines.describe(d.engine)}\n"
+                                           f"workdir {d.workdir}  router http://127.0.0.1:{d.ports.router}  "
                                            f"prometheus {d.monitoring.url}"))
         return run.run(on_tick=tick)
 
@@ -84,6 +99,7 @@ def _print_summary(result: DemoResult, speed: float) -> None:
     title = (f"llmstack demo: {result.summary['simulated_s'] / 60:.1f} simulated minutes at x{speed:g}"
              + (" (interrupted)" if result.interrupted else ""))
     console.print(report.summary_table(result.rows, title))
+    console.print(f"engine: {result.summary['engine_detail']}", highlight=False)
     if result.summary.get("policy_note"):
         console.print(f"policy: {result.summary['policy_note']}", highlight=False)
     console.print(f"stack file {result.summary['stack_file']}, audit log {result.summary['audit_log']}"

@@ -17,11 +17,12 @@ from typing import Any
 
 import typer
 
+from llmstack.cli._checks import preflight
 from llmstack.cli.app import app
 from llmstack.cli.output import console, print_json
 from llmstack.errors import LlmstackError
 from llmstack.spec import scaling
-from llmstack.spec.loading import load_spec
+from llmstack.spec.loading import load_spec, load_yaml, read_text
 from llmstack.spec.models import StackSpec
 
 RENDERERS = ("artifacts", "kubernetes", "docker")
@@ -103,6 +104,7 @@ def render(
     from llmstack.targets import render_output
 
     stack = _stack(spec, scaling_file)
+    preflight(stack, spec or scaling_file)
     files = render_files(stack, target, GitOpsFlags(namespace, storage_class, model_cache, monitor_labels))
     result = render_output.write(out, files, prune=prune, target=target)
     if as_json:
@@ -128,14 +130,8 @@ def _stack(spec: Path | None, scaling_file: Path | None) -> StackSpec:
 
 
 def _read_yaml(path: Path) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise LlmstackError(f"cannot read {str(path)!r}: {exc.strerror}", path="--scaling") from exc
-    except yaml.YAMLError as exc:
-        raise LlmstackError(f"not YAML or JSON: {exc}".splitlines()[0], path=str(path)) from exc
+    """The scaling file (YAML or JSON), read strictly: unreadable, binary or duplicate keys are one error."""
+    return load_yaml(read_text(path, "scaling file"), str(path))
 
 
 def _spec_of_stack_file(document: Any, path: Path | None) -> Path:

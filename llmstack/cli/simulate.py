@@ -10,6 +10,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from llmstack.artifacts import haproxy
+from llmstack.capacity import throughput
+from llmstack.capacity.startup import startup_delay_s
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import console, print_json
 from llmstack.errors import LlmstackError
@@ -18,6 +20,7 @@ from llmstack.sim.fleet import FleetConfig
 from llmstack.sim.traces import Trace
 from llmstack.spec.loading import load_spec
 from llmstack.spec.models import StackSpec
+from llmstack.spec.resolving import resolve
 
 BALANCERS = haproxy.STRATEGIES
 """Every strategy a router can declare; the simulator balances replicas the same way."""
@@ -40,7 +43,9 @@ def simulate(
                                    help="static[:N], hpa[:TARGET], keda[:THRESHOLD], saturation, oracle, policy:PATH"),
     compare: str | None = typer.Option(None, "--compare", help="comma-separated autoscalers to run side by side"),
     balancer: str = typer.Option("least_request", "--balancer", help=" | ".join(haproxy.STRATEGIES)),
-    startup_delay: float = typer.Option(120.0, "--startup-delay", min=0, help="seconds from scale-out to ready"),
+    startup_delay: float | None = typer.Option(None, "--startup-delay", min=0,
+                                               help="seconds from scale-out to ready (default: the capacity "
+                                                    "model's estimate: pod start, weight load, warm-up)"),
     interval: float = typer.Option(15.0, "--interval", min=1, help="seconds between signal snapshots"),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="skip malformed trace rows and count them"),
     seed: int = typer.Option(0, "--seed", help="seed of rate scaling"),
@@ -52,6 +57,8 @@ def simulate(
         raise LlmstackError(f"unknown balancer {balancer!r}", path="--balancer", hint=", ".join(BALANCERS))
     stack = load_spec(spec)
     names = [n.strip() for n in compare.split(",") if n.strip()] if compare else [autoscaler]
+    if startup_delay is None:
+        startup_delay = startup_delay_s(throughput.profile(resolve(stack, stack.deployment(deployment))))
     config = FleetConfig(balancer=balancer, startup_delay_s=startup_delay, interval_s=interval)  # type: ignore[arg-type]
     source = replaying.prepare_trace(trace, time_slice=time_slice, rate_scale=rate_scale,
                                      skip_bad_rows=skip_bad_rows, seed=seed)
@@ -65,7 +72,11 @@ def simulate(
         print_json(data[0] if len(data) == 1 and not compare else data)
         return
     console.print(_table(runs, f"simulation: {deployment} on {source.name} ({len(source.requests)} requests)"))
-    for note in _notes(runs):
+    notes = _notes(runs)
+    calibrated = stack.deployment(deployment).profile
+    if calibrated:
+        notes.append(f"replica speed from calibrated profile {calibrated}")
+    for note in notes:
         console.print(f"note: {note}")
 
 

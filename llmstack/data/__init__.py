@@ -19,6 +19,7 @@ from llmstack.errors import LlmstackError
 COPIES: dict[str, str] = {
     "policies/default.yaml": "policies/default.yaml",
     "policies/demo.yaml": "policies/demo.yaml",
+    "policies/demo-vllm.yaml": "policies/demo-vllm.yaml",
     "policies/crossguard/PulumiPolicy.yaml": "policies/crossguard/PulumiPolicy.yaml",
     "policies/crossguard/__main__.py": "policies/crossguard/__main__.py",
     "policies/crossguard/llmstack_policies.py": "policies/crossguard/llmstack_policies.py",

@@ -13,7 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from llmstack.artifacts import haproxy, prometheus, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import haproxy, prometheus
 from llmstack.spec.models import StackSpec
 
 HOST = "127.0.0.1"

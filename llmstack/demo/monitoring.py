@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from llmstack.artifacts.prometheus import ENGINE_JOB
-from llmstack.demo import config
+from llmstack.demo import config, local_http
 from llmstack.demo.processes import ManagedProcess, ProcessGroup, find_executable
 from llmstack.fileio import atomic_write_text
 from llmstack.spec.models import StackSpec
@@ -71,7 +71,7 @@ class Monitoring:
     def targets(self) -> dict[str, dict[int, str]]:
         """deployment -> {port: health} that Prometheus scrapes now (empty if it does not answer)."""
         try:
-            response = httpx.get(f"{self.url}/api/v1/targets", params={"state": "active"}, timeout=3.0)
+            response = local_http.get(f"{self.url}/api/v1/targets", params={"state": "active"}, timeout=3.0)
             return parse_targets(response.json()) if response.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):
             return {}

@@ -21,6 +21,7 @@ from types import TracebackType
 
 import httpx
 
+from llmstack.demo import local_http
 from llmstack.errors import LlmstackError
 
 EXTRA_BIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
@@ -102,7 +103,7 @@ class ManagedProcess:
             if not self.running():
                 raise LlmstackError(f"{self.name} exited during start-up", hint=self.log_tail())
             try:
-                if httpx.get(url, timeout=1.0).status_code == expect:
+                if local_http.get(url, timeout=1.0).status_code == expect:
                     return
             except httpx.HTTPError:
                 pass

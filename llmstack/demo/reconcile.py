@@ -1,7 +1,8 @@
 """The demo's "apply": write ``llmstack:scaling`` to the local stack file, then make the processes follow.
 
 For a local stack, ``pulumi up`` is replaced by a reconciler that does what the Kubernetes
-or Docker target would: start or stop simulated replicas (:class:`~llmstack.sim.server.LiveFleet`),
+or Docker target would: start or stop replicas (a :class:`~llmstack.demo.engines.ReplicaFleet`:
+simulated or real vLLM engines),
 rewrite Prometheus' file_sd targets, regenerate haproxy.cfg and hot-reload HAProxy.
 
 Order matters so no request is lost: on scale-out the replicas start before the router
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from llmstack.artifacts.haproxy import backend_name
 from llmstack.demo import config
+from llmstack.demo.engines import ReplicaFleet, add_replicas
 from llmstack.demo.monitoring import Monitoring
 from llmstack.demo.router import Router
 from llmstack.demo.timeline import ReplicaChange
@@ -30,7 +32,6 @@ from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.policy import applying
 from llmstack.policy.recommendation import Recommendation
-from llmstack.sim.server import LiveFleet
 from llmstack.spec.models import StackSpec
 
 
@@ -41,7 +42,7 @@ def engine_change(rec: Recommendation) -> str | None:
     return ", ".join(f"{k} {getattr(cur, k)} -> {getattr(new, k)}" for k in changed) or None
 
 
-def _drain(fleet: LiveFleet, port: int, drain_s: float) -> None:
+def _drain(fleet: ReplicaFleet, port: int, drain_s: float) -> None:
     with contextlib.suppress(LlmstackError, TimeoutError, RuntimeError):
         fleet.remove_replica(port, drain_s)
 
@@ -49,7 +50,7 @@ def _drain(fleet: LiveFleet, port: int, drain_s: float) -> None:
 class Reconciler:
     """Owns the replica sets; :meth:`apply` is the ``apply`` callable of :func:`llmstack.policy.loop.run_once`."""
 
-    def __init__(self, stack: StackSpec, router_name: str, fleets: Mapping[str, LiveFleet], router: Router,
+    def __init__(self, stack: StackSpec, router_name: str, fleets: Mapping[str, ReplicaFleet], router: Router,
                  monitoring: Monitoring, ports: config.DemoPorts, stack_file: Path, *, drain_s: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.stack = stack
@@ -66,6 +67,8 @@ class Reconciler:
         self._order: dict[str, list[int]] = {d: list(f.ports) for d, f in self.fleets.items()}
         self._draining: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.busy = False
+        """True while :meth:`apply` runs (a real engine's start takes a minute or more)."""
 
     def replicas(self) -> dict[str, list[int]]:
         """deployment -> ports of its replicas, oldest first."""
@@ -92,8 +95,12 @@ class Reconciler:
             if rec.deployment not in self.fleets:
                 raise LlmstackError(f"the demo runs no replicas of {rec.deployment!r}")
         self.write_stack_file(recommendations)
-        return [c for rec in recommendations
-                if (c := self.scale(rec.deployment, rec.proposed.replicas)) is not None]
+        self.busy = True
+        try:
+            return [c for rec in recommendations
+                    if (c := self.scale(rec.deployment, rec.proposed.replicas)) is not None]
+        finally:
+            self.busy = False
 
     def scale(self, deployment: str, replicas: int) -> ReplicaChange | None:
         """Bring ``deployment`` to ``replicas`` running replicas, router and Prometheus included."""
@@ -105,7 +112,7 @@ class Reconciler:
         added: list[int] = []
         removed: list[int] = []
         if replicas > len(current):
-            added = [fleet.add_replica() for _ in range(replicas - len(current))]
+            added = add_replicas(fleet, replicas - len(current))
             with self._lock:
                 self._order[deployment] = current + added
             self.monitoring.write_targets(deployment, current + added)

@@ -38,8 +38,9 @@ class ClientResult:
 
 
 def prompt_text(tokens: int) -> str:
-    """A prompt the simulator counts as ``tokens`` tokens (it counts one token per 4 characters)."""
-    return "tok " * max(1, min(tokens, MAX_PROMPT_WORDS))
+    """A prompt of ``tokens`` tokens for both engines: the simulator counts one token per 4 characters, and
+    the real engine's tiny model (:mod:`llmstack.engine.tiny_model`) tokenizes each ``"the "`` as one token."""
+    return "the " * max(1, min(tokens, MAX_PROMPT_WORDS))
 
 
 async def _one(client: httpx.AsyncClient, url: str, model: str, req: TraceRequest) -> ClientResult:

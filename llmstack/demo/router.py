@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from llmstack.demo import local_http
 from llmstack.demo.processes import ManagedProcess, ProcessGroup, find_executable
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
@@ -82,7 +83,7 @@ class Router:
     def servers(self) -> dict[str, set[str]]:
         """backend -> server names, as the running router reports them (empty if it does not answer)."""
         try:
-            response = httpx.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=2.0)
+            response = local_http.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=2.0)
         except httpx.HTTPError:
             return {}
         return parse_stats_csv(response.text) if response.status_code == 200 else {}

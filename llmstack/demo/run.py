@@ -2,8 +2,9 @@
 
 1. Load the spec and the policy, build the load (:mod:`llmstack.demo.workload`), find
    ``haproxy`` and ``prometheus`` (a clear error before anything starts if one is missing).
-2. Start the simulated replicas (one :class:`~llmstack.sim.server.LiveFleet` per routed
-   deployment, ``time_factor`` = speed), HAProxy and Prometheus with the generated
+2. Start the replicas (one fleet per routed deployment, :mod:`llmstack.demo.engines`: simulated
+   :class:`~llmstack.sim.server.LiveFleet` replicas with ``time_factor`` = speed, or with
+   ``engine="vllm"`` real CPU vLLM engines of the first routed deployment), HAProxy and Prometheus with the generated
    configuration (:mod:`llmstack.demo.config`), and the load generator.
 3. Threads: the policy loop (every ``interval_s`` wall seconds, :func:`llmstack.policy.loop.run_once`
    against Prometheus through :class:`~llmstack.demo.timebase.ScaledSource`, applying with
@@ -19,11 +20,11 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from llmstack.demo import config, report, workload
+from llmstack.demo import config, engines, report, workload
 from llmstack.demo.load_process import Traffic
 from llmstack.demo.monitoring import Monitoring
 from llmstack.demo.processes import ProcessGroup, free_port
@@ -31,6 +32,7 @@ from llmstack.demo.reconcile import Reconciler
 from llmstack.demo.router import Router
 from llmstack.demo.timebase import ScaledSource, SimClock
 from llmstack.demo.timeline import Timeline
+from llmstack.engine.launcher import group_alive
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.metrics.reading import PrometheusReader
@@ -40,7 +42,6 @@ from llmstack.policy.predicting import CapacityView
 from llmstack.policy.recommendation import Setting, settings_of
 from llmstack.policy.rules import load_policy
 from llmstack.policy.state import ScalingState
-from llmstack.sim.server import LiveFleet
 from llmstack.spec.loading import load_spec
 from llmstack.spec.models import StackSpec
 
@@ -70,6 +71,8 @@ class DemoOptions:
     drain_s: float = 10.0
     seed: int = 0
     plot: Path | None = None
+    engine: str = "sim"
+    """``sim`` (simulated replicas) or ``vllm`` (real CPU engines, :mod:`llmstack.demo.engines`)."""
 
 
 @dataclass
@@ -92,9 +95,16 @@ def _stream_specs(stack: StackSpec, router: str, options: DemoOptions) -> list[w
         raise LlmstackError("the stack's first router routes to no deployment", path="routers")
     clip = options.max_prompt_tokens
     specs = [workload.StreamSpec(deployments[0], "azure-conv", options.rate, options.burst, clip)]
+    if options.engine == "vllm":  # real engines: the first deployment only
+        return specs
     specs += [workload.StreamSpec(d, "azure-code", options.background_rate, max_prompt_tokens=clip)
               for d in deployments[1:]]
     return specs
+
+
+def engine_pids_left(pids: Sequence[int]) -> list[int]:
+    """The engine process groups of ``pids`` that still have a live process."""
+    return [pid for pid in pids if group_alive(pid)]
 
 
 def _initial_stack_file(path: Path, spec: Path) -> None:
@@ -107,6 +117,10 @@ class Demo:
     def __init__(self, options: DemoOptions) -> None:
         if options.speed <= 0 or options.duration_s <= 0:
             raise LlmstackError("--speed and --duration must be > 0")
+        self.engine = engines.check_engine(options.engine, options.speed)
+        if self.engine == "vllm":
+            clip = min(options.max_prompt_tokens or engines.VLLM_MAX_PROMPT_TOKENS, engines.VLLM_MAX_PROMPT_TOKENS)
+            options = replace(options, max_prompt_tokens=clip)
         self.options = options
         self.stop = threading.Event()
         self.stack = config.demo_stack(load_spec(options.spec))
@@ -114,6 +128,9 @@ class Demo:
         if not self.stack.routers:
             raise LlmstackError("the stack has no router", path="routers", hint="the demo routes through HAProxy")
         self.router_name = self.stack.routers[0].name
+        if self.engine == "vllm":
+            first = _stream_specs(self.stack, self.router_name, options)[0].deployment
+            self.stack = engines.vllm_stack(self.stack, first)
         self.streams = workload.streams(self.stack, _stream_specs(self.stack, self.router_name, options),
                                         options.duration_s * options.speed, seed=options.seed)
         self.workdir = options.workdir.resolve()
@@ -129,7 +146,7 @@ class Demo:
                                   for s in self.streams})
         self.clock = SimClock.starting_now(options.speed)
         self.started_wall = time.time()
-        self.fleets: dict[str, LiveFleet] = {}
+        self.fleets: dict[str, engines.ReplicaFleet] = {}
         self.reconciler: Reconciler | None = None
         self.traffic: Traffic | None = None
         self.final: dict[str, Any] = {}
@@ -146,11 +163,11 @@ class Demo:
             for thread in threads:
                 thread.start()
             deadline = self.started_wall + self.options.duration_s
-            grace = deadline + max(5.0, self.options.drain_s)
+            grace = deadline + max(5.0, self.options.drain_s) + (engines.VLLM_SETTLE_S if self.engine == "vllm" else 0)
             assert self.traffic is not None
             while not self.stop.is_set():
                 now = time.time()
-                if now >= grace or (now >= deadline and not self.traffic.running()):
+                if now >= grace or (now >= deadline and not self.traffic.running() and self._settled()):
                     break
                 if on_tick is not None:
                     on_tick(self)
@@ -166,11 +183,25 @@ class Demo:
             self._shutdown()
         return self._result(interrupted)
 
+    def _settled(self) -> bool:
+        """Real engines: the run goes on after the load until the fleet is back at its initial size, no change is
+        in flight (a CPU engine takes a minute or two to start) and Prometheus scrapes exactly the replicas left,
+        at most ``VLLM_SETTLE_S``."""
+        if self.engine != "vllm" or self.reconciler is None:
+            return True
+        replicas = self.reconciler.replicas()
+        if self.reconciler.busy or {n: len(p) for n, p in replicas.items()} != dict(self.timeline.initial):
+            return False
+        scraped = self.monitoring.targets()  # Prometheus has dropped the removed engines too
+        return all(set(scraped.get(name, {})) == set(ports) for name, ports in replicas.items())
+
     def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 target()
             except Exception as exc:  # a thread's failure ends the run, reported, not a hang
+                if self.stop.is_set() and isinstance(exc, LlmstackError):
+                    return  # e.g. an engine still starting when the run ended: stopped by the shutdown
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 self.stop.set()
         return run
@@ -178,8 +209,9 @@ class Demo:
     def _start(self) -> None:
         for s in self.streams:
             d = self.stack.deployment(s.deployment)
-            self.fleets[s.deployment] = LiveFleet(self.stack, s.deployment, replicas=d.replicas.start,
-                                                  time_factor=self.options.speed)
+            self.fleets[s.deployment] = engines.make_fleet(self.engine, self.stack, s.deployment,
+                                                           replicas=d.replicas.start, workdir=self.workdir,
+                                                           speed=self.options.speed)
         for fleet in self.fleets.values():
             fleet.start()
         replicas = {name: fleet.ports for name, fleet in self.fleets.items()}
@@ -200,6 +232,11 @@ class Demo:
         self.clock = SimClock.starting_now(self.options.speed)
         self.started_wall = self.clock.wall_origin
         self.traffic.start()
+
+    @property
+    def engine_pids(self) -> list[int]:
+        """Process groups of every real engine started so far (none for simulated replicas)."""
+        return [pid for fleet in self.fleets.values() for pid in getattr(fleet, "started_pids", [])]
 
     def _shutdown(self) -> None:
         if self.reconciler is not None:
@@ -279,6 +316,8 @@ class Demo:
             plot_path = report.plot(self.stack, timeline, self.options.plot)
         pids = self.group.pids()
         summary: dict[str, Any] = {
+            "engine": self.engine, "engine_detail": engines.describe(self.engine),
+            "engine_pids_left": engine_pids_left(self.engine_pids),
             "spec": str(self.options.spec), "workdir": str(self.workdir), "speed": self.options.speed,
             "duration_s": self.options.duration_s, "simulated_s": round(end_s, 1), "interrupted": interrupted,
             "policy_files": [str(p) for p in self.options.policies],

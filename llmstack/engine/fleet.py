@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from llmstack.engine.launcher import EngineConfig, VllmEngine, start_engines
+from llmstack.engine.launcher import EngineConfig, VllmEngine
 from llmstack.errors import LlmstackError
 
 BUSY_GAUGES = ("vllm:num_requests_running", "vllm:num_requests_waiting")
@@ -44,6 +44,10 @@ class EngineFleet:
         self.replicas: dict[int, VllmEngine] = {e.port: e for e in adopted}
         self._adopted = {e.port for e in adopted}
         self._counter = 0
+        self.started_pids: list[int] = []
+        """Process groups of every engine this fleet started, stopped ones included."""
+        self._starting: list[VllmEngine] = []
+        self._stopped = False
 
     @property
     def ports(self) -> list[int]:
@@ -55,7 +59,24 @@ class EngineFleet:
     def _start(self, count: int) -> list[int]:
         log_dir = self.log_dir / f"batch-{self._counter}"
         self._counter += 1
-        engines = start_engines([self.config] * count, log_dir, self.ready_timeout_s)
+        engines = [VllmEngine(self.config, log_dir / f"vllm-{i}.log") for i in range(count)]
+        self._starting += engines
+        try:
+            for engine in engines:
+                engine.start()
+                self.started_pids.append(engine.pid)
+            for engine in engines:
+                engine.wait_ready(self.ready_timeout_s)
+        except BaseException:
+            for engine in engines:
+                engine.stop()
+            raise
+        finally:
+            self._starting = [e for e in self._starting if e not in engines]
+        if self._stopped:  # stop() came while these started
+            for engine in engines:
+                engine.stop()
+            raise LlmstackError("the fleet was stopped while its engines started")
         for engine in engines:
             self.replicas[engine.port] = engine
         return [e.port for e in engines]
@@ -70,6 +91,10 @@ class EngineFleet:
     def add_replica(self) -> int:
         """Start one more engine and wait until it is healthy; returns its port."""
         return self._start(1)[0]
+
+    def add_replicas(self, count: int) -> list[int]:
+        """Start ``count`` more engines together and wait until all are healthy; returns their ports."""
+        return self._start(count) if count > 0 else []
 
     def remove_replica(self, port: int, drain_s: float = 30.0) -> None:
         """Wait (at most ``drain_s``) until the engine on ``port`` is idle, then stop it."""
@@ -88,7 +113,10 @@ class EngineFleet:
             engine.stop()
 
     def stop(self) -> None:
-        """Stop every engine the fleet started (adopted ones keep running)."""
+        """Stop every engine the fleet started, running or starting (adopted ones keep running)."""
+        self._stopped = True
+        for engine in list(self._starting):
+            engine.stop()
         for port, engine in list(self.replicas.items()):
             if port not in self._adopted:
                 engine.stop()

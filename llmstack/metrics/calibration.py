@@ -50,7 +50,7 @@ def level_results(profile: throughput.EngineProfile, observations: Sequence[Obse
 
 def calibrate(endpoint: str, model: str, resolved: ResolvedDeployment, levels: Sequence[int],
               holdout: Sequence[int], requests_per_level: int, prompt_tokens: int, output_tokens: int,
-              progress: load_sweep.Progress = lambda _: None) -> CalibratedProfile:
+              progress: load_sweep.Progress = lambda _: None, rounds: int = 1) -> CalibratedProfile:
     """Sweep ``endpoint`` at ``levels``, fit on the levels not in ``holdout``, return the profile."""
     fit_levels = [c for c in levels if c not in holdout]
     if not fit_levels:
@@ -62,7 +62,7 @@ def calibrate(endpoint: str, model: str, resolved: ResolvedDeployment, levels: S
         base = throughput.with_overrides(base, kv_cache_tokens=facts.kv_cache_tokens,
                                          block_size=facts.block_size or base.block_size)
     observations = load_sweep.sweep(endpoint, model, levels, requests_per_level, prompt_tokens, output_tokens,
-                                    progress)
+                                    progress, rounds)
     terms: FittedTerms = fitting.fit(base, [o for o in observations if o.concurrency in fit_levels])
     fitted = fitting.with_terms(base, [getattr(terms, t) for t in fitting.TERMS])
     key = throughput.profile_key(resolved).model_copy(update={"engine_version": engine_version(endpoint)})

@@ -111,7 +111,8 @@ async def _one(client: httpx.AsyncClient, url: str, payload: dict[str, object]) 
                 continue
             event = json.loads(line[5:])
             usage = event.get("usage") or usage
-            if any(c.get("text") for c in event.get("choices", [])):
+            if event.get("choices"):
+                # like vllm bench serve: the first chunk with a choice is the first token, empty text or not
                 chunks += 1
                 if first is None:
                     first = time.perf_counter()
@@ -160,7 +161,28 @@ def measure_level(endpoint: str, model: str, clients: int, requests: int, prompt
 
 
 def sweep(endpoint: str, model: str, levels: Sequence[int], requests_per_level: int, prompt_tokens: int,
-          output_tokens: int, progress: Progress = lambda _: None) -> list[Observation]:
-    """One :class:`Observation` per concurrency level (each level runs max(level, requests_per_level) requests)."""
-    return [measure_level(endpoint, model, c, max(c, requests_per_level), prompt_tokens, output_tokens, progress)
-            for c in levels]
+          output_tokens: int, progress: Progress = lambda _: None, rounds: int = 1) -> list[Observation]:
+    """One :class:`Observation` per concurrency level (each run has max(level, requests_per_level) requests).
+
+    With ``rounds`` > 1 the whole sweep repeats, levels interleaved, and each level keeps the median
+    of its rounds per measure: load on a shared host drifts over minutes, and interleaving spreads
+    the drift over all levels instead of biasing the late ones.
+    """
+    runs: dict[int, list[Observation]] = {c: [] for c in levels}
+    for _ in range(rounds):
+        for c in levels:
+            runs[c].append(measure_level(endpoint, model, c, max(c, requests_per_level), prompt_tokens,
+                                         output_tokens, progress))
+    return [_median(runs[c]) for c in levels]
+
+
+def _median(observations: Sequence[Observation]) -> Observation:
+    first = observations[0]
+    return Observation(
+        concurrency=first.concurrency, requests=first.requests,
+        prompt_tokens=statistics.median(o.prompt_tokens for o in observations),
+        output_tokens=statistics.median(o.output_tokens for o in observations),
+        output_tokens_per_s=statistics.median(o.output_tokens_per_s for o in observations),
+        ttft_mean_s=statistics.median(o.ttft_mean_s for o in observations),
+        tpot_mean_s=statistics.median(o.tpot_mean_s for o in observations),
+    )

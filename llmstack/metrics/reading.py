@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from llmstack.catalog import signals as catalog
 from llmstack.errors import MetricsError
-from llmstack.metrics import queries, urls
+from llmstack.metrics import queries, sanity, urls
 
 QUANTILE_SIGNALS = frozenset({"ttft_p50", "ttft_p95", "tpot_p95", "e2e_latency_p95"})
 """Histogram quantiles are NaN when nothing finished in the window: that is idleness, not bad data."""
@@ -163,6 +163,8 @@ class SignalSnapshot:
     stale: bool = False
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    implausible: tuple[str, ...] = ()
+    """Why the reading is physically impossible (future timestamps, negatives, ...): never acted on."""
 
     @property
     def completeness(self) -> float:
@@ -180,6 +182,7 @@ class SignalSnapshot:
             "replicas_expected": self.replicas_expected, "completeness": round(self.completeness, 4),
             "oldest_sample_age_s": self.oldest_sample_age_s, "nan": list(self.nan),
             "missing": list(self.missing), "stale": self.stale, "error": self.error,
+            "implausible": list(self.implausible),
         }
 
 
@@ -189,51 +192,81 @@ def failed_snapshots(expected: Mapping[str, int], now: float, error: str,
     return {name: SignalSnapshot(name, now, window, {}, 0, count, error=error) for name, count in expected.items()}
 
 
-def assemble(answers: Mapping[str, list[Sample]], expected: Mapping[str, int], now: float, *,
-             window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0) -> dict[str, SignalSnapshot]:
-    """Group the answers of one cycle by deployment into snapshots (pure).
+@dataclass
+class _Grouped:
+    """One deployment's raw readings of a cycle, before they are judged."""
 
-    ``answers`` maps query name (signal or meta) to its samples; ``expected`` maps each
-    deployment the stack declares to the replicas it should have running.
-    """
+    raw: dict[str, float] = field(default_factory=dict)
+    timestamps: list[float] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def _group(answers: Mapping[str, list[Sample]], expected: Mapping[str, int]) -> dict[str, _Grouped]:
     label = catalog.DEPLOYMENT_LABEL
-    per: dict[str, dict[str, float]] = {name: {} for name in expected}
+    per = {name: _Grouped() for name in expected}
     for name, samples in answers.items():
         for sample in samples:
-            deployment = sample.labels.get(label)
-            if deployment in per:
-                per[deployment][name] = sample.value
+            group = per.get(sample.labels.get(label, ""))
+            if group is None:
+                continue
+            if name in group.raw:
+                group.duplicates.append(name)
+            group.raw[name] = sample.value
+            group.timestamps.append(sample.timestamp)
+    return per
+
+
+def _split(raw: Mapping[str, float], signal_names: Iterable[str]) -> tuple[dict[str, float], list[str], list[str]]:
+    """Finite values, the NaN/Inf signals (idle quantiles excepted) and the missing ones."""
+    values: dict[str, float] = {}
+    nan: list[str] = []
+    missing: list[str] = []
+    idle = raw.get("request_rate") == 0.0
+    for name in signal_names:
+        if name not in raw:
+            missing.append(name)
+        elif not math.isfinite(raw[name]):
+            if not (idle and name in QUANTILE_SIGNALS and math.isnan(raw[name])):
+                nan.append(name)
+        else:
+            values[name] = raw[name]
+    return values, nan, missing
+
+
+def assemble(answers: Mapping[str, list[Sample]], expected: Mapping[str, int], now: float, *,
+             window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0,
+             max_skew_s: float = 30.0) -> dict[str, SignalSnapshot]:
+    """Group the answers of one cycle by deployment into snapshots, judging each (pure).
+
+    ``answers`` maps query name (signal or meta) to its samples; ``expected`` maps each
+    deployment the stack declares to the replicas it should have running. What no real fleet
+    reports (:mod:`llmstack.metrics.sanity`) lands in ``implausible``.
+    """
     signal_names = [n for n in answers if n not in (queries.REPLICAS_REPORTING, queries.OLDEST_SAMPLE)]
     out: dict[str, SignalSnapshot] = {}
-    for deployment, raw in per.items():
-        values: dict[str, float] = {}
-        nan: list[str] = []
-        missing: list[str] = []
-        idle = raw.get("request_rate") == 0.0
-        for name in signal_names:
-            if name not in raw:
-                missing.append(name)
-            elif not math.isfinite(raw[name]):
-                if not (idle and name in QUANTILE_SIGNALS and math.isnan(raw[name])):
-                    nan.append(name)
-            else:
-                values[name] = raw[name]
-        reporting = raw.get(queries.REPLICAS_REPORTING)
-        oldest = raw.get(queries.OLDEST_SAMPLE)
+    for deployment, group in _group(answers, expected).items():
+        values, nan, missing = _split(group.raw, signal_names)
+        reporting = group.raw.get(queries.REPLICAS_REPORTING)
+        oldest = group.raw.get(queries.OLDEST_SAMPLE)
         age = None if oldest is None or not math.isfinite(oldest) else max(0.0, now - oldest)
+        implausible = (sanity.time_problems(group.timestamps, oldest, now, max_skew_s)
+                       + sanity.duplicate_problems(group.duplicates)
+                       + sanity.replica_problems(reporting, expected[deployment])
+                       + sanity.value_problems(values, expected[deployment]))
         out[deployment] = SignalSnapshot(
             deployment=deployment, timestamp=now, window=window, values=values,
             replicas_reporting=int(reporting) if reporting is not None and math.isfinite(reporting) else 0,
             replicas_expected=expected[deployment], oldest_sample_age_s=age, nan=tuple(nan),
-            missing=tuple(missing), stale=age is not None and age > stale_after_s,
+            missing=tuple(missing), stale=age is not None and age > stale_after_s, implausible=tuple(implausible),
         )
     return out
 
 
 def read_snapshots(source: MetricsSource, expected: Mapping[str, int], now: float, *,
                    signal_names: Iterable[str] | None = None, recording_rules: bool = False,
-                   window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0) -> dict[str, SignalSnapshot]:
+                   window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0,
+                   max_skew_s: float = 30.0) -> dict[str, SignalSnapshot]:
     """One read cycle: one query per signal for every deployment; raises :class:`MetricsError`."""
     answers = {q.name: source.query(q.expr)
                for q in queries.cycle_queries(signal_names, recording_rules=recording_rules, window=window)}
-    return assemble(answers, expected, now, window=window, stale_after_s=stale_after_s)
+    return assemble(answers, expected, now, window=window, stale_after_s=stale_after_s, max_skew_s=max_skew_s)

@@ -12,12 +12,12 @@ import json
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from llmstack.errors import LlmstackError, redact
-
-OUTCOMES = ("recommended", "applied", "dry-run", "skipped", "refused", "failed")
 
 
 def _clean(value: Any) -> Any:
@@ -33,14 +33,40 @@ def _clean(value: Any) -> Any:
     return value
 
 
+Outcome = Literal["recommended", "applied", "dry-run", "skipped", "refused", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("recommended", "applied", "dry-run", "skipped", "refused", "failed")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One decision, the one schema every writer (the loop, ``apply``) uses."""
+
+    t: float
+    """When (epoch seconds); the line also carries it as ISO 8601 UTC (``time``)."""
+    deployment: str
+    outcome: Outcome
+    reason: str
+    recommendation: Mapping[str, Any] | None = None
+    inputs: Mapping[str, Any] | None = None
+    """The signal snapshot decided from (None: none was read, e.g. an approved file)."""
+    rule: str | None = None
+    mode: str | None = None
+    """How it was applied: ``config-only``, ``preview`` or ``up`` (None: not applied)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time": datetime.fromtimestamp(self.t, tz=UTC).isoformat(), "t": self.t,
+                "deployment": self.deployment, "outcome": self.outcome, "reason": self.reason,
+                "rule": self.rule, "mode": self.mode, "recommendation": self.recommendation, "inputs": self.inputs}
+
+
 class AuditLog:
     """Appends entries to ``path`` (created with its folder on first write)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def append(self, entries: Iterable[Mapping[str, Any]]) -> int:
-        lines = "".join(json.dumps(_clean(e), sort_keys=True, allow_nan=False) + "\n" for e in entries)
+    def append(self, entries: Iterable[AuditEntry]) -> int:
+        lines = "".join(json.dumps(_clean(e.to_json()), sort_keys=True, allow_nan=False) + "\n" for e in entries)
         if not lines:
             return 0
         self.path.parent.mkdir(parents=True, exist_ok=True)

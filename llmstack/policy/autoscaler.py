@@ -24,7 +24,16 @@ from llmstack.spec.models import DeploymentSpec, StackSpec
 
 
 class PolicyAutoscaler:
-    """``Autoscaler`` (``name``, ``desired_replicas``) driven by a policy."""
+    """The simulator's ``Autoscaler`` interface (structurally: ``policy`` does not import ``sim``) driven by a policy.
+
+    It starts at the deployment's ``replicas.start`` and the fleet clamps it to the replica range,
+    as the policy's own guards do.
+    """
+
+    respect_limits = True
+
+    def initial_replicas(self) -> int | None:
+        return None
 
     def __init__(self, policy: Policy, stack: StackSpec, deployment: str | DeploymentSpec,
                  name: str | None = None) -> None:

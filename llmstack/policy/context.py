@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmstack.errors import LlmstackError
+from llmstack.errors import SpecError
 from llmstack.policy import applying, stack_file
 from llmstack.policy.recommendation import Setting, settings_of
 from llmstack.spec.loading import load_spec
@@ -31,7 +31,8 @@ def load_context(spec: Path | None, stack_name: str, project_dir: Path) -> Stack
     if spec is None:
         configured = stack_file.config(doc).get("llmstack:spec")
         if not configured:
-            raise LlmstackError("no spec given", hint=f"pass --spec, or set llmstack:spec in {path}")
+            raise SpecError("no spec given and llmstack:spec is not set", file=str(path),
+                            hint="set llmstack:spec in the stack file, or give the spec file")
         spec = Path(configured) if Path(configured).is_absolute() else project_dir / configured
     stack = load_spec(spec)
     stack_file.check_against(stack, doc, str(path))

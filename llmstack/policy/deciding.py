@@ -27,8 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from llmstack.capacity.planning import TP_CHOICES
+from llmstack.errors import LlmstackError
 from llmstack.metrics.reading import SignalSnapshot
-from llmstack.policy import guards
+from llmstack.policy import forecasting, guards
 from llmstack.policy.predicting import CapacityView, workload
 from llmstack.policy.recommendation import PRIORITY_ORDER, Prediction, Recommendation, Setting, Skip, settings_of
 from llmstack.policy.rules import Guards, Policy
@@ -62,6 +63,9 @@ def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
     found: list[str] = []
     if snap.error:
         found.append(f"metrics unavailable: {snap.error}")
+        return found
+    if snap.implausible:
+        found.append(f"implausible data: {'; '.join(snap.implausible)}")
         return found
     if snap.stale:
         found.append(f"stale data: newest sample of the oldest replica is {snap.oldest_sample_age_s:.0f} s old "
@@ -116,6 +120,8 @@ class _Case:
     values: Mapping[str, float]
     load: WorkloadSpec
     demand: float
+    arrivals: float | None
+    """Arrivals per second: completions plus the growth of the requests in the system (forecasting)."""
     low: int
     high: int
     limits: Guards
@@ -144,6 +150,7 @@ class _Case:
 
 def _target_tracking_wishes(case: _Case) -> list[_Wish]:
     replicas = case.current.replicas
+    ready = int(case.values.get("replicas_up", 0.0)) or replicas  # latency and queues show the serving replicas
     band = case.limits.tolerance
     wishes: list[_Wish] = []
     for rule in case.policy.horizontal.target_tracking:
@@ -151,10 +158,14 @@ def _target_tracking_wishes(case: _Case) -> list[_Wish]:
         target = _target(rule.target, rule.slo_fraction, rule.signal, case.deployment)
         if value is None or target is None:
             continue
-        measured = value / max(1, replicas) if rule.per_replica else value
+        measured = value / max(1, ready) if rule.per_replica else value
         ratio = measured / target
+        queued = case.values.get("queue_length", 0.0) / max(1, ready) >= rule.min_queue_per_replica
+        if ratio > 1 + band and not queued:
+            continue  # over target with nothing waiting: more replicas would not help, nor holding them
         if ratio > 1 + band:
-            wishes.append(_Wish(math.ceil(max(1, replicas) * ratio), rule.name, "slo",
+            grown = math.ceil(max(1, ready) * min(ratio, rule.max_ratio or ratio))
+            wishes.append(_Wish(max(replicas, grown), rule.name, "slo",
                                 f"{rule.signal} {measured:.3g}{' per replica' if rule.per_replica else ''} is "
                                 f"{ratio:.1f}x its target {target:.3g}", (rule.signal,)))
         elif ratio >= 1 - band:
@@ -188,17 +199,22 @@ def _threshold_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], di
     return wishes, holding
 
 
-def _model_based_wish(case: _Case) -> _Wish | None:
+def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
+    """Demand a start-up ahead (arrivals, their rising trend, the backlog) over one replica's SLO rate."""
     rule = case.policy.horizontal.model_based
-    demand = demand_rps(case.values, rule.queue_drain)
-    if not rule.enabled or demand is None:
+    if not rule.enabled or case.arrivals is None:
         return None
     per_replica = case.sustainable_rps(case.current) * rule.utilization
     if per_replica <= 0:
         return None
-    need = math.ceil(demand / per_replica - 1e-9) if demand > rule.min_request_rate else 0
+    backlog = case.values.get("queue_length", 0.0) / max(1.0, rule.queue_drain)
+    demand = case.arrivals + backlog
+    ahead = backlog + forecasting.forecast_rps(state, case.name, case.now, case.arrivals, rule.forecast_window,
+                                               case.view.startup_s(case.deployment, case.current))
+    need = math.ceil(ahead / per_replica - 1e-9) if demand > rule.min_request_rate else 0
+    trend = f" rising to {ahead:.2f} a start-up ahead" if ahead > demand + 1e-6 else ""
     return _Wish(need, "model-based", "slo" if need > case.current.replicas else "cost",
-                 f"demand {demand:.2f} req/s over {per_replica:.2f} req/s per replica "
+                 f"demand {demand:.2f} req/s{trend} over {per_replica:.2f} req/s per replica "
                  f"({rule.utilization:.0%} of {per_replica / rule.utilization:.2f} within the SLO, "
                  f"{case.load.prompt_tokens}+{case.load.output_tokens} tokens)",
                  ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate"))
@@ -209,7 +225,7 @@ def _horizontal_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], d
     wishes = _target_tracking_wishes(case)
     from_thresholds, holding = _threshold_wishes(case, state)
     wishes += from_thresholds
-    model_based = _model_based_wish(case)
+    model_based = _model_based_wish(case, state)
     if model_based is not None:
         wishes.append(model_based)
     return wishes, holding
@@ -297,6 +313,25 @@ def _refusal(deployment: DeploymentSpec, snapshot: SignalSnapshot | None, policy
     if problems:
         return Skip(deployment.name, "no action: " + "; ".join(problems), refused=True)
     return None
+
+
+def capacity_problems(case: _Case) -> list[str]:
+    """Readings the fleet cannot physically produce: a rate orders of magnitude over what it
+    serves, more requests running than its engines admit (``max_num_seqs``)."""
+    found: list[str] = []
+    fleet = max(1, case.snapshot.replicas_expected)
+    rate, running = case.values.get("request_rate"), case.values.get("running_requests")
+    factor = case.policy.data.max_rate_over_capacity
+    try:
+        serves = case.sustainable_rps(case.current) * fleet
+        seqs = case.view.profile(case.deployment, case.current).max_num_seqs * fleet
+    except (LlmstackError, ArithmeticError, ValueError):
+        return found
+    if rate is not None and serves > 0 and rate > factor * serves:
+        found.append(f"request_rate {rate:.3g}/s is over {factor:g}x what {fleet} replica(s) serve ({serves:.3g}/s)")
+    if running is not None and running > 2 * seqs:
+        found.append(f"running_requests {running:.3g} is over twice what {fleet} engine(s) admit ({seqs})")
+    return found
 
 
 def _record_desired(case: _Case, state: ScalingState, desired: int) -> ScalingState:
@@ -420,13 +455,25 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
 
 
 def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mapping[str, Setting], policy: Policy,
-          stack: StackSpec, view: CapacityView, now: float) -> _Case:
+          stack: StackSpec, view: CapacityView, now: float, state: ScalingState) -> _Case:
     values = dict(snapshot.values)
     limits = policy.guards_for(deployment.name)
     low, high = _bounds(deployment, limits)
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
-    return _Case(deployment, snapshot, settings[deployment.name], settings, values, workload(deployment, values),
-                 demand, low, high, limits, policy, stack, view, now)
+    arrivals = forecasting.arrivals_rps(values, state, deployment.name, now)
+    # tokens per request over completions: while requests pile up this overstates them (conservative);
+    # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
+    load = workload(deployment, values)
+    return _Case(deployment, snapshot, settings[deployment.name], settings, values, load, demand, arrivals,
+                 low, high, limits, policy, stack, view, now)
+
+
+def _observe(case: _Case, state: ScalingState) -> ScalingState:
+    """Remember this cycle's arrivals and requests in the system (queue growth, the forecast's trend)."""
+    if case.arrivals is None:
+        return state
+    keep_s = max(case.policy.horizontal.model_based.forecast_window, forecasting.IN_SYSTEM_SPAN_S)
+    return state.with_observed(case.name, case.now, case.arrivals, forecasting.in_system(case.values), keep_s)
 
 
 def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
@@ -434,7 +481,7 @@ def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
     """Steps 2-4 and the conflicts and guards for one deployment whose data passed step 1."""
     wishes, holding = _horizontal_wishes(case, state)
     desired = max((wish.replicas for wish in wishes), default=case.current.replicas)
-    state = _record_desired(case, state, desired)
+    state = _record_desired(case, _observe(case, state), desired)
     cond, state = _conditions(case, state, desired, holding, stack_cost, budget_limit)
     skips: list[Skip] = []
     candidates: list[Recommendation] = []
@@ -474,7 +521,12 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
             state = state.forget_conditions(deployment.name)
             continue
         assert snapshot is not None  # _refusal refuses a missing reading
-        case = _case(deployment, snapshot, settings, policy, stack, view, now)
+        case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
+        absurd = capacity_problems(case)
+        if absurd:
+            skips.append(Skip(deployment.name, "no action: implausible data: " + "; ".join(absurd), refused=True))
+            state = state.forget_conditions(deployment.name)
+            continue
         more, left, state = _decide_deployment(case, state, stack_cost, budget_limit)
         recs.extend(more)
         skips.extend(left)

@@ -52,13 +52,15 @@ def stabilize(rec: Recommendation, state: ScalingState, window_s: float, now: fl
 
 
 def max_step(rec: Recommendation, guards: Guards) -> Result:
-    """At most ``max_step_up`` (or ``max_step_up_ratio`` x current) up and ``max_step_down`` down per action."""
+    """At most ``max_step_up`` (or ``max_step_up_ratio`` x current) up and ``max_step_down`` (or
+    ``max_step_down_ratio`` x current) down per action."""
     current, wanted = rec.current.replicas, rec.proposed.replicas
     up = max(guards.max_step_up, math.ceil(current * guards.max_step_up_ratio))
+    down = max(guards.max_step_down, math.floor(current * guards.max_step_down_ratio))
     if wanted > current + up:
         return _replicas(rec, current + up, f"step limited to +{up}")
-    if wanted < current - guards.max_step_down:
-        return _replicas(rec, current - guards.max_step_down, f"step limited to -{guards.max_step_down}")
+    if wanted < current - down:
+        return _replicas(rec, current - down, f"step limited to -{down}")
     return rec
 
 

@@ -13,13 +13,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from llmstack.errors import LlmstackError
 from llmstack.metrics import reading
 from llmstack.policy import deciding
-from llmstack.policy.audit import AuditLog
+from llmstack.policy.audit import AuditEntry, AuditLog, Outcome
 from llmstack.policy.recommendation import Recommendation, Setting, Skip, settings_of
 from llmstack.policy.rules import Policy
 from llmstack.policy.state import ScalingState, change_kinds
@@ -39,21 +38,32 @@ class CycleResult:
     applied: bool
     warnings: list[str]
     error: str | None = None
+    """Why applying failed (None: it did not, or nothing was applied)."""
+    read_error: str | None = None
+    """Why reading the signals failed (None: they were read); the whole cycle was refused."""
 
 
 def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, state: ScalingState, now: float,
              *, current: Mapping[str, Setting] | None = None, apply: Applier | None = None,
-             audit: AuditLog | None = None, recording_rules: bool = False) -> tuple[CycleResult, ScalingState]:
-    """Read, decide, apply (when ``apply`` is given) and audit one cycle."""
+             audit: AuditLog | None = None, recording_rules: bool = False,
+             apply_mode: str | None = None) -> tuple[CycleResult, ScalingState]:
+    """Read, decide, apply (when ``apply`` is given) and audit one cycle, one entry per decision.
+
+    ``apply_mode`` (``config-only``, ``preview``, ``up``) is recorded with applied entries; a
+    ``preview`` changes nothing, so its entries are ``dry-run`` and start no cooldown.
+    """
     settings = dict(settings_of(stack)) | dict(current or {})
     expected = {name: s.replicas for name, s in settings.items()}
     warnings: list[str] = []
+    read_error: str | None = None
     try:
         snapshots = reading.read_snapshots(source, expected, now, recording_rules=recording_rules,
-                                           stale_after_s=policy.data.stale_after)
+                                           stale_after_s=policy.data.stale_after,
+                                           max_skew_s=policy.data.max_clock_skew)
     except reading.MetricsError as exc:
-        warnings.append(f"metrics read failed, no action this cycle: {exc.render()}")
-        snapshots = reading.failed_snapshots(expected, now, exc.render())
+        read_error = exc.render()
+        warnings.append(f"metrics read failed, no action this cycle: {read_error}")
+        snapshots = reading.failed_snapshots(expected, now, read_error)
     evaluation = deciding.evaluate(snapshots, state, policy, stack, now, settings)
     state = evaluation.state
     for skip in evaluation.skips:
@@ -61,41 +71,42 @@ def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, st
             warnings.append(f"{skip.deployment}: {skip.reason}")
     for w in warnings:
         log.warning(w)
-    outcome = "dry-run"
+    outcome: Outcome = "dry-run"
     error: str | None = None
     applied = False
     if apply is not None and evaluation.recommendations:
         try:
             apply(evaluation.recommendations)
-            applied = True
-            outcome = "applied"
-            state = state.with_actions(
-                [(r.deployment, change_kinds(r.kind, r.current.replicas, r.proposed.replicas))
-                 for r in evaluation.recommendations], now)
+            applied = apply_mode != "preview"
+            outcome = "applied" if applied else "dry-run"
         except LlmstackError as exc:
             outcome, error = "failed", exc.render()
             warnings.append(f"apply failed: {error}")
             log.warning("apply failed: %s", error)
+        if applied:
+            state = state.with_actions(
+                [(r.deployment, change_kinds(r.kind, r.current.replicas, r.proposed.replicas))
+                 for r in evaluation.recommendations], now)
     if audit is not None:
-        audit.append(_entries(now, evaluation, snapshots, outcome, error))
-    result = CycleResult(now, evaluation.recommendations, evaluation.skips, snapshots, applied, warnings, error)
+        audit.append(_entries(now, evaluation, snapshots, outcome, error, apply_mode))
+    result = CycleResult(now, evaluation.recommendations, evaluation.skips, snapshots, applied, warnings, error,
+                         read_error)
     return result, state
 
 
 def _entries(now: float, evaluation: deciding.Evaluation, snapshots: Mapping[str, reading.SignalSnapshot],
-             outcome: str, error: str | None) -> list[dict[str, Any]]:
-    stamp = datetime.fromtimestamp(now, tz=UTC).isoformat()
-    out: list[dict[str, Any]] = []
+             outcome: Outcome, error: str | None, mode: str | None) -> list[AuditEntry]:
+    out: list[AuditEntry] = []
     for rec in evaluation.recommendations:
         snap = snapshots.get(rec.deployment)
-        out.append({"time": stamp, "t": now, "deployment": rec.deployment, "outcome": outcome,
-                    "reason": rec.reason if error is None else f"{rec.reason}; apply failed: {error}",
-                    "recommendation": rec.to_json(), "inputs": snap.to_json() if snap else None})
+        out.append(AuditEntry(now, rec.deployment, outcome,
+                              rec.reason if error is None else f"{rec.reason}; apply failed: {error}",
+                              rec.to_json(), snap.to_json() if snap else None, rec.rule,
+                              mode if outcome in ("applied", "dry-run") and error is None else None))
     for skip in evaluation.skips:
         snap = snapshots.get(skip.deployment)
-        out.append({"time": stamp, "t": now, "deployment": skip.deployment,
-                    "outcome": "refused" if skip.refused else "skipped", "reason": skip.reason,
-                    "rule": skip.rule, "recommendation": None, "inputs": snap.to_json() if snap else None})
+        out.append(AuditEntry(now, skip.deployment, "refused" if skip.refused else "skipped", skip.reason,
+                              None, snap.to_json() if snap else None, skip.rule))
     return out
 
 

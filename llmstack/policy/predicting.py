@@ -12,6 +12,7 @@ import functools
 import math
 
 from llmstack.capacity import throughput, validity
+from llmstack.capacity.startup import startup_delay_s
 from llmstack.errors import LlmstackError
 from llmstack.policy.recommendation import Prediction, Setting
 from llmstack.spec.models import DeploymentSpec, SloSpec, StackSpec, WorkloadSpec
@@ -85,6 +86,10 @@ class CapacityView:
         if setting.replicas <= 0:
             return math.inf
         return throughput.estimate_load(self.profile(d, setting), w, demand / setting.replicas).ttft_p95_s
+
+    def startup_s(self, d: DeploymentSpec, setting: Setting) -> float:
+        """Seconds from requesting a replica of ``setting`` to it serving (capacity model's start-up estimate)."""
+        return startup_delay_s(self.profile(d, setting))
 
     def cost_per_hour(self, d: DeploymentSpec, setting: Setting) -> float:
         return self.stack.pool(setting.pool).cost_per_hour(setting.gpus(d))

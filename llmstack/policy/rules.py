@@ -12,15 +12,16 @@ the variant switch under pressure. Cost: scale-in and the variant switch for bud
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from llmstack.errors import LlmstackError
+from llmstack.errors import LlmstackError, PolicyError
+from llmstack.spec.loading import load_yaml, read_text, validation_error
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -31,6 +32,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '90s' or '5m'")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("a duration is a finite number of seconds")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
@@ -53,6 +56,9 @@ class DataQuality(Rule):
 
     min_completeness: float = Field(default=0.8, gt=0, le=1, description="replicas reporting / expected")
     stale_after: Duration = Field(default=60.0, description="newest sample older than this: stale")
+    max_clock_skew: Duration = Field(default=30.0, description="samples stamped further in the future: refused")
+    max_rate_over_capacity: float = Field(
+        default=100.0, gt=1, description="request rate above this many times what the fleet can serve: refused")
     required_signals: list[str] = Field(
         default_factory=lambda: ["request_rate", "queue_length", "running_requests", "kv_cache_usage"])
 
@@ -67,6 +73,12 @@ class TargetTracking(Rule):
                                        description="target = this x the deployment's SLO (ttft_p95, tpot_p95)")
     per_replica: bool = False
     scale_in: bool = False
+    min_queue_per_replica: float = Field(default=0.0, ge=0,
+                                         description="scale out only while at least this many requests wait per "
+                                                     "serving replica (latency that no queue explains: the "
+                                                     "requests' own size, which more replicas do not fix)")
+    max_ratio: float | None = Field(default=None, gt=1,
+                                    description="grow at most this factor per decision (latency is not linear in load)")
 
 
 class Threshold(Rule):
@@ -88,6 +100,8 @@ class ModelBased(Rule):
     utilization: float = Field(default=0.8, gt=0, le=1, description="plan each replica at this share of its SLO rps")
     queue_drain: Duration = Field(default=60.0, description="queued requests count as demand spread over this")
     min_request_rate: float = Field(default=0.0, ge=0)
+    forecast_window: Duration = Field(default=120.0, description="fit the demand's rising trend over this "
+                                      "and plan a replica start-up ahead (0: no forecast)")
 
 
 class Horizontal(Rule):
@@ -123,6 +137,8 @@ class Guards(Rule):
     max_step_up: int = Field(default=4, ge=1)
     max_step_up_ratio: float = Field(default=1.0, ge=0, description="or this x current replicas, whichever is larger")
     max_step_down: int = Field(default=1, ge=1)
+    max_step_down_ratio: float = Field(default=0.0, ge=0, lt=1,
+                                       description="or this x current replicas, whichever is larger")
     scale_out_cooldown: Duration = 60.0
     scale_in_cooldown: Duration = 300.0
     scale_in_stabilization: Duration = 300.0
@@ -165,11 +181,7 @@ def from_mapping(raw: dict[str, Any], source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise LlmstackError(msg, path=f"{source}: {where}" if where else source,
-                            hint=f"{len(exc.errors())} problem(s) in all" if len(exc.errors()) > 1 else None) from exc
+        raise validation_error(exc, raw, source, kind=PolicyError) from exc
 
 
 def load_policy(paths: str | Path | Iterable[str | Path]) -> Policy:
@@ -180,15 +192,10 @@ def load_policy(paths: str | Path | Iterable[str | Path]) -> Policy:
     merged: dict[str, Any] = {}
     for item in items:
         path = Path(item)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise LlmstackError(f"policy file {path} does not exist", path=str(path)) from exc
-        except yaml.YAMLError as exc:
-            raise LlmstackError(f"not valid YAML: {exc}", path=str(path)) from exc
+        raw = load_yaml(read_text(path, "policy file"), str(path))
         if raw is None:
             continue
         if not isinstance(raw, dict):
-            raise LlmstackError("a policy file is a mapping", path=str(path))
+            raise PolicyError("a policy file is a mapping", file=str(path))
         merged = merge(merged, raw)
     return from_mapping(merged, source=", ".join(str(i) for i in items))

@@ -23,6 +23,9 @@ class ScalingState:
     """deployment -> (time, raw desired replicas) of recent cycles: the scale-in stabilization window."""
     actions: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     """deployment -> times of applied changes within the last hour."""
+    observed: Mapping[str, tuple[tuple[float, float, float], ...]] = field(default_factory=dict)
+    """deployment -> (time, arrivals in req/s, requests in the system) of recent cycles: queue growth
+    and the forecast's trend (:mod:`llmstack.policy.forecasting`)."""
 
     def held_for(self, deployment: str, condition: str, now: float) -> float:
         start = self.since.get(f"{deployment}/{condition}")
@@ -51,6 +54,11 @@ class ScalingState:
         history[deployment] = (*kept, (now, desired))
         return replace(self, desired=history)
 
+    def with_observed(self, deployment: str, now: float, arrivals: float, in_system: float,
+                      keep_s: float) -> ScalingState:
+        kept = tuple(p for p in self.observed.get(deployment, ()) if now - p[0] <= keep_s)
+        return replace(self, observed={**self.observed, deployment: (*kept, (now, arrivals, in_system))})
+
     def with_actions(self, changes: Iterable[tuple[str, str]], now: float) -> ScalingState:
         """Record applied changes: (deployment, what) pairs."""
         last = dict(self.last_action)
@@ -64,7 +72,8 @@ class ScalingState:
     def to_json(self) -> dict[str, Any]:
         return {"since": dict(self.since), "last_action": dict(self.last_action),
                 "desired": {k: [list(p) for p in v] for k, v in self.desired.items()},
-                "actions": {k: list(v) for k, v in self.actions.items()}}
+                "actions": {k: list(v) for k, v in self.actions.items()},
+                "observed": {k: [list(p) for p in v] for k, v in self.observed.items()}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScalingState:
@@ -73,6 +82,8 @@ class ScalingState:
             last_action={str(k): float(v) for k, v in data.get("last_action", {}).items()},
             desired={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("desired", {}).items()},
             actions={str(k): tuple(float(t) for t in v) for k, v in data.get("actions", {}).items()},
+            observed={str(k): tuple((float(t), float(a), float(n)) for t, a, n in v)
+                      for k, v in data.get("observed", {}).items()},
         )
 
 

@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from llmstack.sim.protocol import FromDeployment
+
 HPA_TOLERANCE = 0.1
 HPA_SCALE_DOWN_WINDOW_S = 300.0
 KEDA_THRESHOLD = 5.0
@@ -80,7 +82,7 @@ class _Stabilized:
 
 
 @dataclass
-class Hpa:
+class Hpa(FromDeployment):
     target: float = 0.7
     name: str = "hpa"
     state: _Stabilized = field(default_factory=lambda: _Stabilized(HPA_SCALE_DOWN_WINDOW_S))
@@ -93,7 +95,7 @@ class Hpa:
 
 
 @dataclass
-class Keda:
+class Keda(FromDeployment):
     threshold: float = KEDA_THRESHOLD
     name: str = "keda"
     state: _Stabilized = field(default_factory=lambda: _Stabilized(KEDA_COOLDOWN_S))
@@ -111,7 +113,7 @@ class Keda:
 
 
 @dataclass
-class Saturation:
+class Saturation(FromDeployment):
     name: str = "saturation"
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:

@@ -375,8 +375,9 @@ class Fleet:
         """Replicas up at t=0: the configuration's count, else the autoscaler's, else ``replicas.start``."""
         initial = self.config.initial_replicas
         if initial is None:
-            hook = getattr(self.autoscaler, "initial_replicas", None)
-            initial = int(hook()) if callable(hook) else self.spec.replicas.start
+            initial = self.autoscaler.initial_replicas()
+        if initial is None:
+            initial = self.spec.replicas.start
         initial = self._clamp(initial)
         for _ in range(initial):
             self.add_replica(0.0, ready=True)
@@ -439,7 +440,7 @@ class Fleet:
         )
 
     def _clamp(self, n: int) -> int:
-        if not getattr(self.autoscaler, "respect_limits", True):
+        if not self.autoscaler.respect_limits:
             return max(0, int(n))
         return max(self.spec.replicas.min, min(self.spec.replicas.max, int(n)))
 

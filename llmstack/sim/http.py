@@ -183,12 +183,13 @@ class Connection:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     async def respond(self, status: int, payload: object | bytes, *, content_type: str | None = "application/json",
-                      keep_alive: bool = True, headers: dict[str, str] | None = None) -> None:
+                      keep_alive: bool = True, headers: dict[str, str] | None = None, head_only: bool = False) -> None:
+        """One whole response; ``head_only`` (a HEAD request) sends its headers without the body."""
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         fields = {"content-length": str(len(body)), **({"content-type": content_type} if content_type else {}),
                   **(headers or {})}
         head = self._head(status, fields, keep_alive)
-        self.writer.write(head + body)
+        self.writer.write(head if head_only else head + body)
         await self.writer.drain()
 
     async def start_stream(self, status: int = 200, content_type: str = "text/event-stream; charset=utf-8",

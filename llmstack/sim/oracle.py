@@ -125,7 +125,10 @@ class Oracle:
     """The share of the trace's requests within the SLO in the oracle's own fleet simulation."""
     runs: int = 0
     """Fleet simulations the search took."""
+    constant: int | None = None
+    """The smallest constant fleet the search found meeting the target (the best static fleet), if any."""
     name: str = "oracle"
+    respect_limits: bool = True
 
     def initial_replicas(self) -> int:
         return self._at(0.0)
@@ -228,36 +231,56 @@ def oracle(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: F
     capacity = replica_capacity(profile, deployment.slo, trace, seed=seed)
     if capacity <= 0:
         raise LlmstackError("oracle: no request of this trace fits the model's context", path="--trace")
-    interval = config.interval_s
-    lookahead = config.startup_delay_s + interval
     low, high = max(1, deployment.replicas.min), max(1, deployment.replicas.max)
-    peaks = _peak_rates(trace, interval, config.window_s)
+    peaks = _peak_rates(trace, config.interval_s, config.window_s)
     bins = len(peaks)
-    attainable = _attainable(profile, deployment.slo, trace)
-    allowed = (1 - target) * sum(attainable)
-    trials: list[_Trial] = []
-    done: dict[tuple[int, ...], tuple[_Trial, list[int]]] = {}
+    search = _ScheduleSearch(stack, deployment, trace, config, capacity, _attainable(profile, deployment.slo, trace),
+                             target, bins)
+    per_interval = _per_interval_search(search.simulate, peaks, capacity, low, high, config, max_runs,
+                                        search.allowed)
+    k = _smallest_constant(search.simulate, round(sum(per_interval) / bins), low, high, bins)
+    if k is not None:
+        lean = min((t.needed for t in search.trials if t.needed != [t.needed[0]] * bins), key=sum,
+                   default=per_interval)
+        _smallest_floor(search.simulate, lean, k, search.trials)
+    best = _cheapest(search.trials)
+    return Oracle(best.needed, config.interval_s, search.lookahead, capacity, attainment=best.attainment,
+                  runs=len(search.trials), constant=k)
 
-    def simulate_schedule(schedule: list[int]) -> tuple[_Trial, list[int]]:
-        if tuple(schedule) in done:
-            return done[tuple(schedule)]
-        result = Fleet(stack, deployment, Oracle(schedule, interval, lookahead, capacity), config).run(trace)
-        misses = _misses(result, attainable, deployment.slo, interval, bins)
-        trial = _Trial(schedule, sum(misses) <= allowed, (sum(attainable) - sum(misses)) / len(trace.requests),
-                       result.gpu_hours)
-        trials.append(trial)
-        done[tuple(schedule)] = trial, misses
+
+class _ScheduleSearch:
+    """Fleet simulations of candidate schedules, each simulated once; every trial is kept."""
+
+    def __init__(self, stack: StackSpec, deployment: DeploymentSpec, trace: Trace, config: FleetConfig,
+                 capacity: float, attainable: list[bool], target: float, bins: int) -> None:
+        self.stack, self.deployment, self.trace, self.config = stack, deployment, trace, config
+        self.capacity, self.attainable, self.bins = capacity, attainable, bins
+        self.allowed = (1 - target) * sum(attainable)
+        """Attainable requests that may miss the SLO while the schedule still meets the target."""
+        self.lookahead = config.startup_delay_s + config.interval_s
+        self.trials: list[_Trial] = []
+        self._done: dict[tuple[int, ...], tuple[_Trial, list[int]]] = {}
+
+    def simulate(self, schedule: list[int]) -> tuple[_Trial, list[int]]:
+        """The trial of ``schedule`` and its misses per interval."""
+        if tuple(schedule) in self._done:
+            return self._done[tuple(schedule)]
+        scaler = Oracle(schedule, self.config.interval_s, self.lookahead, self.capacity)
+        result = Fleet(self.stack, self.deployment, scaler, self.config).run(self.trace)
+        misses = _misses(result, self.attainable, self.deployment.slo, self.config.interval_s, self.bins)
+        attained = (sum(self.attainable) - sum(misses)) / len(self.trace.requests)
+        trial = _Trial(schedule, sum(misses) <= self.allowed, attained, result.gpu_hours)
+        self.trials.append(trial)
+        self._done[tuple(schedule)] = trial, misses
         return trial, misses
 
-    per_interval = _per_interval_search(simulate_schedule, peaks, capacity, low, high, config, max_runs, allowed)
-    k = _smallest_constant(simulate_schedule, round(sum(per_interval) / bins), low, high, bins)
-    if k is not None:
-        lean = min((t.needed for t in trials if t.needed != [t.needed[0]] * bins), key=sum, default=per_interval)
-        _smallest_floor(simulate_schedule, lean, k, trials)
+
+def _cheapest(trials: list[_Trial]) -> _Trial:
+    """The fewest GPU-hours among the trials that met the target; else the highest attainment."""
     met = [t for t in trials if t.met]
-    best = (min(met, key=lambda t: (t.gpu_hours, sum(t.needed))) if met
-            else max(trials, key=lambda t: (t.attainment, -t.gpu_hours)))
-    return Oracle(best.needed, interval, lookahead, capacity, attainment=best.attainment, runs=len(trials))
+    if met:
+        return min(met, key=lambda t: (t.gpu_hours, sum(t.needed)))
+    return max(trials, key=lambda t: (t.attainment, -t.gpu_hours))
 
 
 _Simulate = Callable[[list[int]], tuple[_Trial, list[int]]]

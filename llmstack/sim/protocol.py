@@ -38,11 +38,30 @@ SIGNAL_NAMES = (
 
 @runtime_checkable
 class Autoscaler(Protocol):
-    """Decides a deployment's replica count from a signal snapshot; the fleet clamps it to min..max."""
+    """Decides a deployment's replica count from a signal snapshot.
+
+    Every member is part of the interface: the fleet reads no optional attributes.
+    :class:`FromDeployment` gives the usual answers to the first two.
+    """
 
     name: str
+    respect_limits: bool
+    """Whether the fleet clamps the answers to the deployment's ``replicas.min..max`` (a fixed fleet is not)."""
+
+    def initial_replicas(self) -> int | None:
+        """Replicas up at t=0 (None: the deployment's ``replicas.start``)."""
+        ...
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int: ...
+
+
+class FromDeployment:
+    """Starts at the deployment's ``replicas.start`` and is clamped to its replica range."""
+
+    respect_limits = True
+
+    def initial_replicas(self) -> int | None:
+        return None
 
 
 def vllm_buckets(metric: str) -> tuple[float, ...]:

@@ -7,7 +7,9 @@ checks and token counting; tests/contract/ runs the same client assertions again
 real engine):
 
 - ``POST /v1/completions`` and ``POST /v1/chat/completions``, streamed (server-sent events, one
-  chunk per engine step that produced tokens) or whole; ``n`` choices run as ``n`` engine
+  chunk per engine step that produced tokens; steps whose outputs queued up while the stream was
+  still writing are merged into one chunk, as vLLM's output collector does) or whole; ``n``
+  choices run as ``n`` engine
   requests; a client that disconnects aborts its requests at once (they free their KV blocks
   and count neither as a success nor in the latency histograms);
 - ``GET /health``, ``GET /v1/models``, ``GET /version``, ``POST /tokenize``;
@@ -254,7 +256,8 @@ class LiveReplica:
         posts = {"/v1/completions", "/v1/chat/completions", "/tokenize"}
         if path in getters and request.method in ("GET", "HEAD"):
             status, payload, content_type = getters[path]()
-            await conn.respond(status, payload, content_type=content_type, keep_alive=keep)
+            await conn.respond(status, payload, content_type=content_type, keep_alive=keep,
+                               head_only=request.method == "HEAD")
         elif path in posts and request.method == "POST":
             await self._post(conn, request)
         elif path in getters or path in posts:
@@ -342,23 +345,45 @@ class LiveReplica:
         sent = [0] * len(call.pendings)
         done = 0
         while done < len(call.pendings):
-            index, count = await call.queue.get()
-            if count == DONE:
-                done += 1
+            new, finished = await self._next_outputs(call.queue)
+            done += finished
+            if not new:
                 continue
             if call.generation.chat and not any(sent):
                 for i in range(len(call.pendings)):  # vLLM sends every choice's role chunk with the first output
                     self._event(conn, call.reply.role_chunk(i))
-            choice = call.pendings[index].choice
-            text = "".join(choice.pieces[sent[index]:sent[index] + count])
-            sent[index] = min(choice.tokens, sent[index] + count)
-            self._event(conn, call.reply.content_chunk(index, text, choice if sent[index] >= choice.tokens else None))
+            for index, count in new.items():
+                choice = call.pendings[index].choice
+                text = "".join(choice.pieces[sent[index]:sent[index] + count])
+                sent[index] = min(choice.tokens, sent[index] + count)
+                self._event(conn, call.reply.content_chunk(index, text,
+                                                           choice if sent[index] >= choice.tokens else None))
             await conn.flush()
         if call.generation.include_usage:
             completion = sum(p.choice.tokens for p in call.pendings)
             self._event(conn, call.reply.usage_chunk(call.generation.prompt_tokens, completion))
         conn.write_chunk(b"data: [DONE]\n\n")
         await conn.end_stream()
+
+    @staticmethod
+    async def _next_outputs(queue: asyncio.Queue[tuple[int, int]]) -> tuple[dict[int, int], int]:
+        """New tokens per choice and finished choices: the next event and every one queued behind it.
+
+        As vLLM's output collector does, outputs that arrive while the stream is still writing the previous
+        ones are merged into one delta per choice, so a stream that falls behind (many requests on one busy
+        event loop) catches up with one chunk instead of one per engine step.
+        """
+        events = [await queue.get()]
+        while not queue.empty():
+            events.append(queue.get_nowait())
+        new: dict[int, int] = {}
+        finished = 0
+        for index, count in events:
+            if count == DONE:
+                finished += 1
+            else:
+                new[index] = new.get(index, 0) + count
+        return new, finished
 
     @staticmethod
     def _event(conn: Connection, chunk: dict[str, object]) -> None:

@@ -10,7 +10,8 @@ Readers (each returns a :class:`Trace` with arrival times in seconds from the fi
   512-token prefix blocks, which drive prefix-cache hits).
 
 A malformed row (missing column, non-numeric or negative value, no output tokens, a timestamp
-earlier than the row before) raises :class:`LlmstackError` naming the file and line, or is
+earlier than the row before, a value that is not finite or above :data:`MAX_TOKENS`, a row
+more than :data:`MAX_DURATION_S` after the first) raises :class:`SpecError` naming the file and line, or is
 skipped and counted in :attr:`Trace.skipped_rows` with ``skip_bad_rows=True``.
 """
 
@@ -28,7 +29,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from llmstack.errors import LlmstackError
+from llmstack.errors import SpecError
+from llmstack.spec.loading import read_text
+
+MAX_REQUESTS = 2_000_000
+"""Requests a trace may hold (read, generated or after rate scaling): beyond it a run would not end in useful time."""
+MAX_DURATION_S = 31 * 86400.0
+"""A trace spans at most 31 days (the public traces span hours to days)."""
+MAX_TOKENS = 10_000_000
+"""Prompt or output tokens of one request: above any model's context window."""
+MAX_SIGMA = 4.0
+"""Lognormal sigma of synthetic token lengths (4 already spreads lengths over six orders of magnitude)."""
 
 BUILTIN = {"azure-conv": "azure_conv.csv", "azure-code": "azure_code.csv"}
 """Traces shipped in ``llmstack/sim/data`` (Azure/AzurePublicDataset, CC-BY)."""
@@ -79,16 +90,23 @@ def _rows_to_trace(name: str, rows: Iterable[tuple[int, Callable[[], TraceReques
                 raise _BadRow("timestamp is not finite")
             if request.arrival_s < last:
                 raise _BadRow("timestamp is earlier than the row before (trace must be sorted)")
-        except (_BadRow, ValueError, KeyError, TypeError, IndexError) as exc:
+            if requests and request.arrival_s - requests[0].arrival_s > MAX_DURATION_S:
+                days = (request.arrival_s - requests[0].arrival_s) / 86400
+                raise _BadRow(f"timestamp is {days:,.0f} days after the first row "
+                              f"(a trace spans at most {MAX_DURATION_S / 86400:.0f} days)")
+        except (_BadRow, ValueError, KeyError, TypeError, IndexError, RecursionError, OverflowError) as exc:
             if skip_bad_rows:
                 skipped += 1
                 continue
-            raise LlmstackError(f"line {line}: {exc}", path=path,
+            raise SpecError(f"line {line}: {exc}", file=path,
                                 hint="fix the row or pass --skip-bad-rows to skip and count bad rows") from None
         last = request.arrival_s
         requests.append(request)
+        if len(requests) > MAX_REQUESTS:
+            raise SpecError(f"line {line}: trace holds more than {MAX_REQUESTS:,} requests", file=path,
+                            hint="cut it into slices")
     if not requests:
-        raise LlmstackError("trace has no usable requests", path=path)
+        raise SpecError("trace has no usable requests", file=path)
     origin = requests[0].arrival_s
     shifted = tuple(replace(r, arrival_s=r.arrival_s - origin) for r in requests)
     return Trace(name, shifted, skipped)
@@ -101,6 +119,10 @@ def _int(value: Any, what: str) -> int:
         number = float(value)
     except (TypeError, ValueError):
         raise _BadRow(f"{what} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise _BadRow(f"{what} {value!r} is not a finite number")
+    if number > MAX_TOKENS:
+        raise _BadRow(f"{what} {value!r} is above {MAX_TOKENS:,} tokens")
     if number != int(number):
         raise _BadRow(f"{what} {value!r} is not a whole number")
     if number < 0:
@@ -112,9 +134,12 @@ def _float(value: Any, what: str) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise _BadRow(f"missing {what}")
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise _BadRow(f"{what} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise _BadRow(f"{what} {value!r} is not a finite number")
+    return number
 
 
 def _azure_time(text: str | None) -> float:
@@ -130,14 +155,24 @@ def _azure_time(text: str | None) -> float:
 
 
 def _csv_rows(path: Path, required: list[str]) -> tuple[csv.DictReader[str], Iterator[dict[str, str]]]:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, "trace file").splitlines()
     reader = csv.DictReader(lines, skipinitialspace=True)
-    fields = [f.strip() for f in (reader.fieldnames or [])]
+    try:
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise SpecError(f"line 1: not CSV: {exc}", file=str(path)) from None
     missing = [c for c in required if c not in fields]
     if missing:
-        raise LlmstackError(f"line 1: header lacks column(s) {missing}; it has {fields}", path=str(path))
+        raise SpecError(f"line 1: header lacks column(s) {missing}; it has {fields}", file=str(path))
     reader.fieldnames = fields
-    return reader, iter(reader)
+    return reader, _csv_checked(reader, path)
+
+
+def _csv_checked(reader: csv.DictReader[str], path: Path) -> Iterator[dict[str, str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise SpecError(f"line {reader.line_num}: not CSV: {exc}", file=str(path)) from None
 
 
 def read_azure(path: str | Path, *, skip_bad_rows: bool = False, name: str | None = None) -> Trace:
@@ -182,32 +217,32 @@ def read_burstgpt(path: str | Path, *, skip_bad_rows: bool = False, name: str | 
 def read_mooncake(path: str | Path, *, skip_bad_rows: bool = False, name: str | None = None) -> Trace:
     """Mooncake JSONL: ``timestamp`` (ms), ``input_length``, ``output_length``, ``hash_ids``."""
     path = Path(path)
+    text = read_text(path, "trace file")
 
     def parsed() -> Iterator[tuple[int, Callable[[], TraceRequest]]]:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
 
-                def parse(line: str = line) -> TraceRequest:
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise _BadRow(f"not JSON ({exc.msg})") from None
-                    if not isinstance(obj, dict):
-                        raise _BadRow("not a JSON object")
-                    for key in ("timestamp", "input_length", "output_length"):
-                        if key not in obj:
-                            raise _BadRow(f"missing {key!r}")
-                    hashes = obj.get("hash_ids")
-                    if hashes is not None and (not isinstance(hashes, list)
-                                               or not all(isinstance(h, int) for h in hashes)):
-                        raise _BadRow("hash_ids must be a list of integers")
-                    return TraceRequest(_float(obj["timestamp"], "timestamp") / 1000.0,
-                                        _int(obj["input_length"], "input_length"),
-                                        _int(obj["output_length"], "output_length"),
-                                        tuple(hashes) if hashes is not None else None)
-                yield number, parse
+            def parse(line: str = line) -> TraceRequest:
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise _BadRow(f"not JSON ({exc.msg})") from None
+                if not isinstance(obj, dict):
+                    raise _BadRow("not a JSON object")
+                for key in ("timestamp", "input_length", "output_length"):
+                    if key not in obj:
+                        raise _BadRow(f"missing {key!r}")
+                hashes = obj.get("hash_ids")
+                if hashes is not None and (not isinstance(hashes, list)
+                                           or not all(isinstance(h, int) for h in hashes)):
+                    raise _BadRow("hash_ids must be a list of integers")
+                return TraceRequest(_float(obj["timestamp"], "timestamp") / 1000.0,
+                                    _int(obj["input_length"], "input_length"),
+                                    _int(obj["output_length"], "output_length"),
+                                    tuple(hashes) if hashes is not None else None)
+            yield number, parse
 
     return _rows_to_trace(name or path.stem, parsed(), skip_bad_rows, str(path))
 
@@ -232,18 +267,17 @@ def load_trace(source: str | Path, *, skip_bad_rows: bool = False) -> Trace:
         return synthetic(text)
     path = Path(text)
     if not path.is_file():
-        raise LlmstackError(f"trace {text!r} is neither a file nor a builtin trace", path="--trace",
-                            hint=f"builtin traces: {', '.join(BUILTIN)}; "
-                                 f"synthetic: {', '.join(SYNTHETIC)}:key=value,...")
+        raise SpecError(f"trace {text!r} is neither a file nor a builtin trace",
+                        hint=f"builtin traces: {', '.join(BUILTIN)}; "
+                             f"synthetic: {', '.join(SYNTHETIC)}:key=value,...")
     if path.suffix in (".jsonl", ".json"):
         return read_mooncake(path, skip_bad_rows=skip_bad_rows)
-    with path.open(encoding="utf-8") as handle:
-        header = handle.readline()
+    header = (read_text(path, "trace file").splitlines() or [""])[0]
     if "TIMESTAMP" in header:
         return read_azure(path, skip_bad_rows=skip_bad_rows)
     if "Request tokens" in header:
         return read_burstgpt(path, skip_bad_rows=skip_bad_rows)
-    raise LlmstackError(f"unrecognised trace format (header {header.strip()!r})", path=str(path),
+    raise SpecError(f"unrecognised trace format (header {header.strip()[:80]!r})", file=str(path),
                         hint="expected Azure (TIMESTAMP,ContextTokens,GeneratedTokens), BurstGPT CSV or Mooncake JSONL")
 
 
@@ -256,7 +290,7 @@ def parse_duration(text: str, *, what: str = "duration") -> float:
     """Seconds of ``90``, ``90s``, ``10m``, ``1.5h``, ``500ms``."""
     match = _DURATION.match(text)
     if not match:
-        raise LlmstackError(f"{what} {text!r} is not a duration", hint="use e.g. 90s, 10m, 1h")
+        raise SpecError(f"{what} {text!r} is not a duration", hint="use e.g. 90s, 10m, 1h")
     scale = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "h": 3600.0}[match.group(2)]
     return float(match.group(1)) * scale
 
@@ -264,12 +298,12 @@ def parse_duration(text: str, *, what: str = "duration") -> float:
 def parse_slice(text: str) -> tuple[float, float]:
     """``10m..40m`` -> (600, 2400); either end may be empty (``..30m``, ``1h..``)."""
     if ".." not in text:
-        raise LlmstackError(f"slice {text!r} has no '..'", path="--slice", hint="use START..END, e.g. 10m..40m")
+        raise SpecError(f"slice {text!r} has no '..'", path="slice", hint="use START..END, e.g. 10m..40m")
     start_text, end_text = text.split("..", 1)
     start = parse_duration(start_text, what="slice start") if start_text.strip() else 0.0
     end = parse_duration(end_text, what="slice end") if end_text.strip() else math.inf
     if end <= start:
-        raise LlmstackError(f"slice {text!r} ends before it starts", path="--slice")
+        raise SpecError(f"slice {text!r} ends before it starts", path="slice")
     return start, end
 
 
@@ -278,8 +312,8 @@ def slice_trace(trace: Trace, start_s: float, end_s: float) -> Trace:
     picked = tuple(replace(r, arrival_s=r.arrival_s - start_s) for r in trace.requests
                    if start_s <= r.arrival_s < end_s)
     if not picked:
-        raise LlmstackError(f"slice {start_s:g}s..{end_s:g}s of {trace.name} holds no requests",
-                            path="--slice", hint=f"the trace lasts {trace.duration_s:.0f}s")
+        raise SpecError(f"slice {start_s:g}s..{end_s:g}s of {trace.name} holds no requests",
+                            path="slice", hint=f"the trace lasts {trace.duration_s:.0f}s")
     return Trace(trace.name, picked, trace.skipped_rows)
 
 
@@ -290,8 +324,11 @@ def scale_rate(trace: Trace, factor: float, *, seed: int = 0) -> Trace:
     extra copies arrive a uniform 0..2 mean gaps later, so scaling up does not create
     simultaneous arrivals. Seeded, so a run is reproducible.
     """
-    if factor <= 0:
-        raise LlmstackError(f"rate scale must be > 0, got {factor}", path="--rate-scale")
+    if not (math.isfinite(factor) and factor > 0):
+        raise SpecError(f"rate scale must be a finite number > 0, got {factor}", path="rate scale")
+    if len(trace.requests) * factor > MAX_REQUESTS:
+        raise SpecError(f"rate scale {factor:g} would give {len(trace.requests) * factor:.3g} requests "
+                        f"(at most {MAX_REQUESTS:,})", path="rate scale", hint="scale a slice of the trace")
     if factor == 1:
         return trace
     rng = random.Random(seed)
@@ -315,17 +352,38 @@ def _lengths(rng: random.Random, mean: float, sigma: float) -> int:
     if sigma <= 0:
         return max(1, round(mean))
     mu = math.log(mean) - sigma * sigma / 2  # lognormal with the requested mean
-    return max(1, round(rng.lognormvariate(mu, sigma)))
+    return max(1, min(MAX_TOKENS, round(rng.lognormvariate(mu, sigma))))
+
+
+def _check(name: str, key: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
+    """``value`` finite and within low..high (``low_open``: above low), or one line naming the argument."""
+    ok = math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        sign = ">" if low_open else ">="
+        upper = f" and <= {high:g}" if math.isfinite(high) else ""
+        raise SpecError(f"{key}={value:g} is not allowed; use a finite number {sign} {low:g}{upper}",
+                        path=f"synthetic trace {name}")
+
+
+def _check_generator(name: str, peak_rate: float, duration_s: float, prompt: float, output: float,
+                     sigma: float) -> None:
+    _check(name, "rate", peak_rate, 0.0, 1e6, low_open=True)
+    _check(name, "duration", duration_s, 0.0, MAX_DURATION_S, low_open=True)
+    _check(name, "prompt", prompt, 1.0, MAX_TOKENS)
+    _check(name, "output", output, 1.0, MAX_TOKENS)
+    _check(name, "sigma", sigma, 0.0, MAX_SIGMA)
+    if peak_rate * duration_s > MAX_REQUESTS:
+        raise SpecError(f"rate x duration is {peak_rate * duration_s:.3g} requests (at most {MAX_REQUESTS:,})",
+                        path=f"synthetic trace {name}", hint="lower the rate or the duration")
 
 
 def _inhomogeneous(rate_at: Callable[[float], float], peak_rate: float, duration_s: float, prompt: float,
                    output: float, sigma: float, seed: int, name: str) -> Trace:
     """Poisson arrivals with a time-varying rate (thinning), token lengths lognormal around their means."""
+    _check_generator(name, peak_rate, duration_s, prompt, output, sigma)
     rng = random.Random(seed)
     t = 0.0
     out: list[TraceRequest] = []
-    if peak_rate <= 0:
-        raise LlmstackError("synthetic trace rate must be > 0")
     while True:
         t += rng.expovariate(peak_rate)
         if t >= duration_s:
@@ -333,7 +391,7 @@ def _inhomogeneous(rate_at: Callable[[float], float], peak_rate: float, duration
         if rng.random() * peak_rate <= rate_at(t):
             out.append(TraceRequest(t, _lengths(rng, prompt, sigma), _lengths(rng, output, sigma)))
     if not out:
-        raise LlmstackError(f"synthetic trace {name!r} produced no requests", hint="raise rate or duration")
+        raise SpecError(f"synthetic trace {name!r} produced no requests", hint="raise rate or duration")
     return Trace(name, tuple(out))
 
 
@@ -347,6 +405,8 @@ def poisson(rate: float, duration_s: float, *, prompt_tokens: float = 1024, outp
 def diurnal(rate: float, duration_s: float, *, peak: float = 3.0, period_s: float = 86400.0,
             prompt_tokens: float = 1024, output_tokens: float = 256, sigma: float = 0.0, seed: int = 0) -> Trace:
     """A day-shaped rate: ``rate`` at the trough, ``peak`` x rate at the crest, one cycle per ``period_s``."""
+    _check("diurnal", "period", period_s, 0.0, math.inf, low_open=True)
+    _check("diurnal", "peak", peak, 0.0, 1e3)
     def rate_at(t: float) -> float:
         return rate * (1 + (peak - 1) * (1 - math.cos(2 * math.pi * t / period_s)) / 2)
 
@@ -358,6 +418,11 @@ def bursts(rate: float, duration_s: float, *, burst: float = 5.0, every_s: float
            start_s: float | None = None, prompt_tokens: float = 1024, output_tokens: float = 256,
            sigma: float = 0.0, seed: int = 0) -> Trace:
     """A base rate with bursts of ``burst`` x rate lasting ``length_s``, one every ``every_s`` from ``start_s``."""
+    _check("bursts", "every", every_s, 0.0, math.inf, low_open=True)
+    _check("bursts", "length", length_s, 0.0, math.inf)
+    _check("bursts", "burst", burst, 0.0, 1e3)
+    if start_s is not None:
+        _check("bursts", "start", start_s, 0.0, math.inf)
     first = every_s / 2 if start_s is None else start_s
 
     def rate_at(t: float) -> float:
@@ -383,7 +448,7 @@ def synthetic(text: str) -> Trace:
     for part in filter(None, (a.strip() for a in args.split(","))):
         key, eq, value = part.partition("=")
         if not eq:
-            raise LlmstackError(f"synthetic trace argument {part!r} is not key=value", path="--trace")
+            raise SpecError(f"synthetic trace argument {part!r} is not key=value", path="synthetic trace")
         try:
             if key in _DURATION_KEYS:
                 kwargs[_DURATION_KEYS[key]] = parse_duration(value, what=key)
@@ -392,15 +457,15 @@ def synthetic(text: str) -> Trace:
             elif key == "seed":
                 kwargs["seed"] = int(value)
             else:
-                raise LlmstackError(f"unknown synthetic trace argument {key!r}", path="--trace",
+                raise SpecError(f"unknown synthetic trace argument {key!r}", path="synthetic trace",
                                     hint=f"known: {sorted([*_DURATION_KEYS, *_FLOAT_KEYS, 'seed'])}")
         except ValueError:
-            raise LlmstackError(f"synthetic trace argument {part!r} has a bad value", path="--trace") from None
+            raise SpecError(f"synthetic trace argument {part!r} has a bad value", path="synthetic trace") from None
     for required in ("rate", "duration_s"):
         if required not in kwargs:
-            raise LlmstackError(f"synthetic trace {text!r} needs {required.removesuffix('_s')}=", path="--trace")
+            raise SpecError(f"synthetic trace {text!r} needs {required.removesuffix('_s')}=", path="synthetic trace")
     try:
         trace: Trace = generator(**kwargs)
     except TypeError as exc:
-        raise LlmstackError(f"synthetic trace {text!r}: {exc}", path="--trace") from None
+        raise SpecError(f"synthetic trace {text!r}: {exc}", path="synthetic trace") from None
     return trace

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from llmstack.catalog.entries import AcceleratorSpec, ArchitectureSpec, SafeText
 from llmstack.errors import LlmstackError
@@ -39,18 +40,42 @@ KvCacheDtype = Literal["auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5
 ModelDtype = Literal["auto", "bfloat16", "float16"]
 VariantKind = Literal["base", "quantized", "distilled", "pruned"]
 RouterStrategy = Literal["round_robin", "least_request", "session_affinity", "prefix_hash"]
-class Spec(BaseModel):
-    """Base for every spec model: unknown fields are errors; instances are immutable."""
+MAX_NODES = 5000
+"""Kubernetes' documented scale limit: 5,000 nodes per cluster (kubernetes.io "Considerations for large clusters")."""
+MAX_REPLICAS = 1024
+"""HAProxy ``server-template`` slots the router renders per deployment (artifacts/haproxy.py allows 1..1024)."""
+MAX_COST_PER_GPU_HOUR = 1000.0
+"""Dollars; the dearest cloud GPU hour is about $15 (8-GPU H200 instances run ~$100/h for eight)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Spec(BaseModel):
+    """Base for every spec model: unknown fields are errors; instances are immutable.
+
+    Numbers are finite (``.inf``/``.nan`` are errors) and a YAML boolean is never a number
+    (``gpus_per_node: true`` is an error, not 1).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None and _numeric(cls.model_fields[info.field_name]):
+            raise ValueError(f"{str(value).lower()} is a boolean; a number is expected")
+        return value
+
+
+def _numeric(field: FieldInfo) -> bool:
+    kinds = get_args(field.annotation) or (field.annotation,)
+    return any(kind in (int, float) for kind in kinds)
 
 
 # ---------------------------------------------------------------- hardware
 
 
 class NodeRange(Spec):
-    min: int = Field(default=0, ge=0)
-    max: int = Field(default=1, ge=1)
+    min: int = Field(default=0, ge=0, le=MAX_NODES)
+    max: int = Field(default=1, ge=1, le=MAX_NODES, description="at most 5,000 (Kubernetes' cluster limit)")
 
     @model_validator(mode="after")
     def _ordered(self) -> NodeRange:
@@ -68,7 +93,7 @@ class Toleration(Spec):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = Field(default=None, alias="tolerationSeconds")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class PoolSpec(Spec):
@@ -78,7 +103,7 @@ class PoolSpec(Spec):
     accelerator: SafeText | AcceleratorSpec
     gpus_per_node: int = Field(ge=1, le=64)
     nodes: NodeRange = Field(default_factory=NodeRange)
-    cost_per_gpu_hour: float = Field(ge=0)
+    cost_per_gpu_hour: float = Field(ge=0, le=MAX_COST_PER_GPU_HOUR)
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
     affinity: dict[str, object] | None = None
@@ -186,9 +211,9 @@ class ModelSpec(Spec):
 
 
 class ReplicaRange(Spec):
-    min: int = Field(default=1, ge=0)
-    max: int = Field(default=1, ge=1)
-    initial: int | None = Field(default=None, ge=0)
+    min: int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    max: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="at most 1024 (the router's server slots)")
+    initial: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
 
     @model_validator(mode="after")
     def _ordered(self) -> ReplicaRange:
@@ -211,7 +236,7 @@ class SloSpec(Spec):
 class EngineOptions(Spec):
     """vLLM engine options the capacity model reads; anything else goes in extra_args."""
 
-    max_model_len: int | None = Field(default=None, ge=16)
+    max_model_len: int | None = Field(default=None, ge=16, le=10_000_000, description="at most 10M tokens")
     max_num_seqs: int | None = Field(default=None, ge=1, le=4096, description="None: vLLM's runtime default")
     max_num_batched_tokens: int | None = Field(default=None, ge=16, description="None: vLLM's runtime default")
     gpu_memory_utilization: float = Field(default=0.92, gt=0.05, le=0.99, description="vLLM 0.33 default 0.92")
@@ -223,9 +248,9 @@ class EngineOptions(Spec):
 class WorkloadSpec(Spec):
     """The request shape a deployment is sized for (planner and model-based rules)."""
 
-    requests_per_s: float = Field(default=1.0, ge=0, description="expected demand across all replicas")
-    prompt_tokens: int = Field(default=1024, ge=1)
-    output_tokens: int = Field(default=256, ge=1)
+    requests_per_s: float = Field(default=1.0, ge=0, le=1e6, description="expected demand across all replicas")
+    prompt_tokens: int = Field(default=1024, ge=1, le=10_000_000)
+    output_tokens: int = Field(default=256, ge=1, le=10_000_000)
 
 
 class DeploymentSpec(Spec):

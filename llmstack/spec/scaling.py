@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from llmstack.errors import LlmstackError
+from llmstack.errors import LlmstackError, SpecError
+from llmstack.spec.loading import validation_error
 from llmstack.spec.models import DeploymentSpec, Name, ReplicaRange, RouterSpec, Spec, StackSpec
 
 CONFIG_KEY = "llmstack:scaling"
@@ -76,10 +77,7 @@ def parse_scaling(raw: Any) -> dict[str, ScalingOverride]:
         try:
             overrides[str(name)] = ScalingOverride.model_validate(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-            raise LlmstackError(msg, path=f"{CONFIG_KEY}.{name}" + (f".{field}" if field else "")) from exc
+            raise validation_error(exc, value, None, prefix=f"{CONFIG_KEY}.{name}") from exc
     return overrides
 
 
@@ -89,13 +87,13 @@ def from_document(document: Any, source: str) -> dict[str, ScalingOverride]:
     if isinstance(document, dict) and "config" in document:
         config = document["config"]
         if not isinstance(config, dict):
-            raise LlmstackError("config is not a mapping", path=f"{source}: config")
+            raise SpecError("config is not a mapping", file=source, path="config")
         return parse_scaling(config.get(CONFIG_KEY))
     try:
         return parse_scaling(document)
     except LlmstackError as exc:
-        raise LlmstackError(exc.message, path=f"{source}: {exc.path}" if exc.path else source,
-                            hint="pass a Pulumi.<stack>.yaml or a deployment -> overrides mapping") from exc
+        raise SpecError(exc.message, file=source, path=exc.path,
+                        hint="pass a Pulumi.<stack>.yaml or a deployment -> overrides mapping") from exc
 
 
 def apply_scaling(stack: StackSpec, overrides: dict[str, ScalingOverride]) -> StackSpec:

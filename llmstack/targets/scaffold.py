@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import yaml
-
-from llmstack import data
+from llmstack import data, yaml_text
 from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.spec.loading import load_spec
@@ -85,7 +83,7 @@ def _project_file(name: str) -> str:
         "description": "Self-hosted LLM serving (vLLM) with llmstack: routing, monitoring, policy-driven scaling",
         "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}},
     }
-    return yaml.safe_dump(project, sort_keys=False)
+    return yaml_text.dump(project)
 
 
 def _stack_file(example: Path, target: Target, stack: str) -> str:
@@ -102,4 +100,4 @@ def _stack_file(example: Path, target: Target, stack: str) -> str:
         "# llmstack:scaling is written by the policy engine (`llmstack apply --stack "
         f"{stack}`); `pulumi up` deploys it.\n"
     )
-    return header + yaml.safe_dump({"config": config}, sort_keys=False)
+    return header + yaml_text.dump({"config": config})

@@ -6,7 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from llmstack.artifacts import grafana, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import grafana
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 
@@ -63,3 +64,17 @@ def test_provisioning_points_at_prometheus_and_folder() -> None:
     assert datasource["datasources"][0]["type"] == "prometheus"
     provider = grafana.dashboard_provisioning("/var/lib/grafana/dashboards")
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_tpot_panels_built_with_the_sdk_carry_units_and_slo(example_stack: StackSpec) -> None:
+    dashboards = grafana.build_dashboards(example_stack)
+    fleet = {p["title"]: p for p in dashboards["llmstack-fleet.json"]["panels"]}
+    tpot = fleet["TPOT p95 vs SLO"]
+    assert tpot["fieldConfig"]["defaults"]["unit"] == "s"
+    assert tpot["targets"][0]["expr"] == signals.by_name()["tpot_p95"].record
+    assert {t["legendFormat"] for t in tpot["targets"]} >= {f"SLO {d.name}" for d in example_stack.deployments}
+    assert tpot["options"]["tooltip"] == {"mode": "multi", "sort": "desc"}
+    latency = {p["title"]: p for p in dashboards["llmstack-deployment.json"]["panels"]}["Latency percentiles"]
+    assert "TPOT p95" in {t["legendFormat"] for t in latency["targets"]}
+    for d in dashboards.values():
+        assert all(p["fieldConfig"]["defaults"]["unit"] for p in d["panels"])

@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from llmstack.artifacts import labels, prometheus, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import labels, prometheus
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 from tests.artifacts.upstreams import free_port

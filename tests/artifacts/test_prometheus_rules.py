@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from llmstack.artifacts import prometheus, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import prometheus
 from llmstack.catalog import signals
 from llmstack.spec.models import StackSpec
 

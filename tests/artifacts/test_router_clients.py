@@ -169,4 +169,4 @@ def test_client_too_slow_to_send_its_body_gets_408_json(tmp_path: Path) -> None:
     assert head.startswith(b"HTTP/1.1 408")
     assert b"content-type: application/json" in head.lower()
     assert json.loads(body)["error"] == {"message": "the request was not received in time", "type": "timeout_error",
-                                         "code": 408}
+                                         "param": None, "code": 408}

@@ -42,12 +42,29 @@ def test_engine_fields_become_flags() -> None:
         assert args[args.index(flag) + 1] == value, (flag, pairs)
 
 
-def test_quantization_flag_set_from_variant() -> None:
-    stack = make_stack(variant="awq", model_spec={"name": "m", "architecture": "Llama-3.1-8B", "variants": [
-        {"name": "awq", "weights": "org/awq", "quantization": "awq_marlin", "kv_cache_dtype": "fp8"}]})
-    args = vllm_args.serve_args(stack, "chat")
-    assert args[args.index("--quantization") + 1] == "awq_marlin"
+def _quantized(**variant: object) -> list[str]:
+    stack = make_stack(variant="q", model_spec={"name": "m", "architecture": "Llama-3.1-8B", "variants": [
+        {"name": "q", "weights": "org/q", "kv_cache_dtype": "fp8", **variant}]})
+    return vllm_args.serve_args(stack, "chat")
+
+
+@pytest.mark.parametrize("variant", [
+    pytest.param({"quantization": "awq"}, id="awq-left-to-vllm-so-it-picks-marlin"),
+    pytest.param({"quantization": "awq_marlin"}, id="awq_marlin"),
+    pytest.param({"quantization": "gptq"}, id="gptq"),
+    pytest.param({"quantization": "compressed-tensors", "quantization_scheme": "w8a8-fp8"}, id="llm-compressor-fp8"),
+    pytest.param({"quantization": "modelopt"}, id="modelopt"),
+])
+def test_checkpoint_declared_quantization_passes_no_flag(variant: dict[str, object]) -> None:
+    args = _quantized(**variant)
+    assert "--quantization" not in args
     assert args[args.index("--kv-cache-dtype") + 1] == "fp8"
+
+
+@pytest.mark.parametrize("method", ["fp8", "experts_int8"])
+def test_load_time_quantization_passes_its_flag(method: str) -> None:
+    args = _quantized(quantization=method)
+    assert args[args.index("--quantization") + 1] == method
 
 
 def test_extra_args_appended_and_validated() -> None:

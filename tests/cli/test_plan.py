@@ -36,20 +36,25 @@ def test_plan_table_for_people() -> None:
 def test_user_error_is_one_line_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(EXAMPLE_SPEC.read_text().replace("tensor_parallel: 4", "tensor_parallel: 3"))
-    result = run_cli("plan", "--spec", str(bad), "--declared-only", "--json")
-    # TP 3 is a valid spec value; the planner reports it as a rejected option, not a crash
-    assert result.returncode == 0
-    rejected = [o for o in json.loads(result.stdout) if o["deployment"] == "reasoning"]
-    assert "3 does not divide 64 attention heads" in rejected[0]["reason"]
+    result = run_cli("plan", "--spec", str(bad), "--declared-only")
+    # plan runs the checks render runs: a declared TP that cannot run is an error, not a table row
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and f"{bad}: deployments[reasoning].tensor_parallel: 3 does not divide 64 " \
+        "attention heads" in result.stderr
+    as_json = run_cli("plan", "--spec", str(bad), "--json")
+    assert as_json.returncode == 2 and not as_json.stderr
+    error = json.loads(as_json.stdout)["error"]
+    assert error["kind"] == "spec" and error["file"] == str(bad)
+    assert error["path"] == "deployments[reasoning].tensor_parallel"
 
 
 def test_unknown_accelerator_exit_2_with_close_match(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(EXAMPLE_SPEC.read_text().replace("accelerator: L4", "accelerator: L40"))
+    bad.write_text(EXAMPLE_SPEC.read_text().replace("accelerator: L4", "accelerator: L40X"))  # L40 is in the catalog
     result = run_cli("plan", "--spec", str(bad))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "pools[l4].accelerator: unknown accelerator 'L40'" in result.stderr
+    assert "pools[l4].accelerator: unknown accelerator 'L40X'" in result.stderr
     assert "L40S" in result.stderr
 
 

@@ -45,15 +45,16 @@ def test_recommend_json_lists_scale_out_with_fields(tmp_path: Path, capsys: pyte
     assert any(e["deployment"] == "chat" and e["outcome"] == "dry-run" for e in entries)
 
 
-def test_recommend_unreachable_prometheus_warns_and_recommends_nothing(
+def test_recommend_unreachable_prometheus_exits_2_with_a_json_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.policy.servers import free_port
 
-    main(["recommend", "--prometheus", f"http://127.0.0.1:{free_port()}", "--spec", str(EXAMPLE_SPEC),
-          "--project-dir", str(tmp_path), "--policy", str(ROOT / "policies" / "default.yaml"),
-          "--audit-log", str(tmp_path / "audit.jsonl"), "--json", "--timeout", "1"])
-    captured = capsys.readouterr()
-    assert json.loads(captured.out) == []
-    assert "unreachable" in captured.err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["recommend", "--prometheus", f"http://127.0.0.1:{free_port()}", "--spec", str(EXAMPLE_SPEC),
+              "--project-dir", str(tmp_path), "--policy", str(ROOT / "policies" / "default.yaml"),
+              "--audit-log", str(tmp_path / "audit.jsonl"), "--json", "--timeout", "1"])
+    assert exit_info.value.code == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["kind"] == "metrics" and "unreachable" in error["message"]
     lines = (tmp_path / "audit.jsonl").read_text().splitlines()
     assert lines and all(json.loads(line)["outcome"] == "refused" for line in lines)

@@ -45,7 +45,8 @@ def test_simulate_reports_bad_row_with_line(tmp_path: Path) -> None:
                      "2023-11-16 18:00:01.0,-3,5\n2023-11-16 18:00:02.0,10,5\n")
     result = simulate("--trace", str(trace), "--autoscaler", "static:1", "--json")
     assert result.returncode == 2
-    assert "line 3" in result.stderr and "negative" in result.stderr
+    error = json.loads(result.stdout)["error"]  # --json: the error is JSON too
+    assert error["file"] == str(trace) and "line 3" in error["message"] and "negative" in error["message"]
     skipped = simulate("--trace", str(trace), "--autoscaler", "static:1", "--json", "--skip-bad-rows")
     assert skipped.returncode == 0, skipped.stderr
     assert json.loads(skipped.stdout)["skipped_rows"] == 1

@@ -41,7 +41,7 @@ def test_render_reads_scaling_and_spec_from_the_stack_file_apply_writes(tmp_path
 
 
 def test_scaling_file_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(LlmstackError, match=r"^scaling\.yaml: llmstack:scaling\.chat\.replicaz: unknown key"):
+    with pytest.raises(LlmstackError, match=r"^scaling\.yaml: llmstack:scaling\.chat\.replicaz: unknown field"):
         scaling.from_document({"chat": {"replicaz": 2}}, "scaling.yaml")
 
 

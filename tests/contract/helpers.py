@@ -22,7 +22,7 @@ def tokenize(target: Target, **body: object) -> int:
 
 def metrics(target: Target) -> dict[str, float]:
     """Request counters of ``/metrics``: successes (all reasons), e2e histogram count, running requests."""
-    text = httpx.get(f"{target.base_url}/metrics", timeout=30).text
+    text = httpx.get(f"{target.base_url}{target.metrics_path}", timeout=30).text
     out = {"success": 0.0, "e2e_count": 0.0, "running": 0.0}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -36,7 +36,7 @@ def metrics(target: Target) -> dict[str, float]:
 
 
 def cache_config(target: Target) -> dict[str, str]:
-    text = httpx.get(f"{target.base_url}/metrics", timeout=30).text
+    text = httpx.get(f"{target.base_url}{target.metrics_path}", timeout=30).text
     for family in text_string_to_metric_families(text):
         if family.name == "vllm:cache_config_info":
             return dict(family.samples[0].labels)

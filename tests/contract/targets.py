@@ -1,4 +1,5 @@
-"""The servers the contract suite talks to: the simulated replica (always) and a real vLLM engine.
+"""The servers the contract suite talks to: the simulated replica, the same behind the generated router
+(real HAProxy, one route, so the router is as transparent as the engine), and a real vLLM engine.
 
 The real engine is the engine tier's session-shared ``vllm_engine`` (tests/conftest.py: the tiny
 offline model, 1024-token context, served as ``tiny-a``); it skips where no engine is installed and
@@ -10,14 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
+from llmstack.artifacts import haproxy
 from llmstack.sim.server import LiveFleet
 from llmstack.spec.models import StackSpec
+from tests.artifacts.upstreams import free_port, running_haproxy
 
 STANDIN_MODEL = "tiny"
 STANDIN_MAX_MODEL_LEN = 1024
@@ -32,6 +37,10 @@ class Target:
     """``http://127.0.0.1:PORT``, without ``/v1``."""
     model: str
     max_model_len: int
+    metrics_path: str = "/metrics"
+    """Where the engine's own ``/metrics`` is (through the router: ``/<model>/metrics``)."""
+    direct: bool = True
+    """False behind the router (its ``/v1/models`` is its own)."""
 
 
 def standin_stack() -> StackSpec:
@@ -53,6 +62,25 @@ def standin_stack() -> StackSpec:
 def standin() -> Iterator[Target]:
     with LiveFleet(standin_stack(), "chat", replicas=1, time_factor=STANDIN_TIME_FACTOR) as fleet:
         yield Target("stand-in", f"http://127.0.0.1:{fleet.ports[0]}", STANDIN_MODEL, STANDIN_MAX_MODEL_LEN)
+
+
+@contextlib.contextmanager
+def behind_router(folder: Path) -> Iterator[Target]:
+    """The stand-in behind the router that ``haproxy.build_haproxy_config`` generates for it."""
+    stack = standin_stack()
+    with LiveFleet(stack, "chat", replicas=1, time_factor=STANDIN_TIME_FACTOR) as fleet:
+        port = free_port()
+        options = haproxy.HaproxyOptions(bind_host="127.0.0.1", port=port, stats_port=free_port(), log=False,
+                                         health_check_interval="200ms", health_check_rise=1)
+        addressing = {"chat": haproxy.BackendAddressing.static([haproxy.Server("chat-0", "127.0.0.1",
+                                                                               fleet.ports[0])])}
+        config = haproxy.build_haproxy_config(stack, "gw", addressing, options)
+        with running_haproxy(config, folder, port) as url:
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{url}/health", timeout=5).status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            yield Target("router", url, STANDIN_MODEL, STANDIN_MAX_MODEL_LEN, f"/{STANDIN_MODEL}/metrics",
+                         direct=False)
 
 
 def describe(name: str, base_url: str) -> Target:

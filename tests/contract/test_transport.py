@@ -74,8 +74,10 @@ def test_completed_requests_are_counted(client: openai.OpenAI, target: Target) -
 def test_models_health_version(client: openai.OpenAI, target: Target) -> None:
     models = client.models.list().data
     assert [m.id for m in models] == [target.model]
-    assert models[0].created > 0 and models[0].owned_by == "vllm"
-    assert (models[0].model_extra or {}).get("max_model_len") == target.max_model_len
+    assert models[0].created > 0
+    if target.direct:  # the router lists its routes itself
+        assert models[0].owned_by == "vllm"
+        assert (models[0].model_extra or {}).get("max_model_len") == target.max_model_len
     assert httpx.get(f"{target.base_url}/health", timeout=30).status_code == 200
     assert httpx.get(f"{target.base_url}/version", timeout=30).json()["version"]
 

@@ -112,7 +112,7 @@ def test_demo_router_config_and_file_sd_match_final_replicas(demo_run: tuple[dic
 def test_demo_prometheus_scraped_every_added_replica(demo_run: tuple[dict[str, Any], Path]) -> None:
     summary, _ = demo_run
     followed = summary["prometheus"]["targets_followed"]
-    added = [f"chat:{p}" for c in summary["changes"] if c["kind"] == "out" for p in c["added_ports"]]
+    added = [f"{c['deployment']}:{p}" for c in summary["changes"] if c["kind"] == "out" for p in c["added_ports"]]
     assert added and sorted(followed) == sorted(added)
     # Prometheus applies discovery changes at most every 5 wall seconds: judge replicas added 8 s before the end
     settled = [k for k, v in followed.items() if v["added_t_s"] <= summary["simulated_s"] - 8 * summary["speed"]]

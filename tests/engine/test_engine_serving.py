@@ -10,6 +10,7 @@ from tokenizers import Tokenizer
 
 from llmstack.engine.fleet import requests_in_engine
 from llmstack.engine.launcher import VllmEngine
+from tests.sim.test_exposition_vs_real import real_shape, shape
 
 
 def test_chat_prompt_tokens_are_counted_after_the_projects_chat_template(vllm_engine: VllmEngine,
@@ -36,3 +37,13 @@ def test_metrics_are_vllm_families_for_the_served_name(vllm_engine: VllmEngine) 
               for s in f.samples if "model_name" in s.labels}
     assert models == {"tiny-a"}
     assert requests_in_engine(text) == 0
+
+
+def test_live_engine_still_matches_the_captured_exposition(vllm_engine: VllmEngine) -> None:
+    live = shape(httpx.get(f"{vllm_engine.url}/metrics", timeout=30).text)
+    captured = real_shape()
+    assert set(live) == set(captured)
+    for name, family in captured.items():
+        assert live[name]["type"] == family["type"], name
+        assert live[name]["labels"] == family["labels"], name
+        assert live[name]["buckets"] == family["buckets"], name

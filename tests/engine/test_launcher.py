@@ -124,3 +124,32 @@ def test_tiny_model_is_built_once_and_every_id_decodes(tmp_path: Path) -> None:
     assert tokenizer.token_to_id(settings["eos_token"]) == config["eos_token_id"]
     assert "add_generation_prompt" in settings["chat_template"]
     assert [p.name for p in tmp_path.iterdir()] == [folder.name], "no scratch folder is left behind"
+
+
+def test_demo_prompts_are_one_tiny_model_token_per_trace_token(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from llmstack.demo.replay_client import prompt_text
+
+    tokenizer = Tokenizer.from_file(str(tiny_model.ensure_tiny_model(tmp_path) / "tokenizer.json"))
+    assert abs(len(tokenizer.encode(prompt_text(500)).ids) - 500) <= 1
+
+
+def test_fleet_adds_engines_together_drains_and_stops_them_all(fake_engine: Path) -> None:
+    from llmstack.engine.fleet import EngineFleet
+
+    fleet = EngineFleet(EngineConfig(fake_engine), fake_engine / "logs", replicas=1, ready_timeout_s=20)
+    try:
+        assert len(fleet.start()) == 1
+        added = fleet.add_replicas(2)
+        assert len(added) == 2 and len(fleet.ports) == 3
+        fleet.remove_replica(added[0], drain_s=5)
+        assert added[0] not in fleet.ports
+    finally:
+        fleet.stop()
+    assert len(fleet.started_pids) == 3
+    deadline = time.monotonic() + 5
+    while any(launcher.group_alive(p) for p in fleet.started_pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(launcher.group_alive(p) for p in fleet.started_pids)
+    assert fleet.ports == []

@@ -208,7 +208,7 @@ def test_immutable_stack_file_refused_before_pulumi_runs(project: Path, monkeypa
     pytest.param(b"config:\n  a: \xff\xfe\n", "not UTF-8", id="invalid-utf8"),
     pytest.param("config:\n  llmstack:scaling:\n    chat: {replicas: -1}\n",
                  "config.llmstack:scaling.chat.replicas", id="negative-replicas"),
-    pytest.param("config:\n  llmstack:scaling:\n    chat: {replica: 3}\n", "unknown key", id="unknown-key"),
+    pytest.param("config:\n  llmstack:scaling:\n    chat: {replica: 3}\n", "unknown field", id="unknown-key"),
     pytest.param("- a list\n", "a mapping with a `config:` mapping", id="not-a-mapping"),
 ])
 def test_bad_stack_file_is_one_line_naming_file_and_key(project: Path, text: str | bytes, message: str) -> None:

@@ -7,6 +7,7 @@ recorded with ``state.with_actions`` as the loop does after a successful apply.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -78,7 +79,9 @@ def test_scale_in_only_after_stabilization_window(stack: StackSpec, policy: Poli
     assert acting, "never scaled in"
     first_t, first_recs = acting[0]
     assert first_t > window
-    assert [r.proposed.replicas for r in first_recs] == [5]  # max_step_down 1
+    limits = policy.guards_for("chat")
+    step = max(limits.max_step_down, math.floor(6 * limits.max_step_down_ratio))  # the step-down guard
+    assert [r.proposed.replicas for r in first_recs] == [6 - step]
     held = [reasons for t, _, reasons in cycles if t < first_t]
     assert held and all(any("stabilization" in reason for reason in reasons) for reasons in held)
 

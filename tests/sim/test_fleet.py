@@ -18,6 +18,7 @@ class Scripted:
     """Returns scripted replica counts by time: [(from_s, replicas), ...]."""
 
     name = "scripted"
+    respect_limits = True
 
     def __init__(self, plan: list[tuple[float, int]]) -> None:
         self.plan = plan
@@ -105,3 +106,20 @@ def test_requests_wait_at_balancer_until_a_replica_is_ready(example_stack: Stack
     trace = Trace("t", (TraceRequest(0.0, 100, 10),))
     result = simulate(stack, "chat", trace, Scripted([(0, 0), (15, 1)]), FleetConfig(startup_delay_s=45))
     assert result.finished[0].first_token_s is not None and result.finished[0].first_token_s > 60
+
+
+class Fixed(Scripted):
+    """Scripted, with the fleet told whether to clamp it."""
+
+    def __init__(self, replicas: int, respect_limits: bool) -> None:
+        super().__init__([(0, replicas)])
+        self.respect_limits = respect_limits
+
+
+@pytest.mark.parametrize(("respect_limits", "replicas_up"), [(True, 8), (False, 10)])
+def test_fleet_clamps_to_the_replica_range_only_when_the_autoscaler_asks(
+        example_stack: StackSpec, respect_limits: bool, replicas_up: int) -> None:
+    assert example_stack.deployment("chat").replicas.max == 8
+    trace = traces.slice_trace(traces.load_trace("azure-conv"), 0, 120)
+    result = simulate(example_stack, "chat", trace, Fixed(10, respect_limits), FleetConfig())
+    assert {p.replicas_up for p in result.timeline} == {replicas_up}

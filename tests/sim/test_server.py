@@ -9,6 +9,7 @@ for a few seconds.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +71,10 @@ def test_request_over_context_rejected_with_400(fleet: LiveFleet) -> None:
 
 def test_health_and_models(fleet: LiveFleet) -> None:
     assert httpx.get(url(fleet.ports[0], "/health")).status_code == 200
+    with httpx.Client() as client:  # a HEAD answer has no body: the next request on the connection still parses
+        head = client.head(url(fleet.ports[0], "/v1/models"))
+        assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+        assert client.get(url(fleet.ports[0], "/version")).json()["version"]
     models = httpx.get(url(fleet.ports[0], "/v1/models")).json()
     assert models["data"][0]["id"] == "llama-3.1-8b"
 
@@ -148,3 +153,42 @@ def test_prometheus_signals_return_series_for_every_replica(fleet: LiveFleet, pr
     assert sorted(r["metric"]["instance"] for r in up) == sorted(  # type: ignore[index]
         f"127.0.0.1:{p}" for p in fleet.ports)
     assert flowing, "request_rate stayed 0"
+
+
+def test_prefix_caching_reported_as_configured_and_long_prefixes_hit(example_stack: StackSpec) -> None:
+    data = example_stack.model_dump(mode="json", by_alias=True, exclude_none=True)
+    next(d for d in data["deployments"] if d["name"] == "chat")["engine"]["enable_prefix_caching"] = False
+    off = StackSpec.model_validate(data)
+    with LiveFleet(off, "chat", replicas=1, time_factor=20) as fleet:
+        text = httpx.get(url(fleet.ports[0], "/metrics")).text
+    assert 'enable_prefix_caching="False"' in text
+    with LiveFleet(example_stack, "chat", replicas=1, time_factor=20) as fleet:
+        prompt = "the same long system prompt " * 400  # 11 KB, five 512-token blocks
+        for _ in range(2):
+            httpx.post(url(fleet.ports[0], "/v1/completions"), json={"prompt": prompt, "max_tokens": 2}, timeout=30)
+        families = {f.name: f for f in text_string_to_metric_families(httpx.get(url(fleet.ports[0], "/metrics")).text)}
+    assert families["vllm:prefix_cache_hits"].samples[0].value >= 2048
+
+
+def test_stop_closes_idle_keep_alive_connections_at_once(fleet: LiveFleet) -> None:
+    port = fleet.add_replica()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        fleet.remove_replica(port, drain_s=5)
+        assert sock.recv(4096) == b""  # closed, not left open for the keep-alive timeout
+    assert time.monotonic() - started < 2
+
+
+def test_expect_continue_and_malformed_requests(fleet: LiveFleet) -> None:
+    with socket.create_connection(("127.0.0.1", fleet.ports[0]), timeout=5) as sock:
+        body = b'{"prompt": "hi", "max_tokens": 1}'
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+    with socket.create_connection(("127.0.0.1", fleet.ports[0]), timeout=5) as sock:
+        sock.sendall(b"NONSENSE\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400")

@@ -62,7 +62,7 @@ def test_yaml_syntax_error_gives_file_and_line(tmp_path: Path) -> None:
     bad.write_text("name: demo\npools: [a\n  b: c\n")
     with pytest.raises(LlmstackError) as info:
         load_spec(bad)
-    assert info.value.path is not None and info.value.path.startswith(f"{bad}:3:")
+    assert info.value.file is not None and info.value.file.startswith(f"{bad}:3:")
     assert "YAML syntax error" in info.value.message
 
 

@@ -20,7 +20,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from llmstack.artifacts import grafana, haproxy, images, labels, prometheus, vllm_args, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import grafana, haproxy, images, labels, prometheus, vllm_args
+from llmstack.spec import resolving
 from llmstack.targets.docker import layout as layout_module
 from llmstack.targets.docker.layout import DockerLayout, PublishedPort
 
@@ -105,6 +107,11 @@ class ContainerSpec:
     cap_add: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     restart: str = RESTART
+    runtime: str | None = None
+    """Container runtime (``habana`` for Gaudi); None: Docker's default."""
+    privileged: bool = False
+    devices: tuple[str, ...] = ()
+    """Host device paths passed through as they are (TPU: ``/dev/vfio``)."""
 
 
 def deployment_alias(plan: DockerLayout, deployment: str) -> str:
@@ -135,15 +142,21 @@ def engine(plan: DockerLayout, deployment: str, index: int) -> ContainerSpec:
     replica = next(r for r in plan.replicas if r.deployment == deployment and r.index == index)
     args = vllm_args.serve_args(plan.stack, deployment, port=layout_module.ENGINE_PORT, host="0.0.0.0")
     gpus = ",".join(str(i) for i in replica.device_ids)
+    accelerator = resolving.accelerator(plan.stack, plan.stack.pool(plan.stack.deployment(deployment).pool))
+    devices = accelerator.platform.docker if accelerator.platform is not None else None
     return ContainerSpec(
         name=replica.container,
         role=labels.ENGINE_ROLE,
-        image=images.VLLM_IMAGE,
+        image=images.vllm_image(accelerator),
         entrypoint=tuple(vllm_args.VLLM_ENTRYPOINT),
         command=tuple(args),
-        env={"HF_HOME": HF_CACHE_PATH},
+        env={"HF_HOME": HF_CACHE_PATH, **({devices.visible_devices_env: gpus} if devices else {})},
         secret_env=(HF_TOKEN_ENV,),
-        device_ids=replica.device_ids,
+        device_ids=replica.device_ids if devices is None else None,
+        runtime=devices.runtime if devices else None,
+        privileged=devices.privileged if devices else False,
+        devices=tuple(devices.devices) if devices else (),
+        cap_add=tuple(devices.cap_add) if devices else (),
         shm_size_mb=SHM_SIZE_MB,
         volumes=(Mount(plan.model_cache_volume, HF_CACHE_PATH),),
         healthcheck=Healthcheck(ENGINE_HEALTHCHECK),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmstack.artifacts import yaml_text
+from llmstack import yaml_text
 from llmstack.spec.models import StackSpec
 from llmstack.targets.docker import containers, layout
 from llmstack.targets.docker.containers import ContainerSpec
@@ -83,6 +83,12 @@ def service(spec: ContainerSpec) -> dict[str, Any]:
         out["shm_size"] = f"{spec.shm_size_mb}m"
     if spec.cap_add:
         out["cap_add"] = list(spec.cap_add)
+    if spec.runtime is not None:
+        out["runtime"] = spec.runtime
+    if spec.privileged:
+        out["privileged"] = True
+    if spec.devices:
+        out["devices"] = [f"{d}:{d}" for d in spec.devices]
     if spec.ports:
         out["ports"] = [{"target": p.container_port, "published": str(p.port), "host_ip": p.address,
                          "protocol": "tcp"} for p in spec.ports]

@@ -81,12 +81,12 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, option
     volumes, mounts = engines.engine_volumes(shape, options)
     container = {
         "name": "vllm-batch",
-        "image": images.VLLM_IMAGE,
+        "image": images.vllm_image(kd.accelerator),
         "imagePullPolicy": "IfNotPresent",
         "command": ["vllm", "run-batch"],
         "args": run_batch_args(stack, job),
         "env": engines.engine_env(options),
-        "resources": engines.engine_resources(kd.pool, shape),
+        "resources": engines.engine_resources(kd.pool, shape, kd.accelerator),
         "volumeMounts": [*mounts, {"name": "batch-data", "mountPath": DATA_PATH}],
         "securityContext": dict(engines.ENGINE_SECURITY),
     }
@@ -103,7 +103,7 @@ def job_manifest(stack: StackSpec, job: BatchJobSpec, kd: KubeDeployment, option
                 "enableServiceLinks": False,
                 "automountServiceAccountToken": False,
                 "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                **engines.pool_scheduling(kd.pool),
+                **engines.pool_scheduling(kd.pool, kd.accelerator),
             },
         },
     }

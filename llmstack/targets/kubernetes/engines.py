@@ -26,7 +26,7 @@ import shlex
 from typing import Any
 
 from llmstack.artifacts import images, labels, vllm_args
-from llmstack.spec.models import PoolSpec
+from llmstack.spec.models import AcceleratorSpec, PoolSpec
 from llmstack.targets.kubernetes import meta
 from llmstack.targets.kubernetes.options import HF_CACHE_PATH, KubernetesOptions
 from llmstack.targets.kubernetes.resolved import KubeDeployment
@@ -42,11 +42,31 @@ ENGINE_SECURITY = {"allowPrivilegeEscalation": False, "privileged": False, "capa
 """Container securityContext of vLLM (root image: see the module docstring)."""
 
 
-def pool_scheduling(pool: PoolSpec) -> dict[str, Any]:
-    """nodeSelector, tolerations and affinity of a pool, as pod spec fields."""
+def platform_node_selector(pool: PoolSpec, accelerator: AcceleratorSpec | None) -> dict[str, str]:
+    """The accelerator platform's node labels (TPU: accelerator and slice topology for the pool's chips)."""
+    platform = accelerator.platform if accelerator is not None else None
+    if platform is None:
+        return {}
+    labels_: dict[str, str] = dict(platform.node_selector)
+    topology = platform.topologies.get(pool.gpus_per_node)
+    if platform.topology_label and topology:
+        labels_[platform.topology_label] = topology
+    return labels_
+
+
+def device_resource(pool: PoolSpec, accelerator: AcceleratorSpec | None) -> str:
+    """The extended resource pods request: the pool's when set, else the accelerator platform's, else nvidia.com/gpu."""
+    if "device_resource" not in pool.model_fields_set and accelerator is not None and accelerator.platform:
+        return accelerator.platform.device_resource
+    return pool.device_resource
+
+
+def pool_scheduling(pool: PoolSpec, accelerator: AcceleratorSpec | None = None) -> dict[str, Any]:
+    """nodeSelector (the platform's labels, then the pool's), tolerations and affinity of a pool, as pod spec fields."""
     fields: dict[str, Any] = {}
-    if pool.node_selector:
-        fields["nodeSelector"] = dict(sorted(pool.node_selector.items()))
+    selector_ = {**platform_node_selector(pool, accelerator), **pool.node_selector}
+    if selector_:
+        fields["nodeSelector"] = dict(sorted(selector_.items()))
     if pool.tolerations:
         fields["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in pool.tolerations]
     if pool.affinity:
@@ -83,13 +103,14 @@ def engine_volumes(shape: PodShape, options: KubernetesOptions) -> tuple[list[di
     return volumes, mounts
 
 
-def engine_resources(pool: PoolSpec, shape: PodShape) -> dict[str, Any]:
+def engine_resources(pool: PoolSpec, shape: PodShape, accelerator: AcceleratorSpec | None = None) -> dict[str, Any]:
     """GPU requests = limits (extended resources must); memory limit = request; no CPU limit (no throttling)."""
     gpus = str(shape.gpus_per_pod)
     memory = meta.gib(shape.memory_gib)
+    resource = device_resource(pool, accelerator)
     return {
-        "requests": {"cpu": str(shape.cpu), "memory": memory, pool.device_resource: gpus},
-        "limits": {"memory": memory, pool.device_resource: gpus},
+        "requests": {"cpu": str(shape.cpu), "memory": memory, resource: gpus},
+        "limits": {"memory": memory, resource: gpus},
     }
 
 
@@ -109,12 +130,12 @@ def _container(name: str, command: list[str], args: list[str], kd: KubeDeploymen
     _, mounts = engine_volumes(shape, options)
     container: dict[str, Any] = {
         "name": name,
-        "image": images.VLLM_IMAGE,
+        "image": images.vllm_image(kd.accelerator),
         "imagePullPolicy": "IfNotPresent",
         "command": command,
         "args": args,
         "env": engine_env(options),
-        "resources": engine_resources(kd.pool, shape),
+        "resources": engine_resources(kd.pool, shape, kd.accelerator),
         "volumeMounts": mounts,
         "securityContext": dict(ENGINE_SECURITY),
     }
@@ -136,7 +157,7 @@ def _pod_spec(container: dict[str, Any], kd: KubeDeployment, options: Kubernetes
         "enableServiceLinks": False,
         "automountServiceAccountToken": False,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-        **pool_scheduling(kd.pool),
+        **pool_scheduling(kd.pool, kd.accelerator),
     }
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from llmstack.errors import LlmstackError
+from llmstack.spec.loading import validation_error
 from llmstack.spec.models import DNS_LABEL, Spec
 
 CONFIG_KEY = "llmstack:kubernetes"
@@ -74,10 +75,7 @@ def from_config(raw: Any) -> KubernetesOptions:
     try:
         return KubernetesOptions.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise LlmstackError(msg, path=f"{CONFIG_KEY}.{field}" if field else CONFIG_KEY) from exc
+        raise validation_error(exc, raw, None, prefix=CONFIG_KEY) from exc
 
 
 MODEL_CACHE_KINDS = {"pvc": "pvc", "hostpath": "hostPath", "emptydir": "emptyDir"}

@@ -15,7 +15,8 @@ import hashlib
 import json
 from typing import Any
 
-from llmstack.artifacts import images, labels, prometheus, security, yaml_text
+from llmstack import yaml_text
+from llmstack.artifacts import images, labels, prometheus, security
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import meta, naming, networking
 from llmstack.targets.kubernetes.networking import PROMETHEUS_POD_LABELS

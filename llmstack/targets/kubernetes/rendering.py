@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmstack.artifacts import yaml_text
+from llmstack import yaml_text
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import crds, objects
 from llmstack.targets.kubernetes.options import KubernetesOptions

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmstack.artifacts import addressing, labels, vllm_args
-from llmstack.spec.models import DeploymentSpec, PoolSpec, RouterSpec, StackSpec
+from llmstack.spec.models import AcceleratorSpec, DeploymentSpec, PoolSpec, RouterSpec, StackSpec
 from llmstack.spec.resolving import ResolvedDeployment
 from llmstack.targets.kubernetes.options import KubernetesOptions
 from llmstack.targets.kubernetes.sizing import PodShape
@@ -43,6 +43,10 @@ class KubeDeployment:
     @property
     def pool(self) -> PoolSpec:
         return self.resolved.pool
+
+    @property
+    def accelerator(self) -> AcceleratorSpec:
+        return self.resolved.accelerator
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,6 @@ def test_conflicting_scaling_overrides_name_the_key(raw: dict[str, object], mess
 
 
 def test_kubernetes_options_unknown_key_names_the_key() -> None:
-    with pytest.raises(LlmstackError, match=r"llmstack:kubernetes\.namespce: unknown key"):
+    with pytest.raises(LlmstackError, match=r"llmstack:kubernetes\.namespce: unknown field"):
         options.from_config({"namespce": "x"})
     assert options.from_config({"namespace": "ml"}).namespace == "ml"

@@ -1,4 +1,4 @@
-"""The one YAML writer for every file llmstack renders (Prometheus, Kubernetes, Docker Compose, specs).
+"""The one YAML writer for every file llmstack writes (Prometheus, Kubernetes, Docker Compose, specs, profiles).
 
 Deterministic: keys in the order built, no anchors or aliases (a reused dict is written out in
 full), no line folding, Unicode as is, and multi-line strings (haproxy.cfg, scripts) in block

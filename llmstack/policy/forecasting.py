@@ -1,0 +1,49 @@
+"""Demand now and a start-up ahead, from the signals of this cycle and the ones before (pure).
+
+- **Arrivals.** ``request_rate`` counts completions, which a saturated fleet caps at its capacity;
+  requests that arrived but did not finish are in the system (waiting or running). So arrivals
+  over the last interval = completions + the growth of ``queue_length + running_requests``
+  (conservation of requests): a growing queue raises the estimate at once, the fast reaction.
+- **Demand** = arrivals + the queue spread over ``queue_drain`` (the backlog to work off).
+- **Forecast**: the arrivals' rising trend (least-squares slope over ``forecast_window``) times
+  the replica start-up time, so capacity is requested a start-up ahead of the load. Only a rise is
+  extrapolated: late scale-in costs little, early scale-in costs the SLO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from llmstack.policy.state import ScalingState
+
+IN_SYSTEM_SPAN_S = 60.0
+"""Queue growth is measured against the oldest cycle within this span (the rates' 1-minute window)."""
+
+
+def in_system(values: Mapping[str, float]) -> float:
+    return values.get("queue_length", 0.0) + values.get("running_requests", 0.0)
+
+
+def arrivals_rps(values: Mapping[str, float], state: ScalingState, deployment: str, now: float) -> float | None:
+    """Completions per second plus the growth of the requests in the system since the oldest recent cycle."""
+    rate = values.get("request_rate")
+    if rate is None:
+        return None
+    recent = [(t, n) for t, _, n in state.observed.get(deployment, ()) if 0 < now - t <= IN_SYSTEM_SPAN_S]
+    if not recent:
+        return rate
+    t0, n0 = recent[0]
+    return rate + max(0.0, (in_system(values) - n0) / (now - t0))
+
+
+def forecast_rps(state: ScalingState, deployment: str, now: float, arrivals: float, window_s: float,
+                 horizon_s: float) -> float:
+    """Arrivals ``horizon_s`` ahead: now plus the rising trend over ``window_s`` (never below now)."""
+    points = [(t, a) for t, a, _ in state.observed.get(deployment, ()) if now - t <= window_s] + [(now, arrivals)]
+    if window_s <= 0 or len(points) < 3:
+        return arrivals
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_a = sum(a for _, a in points) / len(points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    slope = sum((t - mean_t) * (a - mean_a) for t, a in points) / spread if spread > 0 else 0.0
+    return arrivals + max(0.0, slope) * horizon_s

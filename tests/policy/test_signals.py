@@ -1,0 +1,87 @@
+"""TPOT, queue growth, the forecast and start-up awareness as first-class inputs of the decision."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmstack.metrics.reading import SignalSnapshot
+from llmstack.policy import deciding, forecasting
+from llmstack.policy.recommendation import Recommendation, Setting
+from llmstack.policy.rules import Policy, load_policy
+from llmstack.policy.state import ScalingState
+from llmstack.spec.loading import load_spec
+from llmstack.spec.models import StackSpec
+from tests.conftest import EXAMPLE_SPEC, ROOT
+
+
+def snap(replicas: int, **values: float) -> dict[str, SignalSnapshot]:
+    base = {"request_rate": 1.0, "queue_length": 0.0, "running_requests": 4.0, "kv_cache_usage": 0.3,
+            "kv_cache_usage_max": 0.3, "ttft_p95": 0.3, "tpot_p95": 0.03, "prompt_tokens_rate": 1000.0,
+            "generation_tokens_rate": 250.0, "preemption_rate": 0.0, "replicas_up": float(replicas)}
+    base.update(values)
+    reasoning = SignalSnapshot("reasoning", 0.0, "1m", {**base, "request_rate": 0.2}, 1, 1, 1.0)
+    return {"chat": SignalSnapshot("chat", 0.0, "1m", base, replicas, replicas, 1.0), "reasoning": reasoning}
+
+
+@pytest.fixture
+def stack() -> StackSpec:
+    return load_spec(EXAMPLE_SPEC)
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return load_policy(ROOT / "policies" / "default.yaml")
+
+
+def chat(ev: deciding.Evaluation) -> list[Recommendation]:
+    return [r for r in ev.recommendations if r.deployment == "chat"]
+
+
+def test_tpot_over_its_slo_scales_out_and_says_tpot(stack: StackSpec, policy: Policy) -> None:
+    ev = deciding.evaluate(snap(2, tpot_p95=0.12), ScalingState(), policy, stack, 0.0,
+                           {"chat": Setting(2, "awq", "l4", 1)})
+    (rec,) = chat(ev)
+    assert rec.rule == "tpot-slo" and rec.proposed.replicas > 2
+    assert "tpot_p95" in rec.reason and "tpot_p95" in rec.signals
+
+
+def test_no_second_doubling_while_the_first_replicas_start(stack: StackSpec, policy: Policy) -> None:
+    """Latency seen by 2 serving replicas while 4 are asked for: double the serving count, not the 4."""
+    current = {"chat": Setting(4, "awq", "l4", 1)}
+    ev = deciding.evaluate(snap(4, replicas_up=2, ttft_p95=3.0, queue_length=4.0, request_rate=0.5,
+                                prompt_tokens_rate=500, generation_tokens_rate=125),
+                           ScalingState(), policy, stack, 0.0, current)
+    assert all(r.proposed.replicas <= 4 for r in chat(ev))
+
+
+def test_ttft_over_with_nothing_waiting_neither_scales_nor_holds(stack: StackSpec, policy: Policy) -> None:
+    """Long prompts alone over the TTFT SLO: more replicas do not help, and the fleet may still scale in."""
+    current = {"chat": Setting(6, "awq", "l4", 1)}
+    state = ScalingState()
+    for t in range(0, 600, 15):
+        ev = deciding.evaluate(snap(6, ttft_p95=4.0, queue_length=0.0, request_rate=0.3, prompt_tokens_rate=300,
+                                    generation_tokens_rate=75), state, policy, stack, float(t), current)
+        state = ev.state
+        assert all(r.proposed.replicas <= 6 for r in chat(ev))
+        if chat(ev):
+            break
+    assert chat(ev) and chat(ev)[0].proposed.replicas < 6
+
+
+def test_arrivals_count_the_queue_growth() -> None:
+    state = ScalingState().with_observed("chat", 0.0, 5.0, 10.0, 120.0)
+    values = {"request_rate": 5.0, "queue_length": 300.0, "running_requests": 10.0}
+    assert forecasting.arrivals_rps(values, state, "chat", 30.0) == pytest.approx(5.0 + 300.0 / 30.0)
+    shrinking = {"request_rate": 5.0, "queue_length": 0.0, "running_requests": 2.0}
+    assert forecasting.arrivals_rps(shrinking, state, "chat", 30.0) == 5.0
+
+
+def test_forecast_extrapolates_a_rise_one_start_up_ahead_and_never_a_fall() -> None:
+    state = ScalingState()
+    for t, rate in ((0.0, 2.0), (15.0, 3.0), (30.0, 4.0)):
+        state = state.with_observed("chat", t, rate, 0.0, 120.0)
+    assert forecasting.forecast_rps(state, "chat", 45.0, 5.0, 120.0, 150.0) == pytest.approx(5.0 + 150.0 / 15.0)
+    falling = ScalingState()
+    for t, rate in ((0.0, 6.0), (15.0, 5.0), (30.0, 4.0)):
+        falling = falling.with_observed("chat", t, rate, 0.0, 120.0)
+    assert forecasting.forecast_rps(falling, "chat", 45.0, 3.0, 120.0, 150.0) == 3.0

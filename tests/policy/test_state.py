@@ -1,0 +1,49 @@
+"""The scaling state: how long conditions hold, the desired history, applied changes, and its JSON form."""
+
+from __future__ import annotations
+
+import json
+
+from llmstack.policy.state import ScalingState, change_kinds
+
+
+def test_conditions_hold_from_when_they_start_until_they_stop() -> None:
+    state = ScalingState().with_conditions("chat", {"kv": True, "pressure": False}, 100.0)
+    state = state.with_conditions("chat", {"kv": True, "pressure": True}, 160.0)
+    assert state.held_for("chat", "kv", 190.0) == 90.0
+    assert state.held_for("chat", "pressure", 190.0) == 30.0
+    state = state.with_conditions("chat", {"kv": False}, 200.0)
+    assert state.held_for("chat", "kv", 300.0) == 0.0
+    assert state.held_for("other", "pressure", 300.0) == 0.0
+
+
+def test_forget_conditions_is_per_deployment() -> None:
+    state = ScalingState().with_conditions("chat", {"kv": True}, 0.0).with_conditions("chat-2", {"kv": True}, 0.0)
+    forgotten = state.forget_conditions("chat")
+    assert forgotten.held_for("chat", "kv", 50.0) == 0.0 and forgotten.held_for("chat-2", "kv", 50.0) == 50.0
+
+
+def test_desired_history_keeps_only_the_window() -> None:
+    state = ScalingState()
+    for t, n in ((0.0, 6), (100.0, 5), (400.0, 3)):
+        state = state.with_desired("chat", n, t, keep_s=300.0)
+    assert state.desired["chat"] == ((100.0, 5), (400.0, 3))
+
+
+def test_actions_record_last_change_by_kind_and_the_last_hour() -> None:
+    state = ScalingState().with_actions([("chat", "out")], 0.0).with_actions([("chat", "vertical")], 4000.0)
+    assert state.last("chat", "out") == 0.0 and state.last("chat", "vertical") == 4000.0
+    assert state.last("chat", "any") == 4000.0 and state.last("chat", "in") is None
+    assert state.actions["chat"] == (4000.0,)  # the change at t=0 is more than an hour old
+
+
+def test_json_round_trip_survives_a_file() -> None:
+    state = (ScalingState().with_conditions("chat", {"kv": True}, 10.0).with_desired("chat", 4, 20.0, 300.0)
+             .with_actions([("chat", "in")], 30.0))
+    again = ScalingState.from_json(json.loads(json.dumps(state.to_json())))
+    assert again == state
+
+
+def test_change_kinds() -> None:
+    assert [change_kinds("horizontal", 2, 4), change_kinds("horizontal", 4, 2), change_kinds("vertical", 2, 2),
+            change_kinds("variant", 2, 2)] == ["out", "in", "vertical", "variant"]
