@@ -146,6 +146,8 @@ class HaproxyOptions:
     health_check_interval: str = "2s"
     health_check_fall: int = 3
     health_check_rise: int = 2
+    health_check_timeout: str | None = None
+    """How long a health check may wait for its answer (HAProxy ``timeout check``); None: ``inter``."""
     stream_timeout: str = "10m"
     """Client and server inactivity timeout: a token stream may pause this long."""
     connect_timeout: str = "5s"
@@ -166,6 +168,8 @@ class HaproxyOptions:
         _check_port(self.stats_port, "stats_port")
         if self.runtime_socket is not None:
             _check(_SOCKET, self.runtime_socket, "runtime_socket")
+        if self.health_check_timeout is not None:
+            _check(_DURATION, self.health_check_timeout, "health_check_timeout")
         for name in ("health_check_interval", "stream_timeout", "connect_timeout", "queue_timeout",
                      "request_timeout"):
             _check(_DURATION, getattr(self, name), name)
@@ -258,6 +262,7 @@ def _defaults(options: HaproxyOptions) -> str:
         "    timeout http-keep-alive 10s",
         f"    timeout queue {options.queue_timeout}",
         f"    timeout tunnel {options.stream_timeout}",
+        *([f"    timeout check {options.health_check_timeout}"] if options.health_check_timeout else []),
         f"    default-server inter {options.health_check_interval} fall {options.health_check_fall} "
         f"rise {options.health_check_rise}",
         _http_error(400, "invalid_request_error", "the router could not parse the HTTP request"),

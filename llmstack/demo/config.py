@@ -52,7 +52,10 @@ def haproxy_config(stack: StackSpec, router: str, replicas: Mapping[str, Sequenc
                   for d, ps in replicas.items()}
     options = haproxy.HaproxyOptions(bind_host=HOST, port=ports.router, stats_port=ports.router_stats,
                                      runtime_socket=runtime_socket, log=False, health_check_interval="1s",
-                                     health_check_fall=2, health_check_rise=1)
+                                     health_check_fall=3, health_check_rise=1, health_check_timeout="5s")
+    # A replica is stopped only after the router has drained it, so checks need not find dead ones fast;
+    # they must not fail a live one whose API server is starved of CPU (a CPU vLLM on 2 cores answered
+    # /health in > 1 s under load and was marked DOWN, turning a request into a 503).
     return haproxy.build_haproxy_config(stack, router, addressing, options)
 
 

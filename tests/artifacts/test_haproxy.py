@@ -53,6 +53,15 @@ def test_haproxy_accepts_config_for_strategy(strategy: str, tmp_path: Path) -> N
     assert expected[strategy] in config
 
 
+def test_health_check_timeout_is_haproxys_timeout_check(tmp_path: Path) -> None:
+    default = haproxy.build_haproxy_config(stack_with("least_request"), "gw", STATIC)
+    patient = haproxy.build_haproxy_config(stack_with("least_request"), "gw", STATIC,
+                                           haproxy.HaproxyOptions(health_check_timeout="5s"))
+    assert "timeout check" not in default and "    timeout check 5s\n" in patient
+    result = haproxy_check(patient, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_dns_addressing_uses_server_template_and_resolvers() -> None:
     config = haproxy.build_haproxy_config(stack_with(), "gw", STATIC)
     assert "server-template canary- 1-4 canary.t.svc.cluster.local:8000 check resolvers llmstack_dns" in config
@@ -140,6 +149,7 @@ def test_injection_in_session_header_rejected() -> None:
     pytest.param(lambda: haproxy.BackendAddressing.dns("a b", 80, 2), id="dns-host-space"),
     pytest.param(lambda: haproxy.BackendAddressing.dns("svc", 80, 0), id="no-slots"),
     pytest.param(lambda: haproxy.HaproxyOptions(health_check_interval="2s\nlisten x"), id="duration"),
+    pytest.param(lambda: haproxy.HaproxyOptions(health_check_timeout="5s\nlisten x"), id="check-timeout"),
     pytest.param(lambda: haproxy.HaproxyOptions(runtime_socket="/run/a b.sock"), id="socket-space"),
 ])
 def test_unsafe_addressing_and_options_rejected(make: Any) -> None:
