@@ -102,5 +102,35 @@ def signals(window: str = RATE_WINDOW, where: str = "") -> tuple[Signal, ...]:
     )
 
 
+ROUTER_BACKEND_PREFIX = "be_"
+"""HAProxy names a deployment's backend ``be_<deployment>`` (:func:`llmstack.artifacts.haproxy.backend_name`);
+its exporter labels the backend's series ``proxy``, which the router signals turn into ``deployment``."""
+
+
+def _router_series(inner: str) -> str:
+    """``inner`` (HAProxy backend series) summed by the deployment its ``proxy`` label names."""
+    prefix = ROUTER_BACKEND_PREFIX
+    return (f'sum by (deployment) (label_replace({inner}, "deployment", "$1", "proxy", "{prefix}(.+)"))')
+
+
+def router_signals(window: str = RATE_WINDOW) -> tuple[Signal, ...]:
+    """What the router (HAProxy's Prometheus exporter) sees of each deployment: present with zero replicas.
+
+    A deployment scaled to zero exports no vLLM series; these are its wake signal. Summed over the
+    router's replicas. Not recording rules: read raw, every cycle.
+    """
+    backend = f'{{proxy=~"{ROUTER_BACKEND_PREFIX}.+"}}'
+    return (
+        Signal("router_queue_length", "deployment:haproxy_backend_queue:sum",
+               _router_series(f"haproxy_backend_current_queue{backend}"),
+               "requests", "requests held at the router (no ready server, or every slot busy)"),
+        Signal("router_request_rate", "deployment:haproxy_backend_requests:rate",
+               _router_series(f"rate(haproxy_backend_http_requests_total{backend}[{window}])"),
+               "req/s", "requests arriving at the router for the deployment, per second"),
+    )
+
+
 def by_name(window: str = RATE_WINDOW, where: str = "") -> dict[str, Signal]:
-    return {s.name: s for s in signals(window, where)}
+    """Every signal by name; the router's too unless ``where`` restricts the engine series."""
+    router = () if where else router_signals(window)
+    return {s.name: s for s in (*signals(window, where), *router)}

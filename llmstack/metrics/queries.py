@@ -1,6 +1,7 @@
 """The PromQL of one read cycle: one expression per signal, each grouped by deployment.
 
-Pure: builds strings from :mod:`llmstack.catalog.signals`. Two extra expressions carry the
+Pure: builds strings from :mod:`llmstack.catalog.signals` (the engines' signals and the router's,
+the wake signal of a deployment scaled to zero). Two extra expressions carry the
 data-quality facts the policy engine needs: how many engine replicas report
 (``replicas_reporting``) and the age of the oldest replica's newest sample
 (``oldest_sample``), both ``by (deployment)``. Each query answers for every deployment at
@@ -42,12 +43,13 @@ def signal_queries(names: Iterable[str] | None = None, *, recording_rules: bool 
     Recording rules are only used for the catalog's default window, the one they were generated with.
     """
     known = catalog.by_name(window)
+    recorded = {s.name for s in catalog.signals()}  # the router's signals have no recording rule
     wanted = list(known) if names is None else list(names)
     use_records = recording_rules and window == catalog.RATE_WINDOW
     out: list[SignalQuery] = []
     for name in wanted:
         signal = known[name]
-        out.append(SignalQuery(name, signal.record if use_records else signal.expr, window))
+        out.append(SignalQuery(name, signal.record if use_records and name in recorded else signal.expr, window))
     return out
 
 

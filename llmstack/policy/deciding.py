@@ -15,6 +15,10 @@ Per deployment, in this order:
    a variant at or above the deployment's ``quality_floor`` that sustains more; back to
    the declared variant when the declared one would fit comfortably again (cost).
 
+Scale to zero (``replicas.min: 0``, :mod:`llmstack.policy.zero`): a deployment at 0 replicas
+skips steps 1-4 (its engines export nothing) and is woken from the router's signals; one with
+replicas goes to 0 only through the idle-to-zero rule (every other proposal is floored at 1).
+
 Conflicts: **safety > SLO > cost**. One engine change (vertical or variant) per deployment
 and cycle, vertical first; a cost action (scale-in, switch back) is dropped when a higher
 class acts on the same deployment. Output is sorted by that priority, then deployment.
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from llmstack.capacity.planning import TP_CHOICES
 from llmstack.errors import LlmstackError
 from llmstack.metrics.reading import SignalSnapshot
-from llmstack.policy import forecasting, guards
+from llmstack.policy import forecasting, guards, zero
 from llmstack.policy.predicting import CapacityView, workload
 from llmstack.policy.recommendation import PRIORITY_ORDER, Prediction, Recommendation, Setting, Skip, settings_of
 from llmstack.policy.rules import Guards, Policy
@@ -129,6 +133,8 @@ class _Case:
     stack: StackSpec
     view: CapacityView
     now: float
+    scales_to_zero: bool = False
+    """``replicas.min: 0`` (and no guard above it): ``low`` is 1, and only idle-to-zero goes below."""
 
     @property
     def name(self) -> str:
@@ -459,13 +465,14 @@ def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mappin
     values = dict(snapshot.values)
     limits = policy.guards_for(deployment.name)
     low, high = _bounds(deployment, limits)
+    scales_to_zero = low == 0
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
     arrivals = forecasting.arrivals_rps(values, state, deployment.name, now)
     # tokens per request over completions: while requests pile up this overstates them (conservative);
     # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
     load = workload(deployment, values)
     return _Case(deployment, snapshot, settings[deployment.name], settings, values, load, demand, arrivals,
-                 low, high, limits, policy, stack, view, now)
+                 max(low, 1), high, limits, policy, stack, view, now, scales_to_zero)
 
 
 def _observe(case: _Case, state: ScalingState) -> ScalingState:
@@ -479,6 +486,9 @@ def _observe(case: _Case, state: ScalingState) -> ScalingState:
 def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
                        budget_limit: float | None) -> tuple[list[Recommendation], list[Skip], ScalingState]:
     """Steps 2-4 and the conflicts and guards for one deployment whose data passed step 1."""
+    to_zero, state = _idle_to_zero(case, state)
+    if to_zero is not None:
+        return ([to_zero], [], state) if isinstance(to_zero, Recommendation) else ([], [to_zero], state)
     wishes, holding = _horizontal_wishes(case, state)
     desired = max((wish.replicas for wish in wishes), default=case.current.replicas)
     state = _record_desired(case, _observe(case, state), desired)
@@ -503,6 +513,38 @@ def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
     return recs, skips, state
 
 
+def _idle_to_zero(case: _Case, state: ScalingState) -> tuple[Recommendation | Skip | None, ScalingState]:
+    """Idle for ``replicas.idle_window`` -> 0 replicas, past the cooldown and rate limit (``min: 0`` only)."""
+    if not case.scales_to_zero:
+        return None, state
+    idle = zero.is_idle(case.values)
+    held = state.held_for(case.name, zero.IDLE_CONDITION, case.now) if idle else 0.0
+    state = state.with_conditions(case.name, {zero.IDLE_CONDITION: idle}, case.now)
+    idle_s = held + zero.window_s(case.snapshot.window) if idle else None
+    move = zero.to_zero(case.current.replicas, idle_s, case.deployment.replicas.idle_window_s)
+    if move is None:
+        return None, state
+    rec = case.propose("horizontal", case.current.with_(replicas=0), move.rule, "cost", move.reason, move.used)
+    result = guards.cooldown(rec, state, case.limits, case.now)
+    if isinstance(result, Recommendation):
+        result = guards.rate_limit(result, state, case.limits.max_actions_per_hour, case.now)
+    return result, state
+
+
+def _at_zero(case: _Case) -> tuple[list[Recommendation], list[Skip]]:
+    """A deployment at 0 replicas: woken from the router's signals (no cooldown holds a wake back)."""
+    utilization = case.policy.horizontal.model_based.utilization
+    per_replica = case.sustainable_rps(case.current.with_(replicas=1)) * utilization
+    move = zero.wake(case.values, per_replica, 0 if case.scales_to_zero else case.low, case.high)
+    if move is None:
+        return [], [Skip(case.name, "no change: 0 replicas, nothing held or arriving at the router")]
+    if isinstance(move, str):
+        return [], [Skip(case.name, f"no action: {move}", refused=True)]
+    rec = case.propose("horizontal", case.current.with_(replicas=move.replicas), move.rule, "slo", move.reason,
+                       move.used)
+    return [rec], []
+
+
 def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, policy: Policy, stack: StackSpec,
              now: float, current: Mapping[str, Setting] | None = None) -> Evaluation:
     """Decide one cycle. ``stack`` is the spec as declared; ``current`` the settings in force
@@ -515,6 +557,13 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
     budget_limit = policy.guards.budget_per_hour or stack.budget_per_hour
     for deployment in stack.deployments:
         snapshot = snapshots.get(deployment.name)
+        if settings[deployment.name].replicas == 0 and snapshot is not None and not snapshot.error \
+                and not snapshot.implausible:
+            case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
+            woken, left = _at_zero(case)
+            recs.extend(woken)
+            skips.extend(left)
+            continue
         refusal = _refusal(deployment, snapshot, policy)
         if refusal is not None:
             skips.append(refusal)

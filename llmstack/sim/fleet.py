@@ -5,12 +5,20 @@ replica has at most one pending step or decode run, see :mod:`llmstack.sim.engin
 becoming ready after their start-up delay, and a scrape tick every ``interval_s`` at which the
 signal snapshot (:mod:`llmstack.sim.protocol`) is computed and the autoscaler asked for a
 replica count. New replicas start after ``startup_delay_s`` (model load); on scale-in, starting
-replicas are cancelled first, then up replicas stop receiving requests and drain, stopping when
-empty. GPU-seconds count from a replica's request to its stop.
+replicas are cancelled first, then up replicas stop receiving requests and drain (graceful drain:
+they finish every request they hold), stopping when empty. GPU-seconds count from a replica's
+request to its stop, so a draining replica is paid for until its last request is done.
 
 Requests longer than the model's context (``prompt + output > max_model_len``, or more than the
 KV cache holds) are rejected as vLLM does, and counted in :attr:`SimResult.rejected_over_context`.
-Requests that arrive while no replica is up wait at the balancer (arrival time unchanged).
+Requests that arrive while no replica is up are held at the router (HAProxy's backend queue, FIFO,
+arrival time unchanged, so their TTFT includes the hold) and dispatched when a replica becomes
+ready; one held longer than the hold timeout is dropped (never served, an SLO miss), as HAProxy
+answers 503 after ``timeout queue``. Scale-to-zero (``replicas.min: 0``): a start while no replica
+is up or starting is a cold start (:attr:`SimResult.cold_starts`). The snapshot carries the
+router's signals even with no replica up (``router_queue_length``, ``router_request_rate``), the
+wake signal of a deployment at zero. The engines' TTFT and e2e histograms leave the hold out, as
+vLLM measures from the moment it receives a request.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from llmstack.capacity import throughput
+from llmstack.capacity.startup import HOLD_TIMEOUT_FACTOR
 from llmstack.capacity.throughput import EngineProfile
 from llmstack.errors import LlmstackError
 from llmstack.sim import balancing
@@ -36,7 +45,7 @@ Balancer = Literal["round_robin", "least_request", "session_affinity", "prefix_h
 """Every strategy a router can declare (``RouterStrategy``); the hash ones are in :mod:`.balancing`."""
 ReplicaState = Literal["starting", "up", "draining", "stopped"]
 
-_STEP, _READY = 0, 1
+_STEP, _READY, _EXPIRE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,9 @@ class FleetConfig:
     """Default: the deployment's ``engine.enable_prefix_caching`` (hits need Mooncake ``hash_ids``)."""
     max_drain_s: float = 3600.0
     """Give up this long after the last arrival if requests still wait with no replica to serve them."""
+    hold_timeout_s: float | None = None
+    """How long the router holds a request while no replica is up before dropping it (default: the
+    deployment's ``replicas.hold_timeout``, else 1.5x ``startup_delay_s``, as capacity.startup sizes it)."""
 
 
 class Replica:
@@ -117,6 +129,13 @@ class SimResult:
     end_s: float
     preemptions: int
     config: FleetConfig = field(default_factory=FleetConfig)
+    held_s: Mapping[int, float] = field(default_factory=dict)
+    """Request id -> seconds it was held at the router before a replica took it (held requests only)."""
+    dropped: int = 0
+    """Requests held past the hold timeout: never served."""
+    cold_starts: int = 0
+    """Replica starts while no replica was up or starting (a start from zero)."""
+    hold_timeout_s: float = math.inf
 
     @property
     def finished(self) -> list[SimRequest]:
@@ -168,6 +187,12 @@ class Fleet:
         self._order = 0
         self._rr = 0
         self.backlog: deque[SimRequest] = deque()
+        """The router's hold queue (FIFO) while no replica is up."""
+        self.hold_timeout_s = self._hold_timeout()
+        self.held_s: dict[int, float] = {}
+        self.dropped = 0
+        self.cold_starts = 0
+        self.arrivals = 0
         self.timeline: list[TimelinePoint] = []
         self.scale_events: list[ScaleEvent] = []
         self.desired = 0
@@ -177,10 +202,18 @@ class Fleet:
         self.e2e_window = _Window(w)
         self.arrivals_since_tick = 0
         self.successes = 0
-        self.counter_history: deque[tuple[float, float, float, float, float]] = deque([(0.0, 0, 0, 0, 0)])
+        self.counter_history: deque[tuple[float, float, float, float, float, float]] = deque(
+            [(0.0, 0, 0, 0, 0, 0)])
         self.ttft_buckets = vllm_buckets("vllm:time_to_first_token_seconds")
         self.tpot_buckets = vllm_buckets("vllm:request_time_per_output_token_seconds")
         self.e2e_buckets = vllm_buckets("vllm:e2e_request_latency_seconds")
+
+    def _hold_timeout(self) -> float:
+        if self.config.hold_timeout_s is not None:
+            return self.config.hold_timeout_s
+        if self.spec.replicas.hold_timeout is not None:
+            return self.spec.replicas.hold_timeout
+        return HOLD_TIMEOUT_FACTOR * self.config.startup_delay_s
 
     # ------------------------------------------------------------ replicas
 
@@ -208,7 +241,15 @@ class Fleet:
             target = self._pick(self.backlog[0])
             if target is None:
                 break
-            self._assign(self.backlog.popleft(), target, now)
+            request = self.backlog.popleft()
+            self.held_s[request.id] = now - request.arrival_s
+            self._assign(request, target, now)
+
+    def _expire(self, now: float) -> None:
+        """Drop the held requests whose hold timeout has passed (the queue is in arrival order)."""
+        while self.backlog and self.backlog[0].arrival_s + self.hold_timeout_s <= now + 1e-9:
+            self.backlog.popleft()
+            self.dropped += 1
 
     def _stop(self, replica: Replica, now: float) -> None:
         replica.state = "stopped"
@@ -221,6 +262,8 @@ class Fleet:
     def scale_to(self, target: int, now: float) -> None:
         current = self.active()
         if target > len(current):
+            if not current:  # nothing up or starting: a start from zero
+                self.cold_starts += 1
             for _ in range(target - len(current)):
                 self.add_replica(now)
         elif target < len(current):
@@ -290,13 +333,14 @@ class Fleet:
         firsts = [r for r, _ in engine.plan.chunks] if engine.plan is not None else []
         finished = engine.complete()
         delivered = now + engine.api_server_s  # when the API server hands this step's tokens to clients
+        held = self.held_s
         for r in firsts:
             if r.first_token_s == delivered:  # set by this step (a recompute keeps its first token time)
-                self.ttft_window.add(now, r.ttft_s)
+                self.ttft_window.add(now, r.ttft_s - held.get(r.id, 0.0))
         for r in finished:
             self.successes += 1
             self.tpot_window.add(now, r.tpot_s)
-            self.e2e_window.add(now, delivered - r.arrival_s)
+            self.e2e_window.add(now, delivered - r.arrival_s - held.get(r.id, 0.0))
         self._start(replica, now)
         if replica.state == "draining" and replica.end is None and not engine.has_work:
             self._stop(replica, now)
@@ -306,18 +350,22 @@ class Fleet:
     def signals(self, now: float) -> dict[str, float]:
         """The signal snapshot at ``now`` (see :mod:`llmstack.sim.protocol`)."""
         up = [r for r in self.replicas if r.state in ("up", "draining")]
-        result: dict[str, float] = {"replicas_up": float(len(up))}
         gen = prompt = preempt = 0.0
         for r in self.replicas:
             gen += r.engine.generation_tokens
             prompt += r.engine.prompt_tokens
             preempt += r.engine.preemptions
         history = self.counter_history
-        history.append((now, float(self.successes), gen, prompt, preempt))
+        history.append((now, float(self.successes), gen, prompt, preempt, float(self.arrivals)))
         while len(history) > 2 and history[1][0] <= now - self.config.window_s + 1e-9:
             history.popleft()
         old = history[0]
         span = max(1e-9, now - old[0])
+        result: dict[str, float] = {
+            "replicas_up": float(len(up)),
+            "router_queue_length": float(len(self.backlog)),
+            "router_request_rate": (self.arrivals - old[5]) / span,
+        }
         if not up:
             return result
         engines = [r.engine for r in up]
@@ -403,6 +451,9 @@ class Fleet:
                 break
             if t_ev <= t_arr and t_ev <= next_tick:
                 now, _, kind, index, version = heapq.heappop(heap)
+                if kind == _EXPIRE:
+                    self._expire(now)
+                    continue
                 replica = replicas[index]
                 if kind == _READY:
                     self._ready(replica, now)
@@ -422,9 +473,12 @@ class Fleet:
 
     def _arrive(self, request: SimRequest, now: float) -> None:
         self.arrivals_since_tick += 1
+        self.arrivals += 1
         target = self._pick(request)
         if target is None:
             self.backlog.append(request)
+            self._order += 1
+            heapq.heappush(self.heap, (now + self.hold_timeout_s, self._order, _EXPIRE, -1, 0))
         else:
             self._assign(request, target, now)
 
@@ -437,6 +491,8 @@ class Fleet:
             replica_gpu_seconds=[r.gpu_seconds(end) for r in self.replicas],
             gpus_per_replica=self.spec.gpus_per_replica, pool=self.resolved.pool,
             end_s=end, preemptions=sum(r.engine.preemptions for r in self.replicas), config=self.config,
+            held_s=dict(self.held_s), dropped=self.dropped, cold_starts=self.cold_starts,
+            hold_timeout_s=self.hold_timeout_s,
         )
 
     def _clamp(self, n: int) -> int:

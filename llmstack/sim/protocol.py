@@ -17,7 +17,10 @@ read from Prometheus:
   GPU_UTIL), averaged; ``gpu_memory_used`` is vLLM's preallocation
   (``gpu_memory_utilization``); ``replicas_up`` counts engines that answer scrapes.
 
-With no replica up, only ``replicas_up`` (0) is present: the other series would not exist.
+The router's signals (:func:`llmstack.catalog.signals.router_signals`, HAProxy's exporter) are
+present on every snapshot: ``router_queue_length`` (requests held while no replica is up) and
+``router_request_rate`` (arrivals over the window). With no replica up, they and ``replicas_up`` (0)
+are the only ones: the engines' series would not exist.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ SIGNAL_NAMES = (
     "replicas_up", "gpu_utilization", "gpu_memory_used",
 )
 """The names of :func:`llmstack.catalog.signals.signals`, in order (checked by a test)."""
+ROUTER_SIGNAL_NAMES = ("router_queue_length", "router_request_rate")
+"""The names of :func:`llmstack.catalog.signals.router_signals`, in order (checked by a test)."""
 
 
 @runtime_checkable

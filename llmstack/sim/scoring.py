@@ -3,7 +3,11 @@
 - ``slo_attainment``: share of the trace's requests (over-context rejections and unfinished
   ones count as misses) whose TTFT and TPOT are both within the deployment's SLO thresholds;
   ``ttft_slo_attainment`` and ``tpot_slo_attainment`` count each threshold alone (same denominator);
-- percentiles are exact (linear interpolation) over finished requests;
+- percentiles are exact (linear interpolation) over finished requests; TTFT counts from arrival at
+  the router, so a request held while no replica was ready carries its hold;
+- scale to zero: ``dropped`` (held past the hold timeout, never served: SLO misses),
+  ``cold_starts`` (starts from zero replicas), ``held_requests`` and their TTFT
+  (``held_ttft_p50_s``, ``held_ttft_p95_s``, the hold plus the first token) apart from the rest;
 - ``burst_reaction_s``: for each burst onset (a tick whose last-interval arrival rate is at least
   1.5x the mean of the previous 5 minutes and 1 req/s above it, bursts at least 5 minutes apart),
   the time until the fleet had more replicas up than at the onset; the mean over onsets the
@@ -61,6 +65,13 @@ class Score:
     preemptions: int
     burst_reaction_s: float | None
     duration_s: float
+    dropped: int = 0
+    cold_starts: int = 0
+    held_requests: int = 0
+    held_ttft_p50_s: float = math.nan
+    held_ttft_p95_s: float = math.nan
+    held_max_s: float = math.nan
+    """The longest hold at the router of a request that was served."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -105,13 +116,15 @@ def score(result: SimResult) -> Score:
     ttft_met = sum(1 for r in finished if r.ttft_s <= ttft_limit)
     tpot_met = sum(1 for r in finished if r.tpot_s <= tpot_limit)
     total = len(result.requests) + result.rejected_over_context
+    held = [r for r in finished if r.id in result.held_s]
+    held_ttfts = sorted(r.ttft_s for r in held)
     replicas = [p.replicas_up for p in result.timeline]
     return Score(
         autoscaler=result.autoscaler,
         trace=result.trace_name,
         requests=total,
         finished=len(finished),
-        unfinished=len(result.requests) - len(finished),
+        unfinished=len(result.requests) - len(finished) - result.dropped,
         rejected_over_context=result.rejected_over_context,
         skipped_rows=result.skipped_rows,
         slo_attainment=met / total if total else math.nan,
@@ -132,4 +145,10 @@ def score(result: SimResult) -> Score:
         preemptions=result.preemptions,
         burst_reaction_s=burst_reaction(result),
         duration_s=result.end_s,
+        dropped=result.dropped,
+        cold_starts=result.cold_starts,
+        held_requests=len(held),
+        held_ttft_p50_s=percentile(held_ttfts, 50),
+        held_ttft_p95_s=percentile(held_ttfts, 95),
+        held_max_s=max((result.held_s[r.id] for r in held), default=math.nan),
     )

@@ -256,7 +256,8 @@ def load_trace(source: str | Path, *, skip_bad_rows: bool = False) -> Trace:
     """A trace from a builtin name (``azure-conv``, ``azure-code``), a synthetic spec or a file.
 
     Synthetic specs: ``poisson:rate=5,duration=10m``, ``diurnal:rate=5,peak=3,period=1h,duration=2h``,
-    ``bursts:rate=2,burst=10,every=10m,length=1m,duration=1h`` (plus ``prompt=``, ``output=``, ``seed=``).
+    ``bursts:rate=2,burst=10,every=10m,length=1m,duration=1h``, ``gaps:rate=1,on=10m,off=15m,duration=2h``
+    (plus ``prompt=``, ``output=``, ``seed=``).
     Files: ``.jsonl`` is Mooncake; a CSV whose header has ``TIMESTAMP`` is Azure, ``Request tokens`` BurstGPT.
     """
     text = str(source)
@@ -433,9 +434,22 @@ def bursts(rate: float, duration_s: float, *, burst: float = 5.0, every_s: float
                           f"bursts {rate:g}/s x{burst:g}")
 
 
-SYNTHETIC = {"poisson": poisson, "diurnal": diurnal, "bursts": bursts}
+def gaps(rate: float, duration_s: float, *, on_s: float = 600.0, off_s: float = 900.0,
+         prompt_tokens: float = 1024, output_tokens: float = 256, sigma: float = 0.0, seed: int = 0) -> Trace:
+    """``rate`` for ``on_s``, then no arrivals at all for ``off_s``, repeated (a model idle between uses)."""
+    _check("gaps", "on", on_s, 0.0, math.inf, low_open=True)
+    _check("gaps", "off", off_s, 0.0, math.inf)
+
+    def rate_at(t: float) -> float:
+        return rate if t % (on_s + off_s) < on_s else 0.0
+
+    return _inhomogeneous(rate_at, rate, duration_s, prompt_tokens, output_tokens, sigma, seed,
+                          f"gaps {rate:g}/s {on_s:g}s on {off_s:g}s off")
+
+
+SYNTHETIC = {"poisson": poisson, "diurnal": diurnal, "bursts": bursts, "gaps": gaps}
 _DURATION_KEYS = {"duration": "duration_s", "period": "period_s", "every": "every_s", "length": "length_s",
-                  "start": "start_s"}
+                  "start": "start_s", "on": "on_s", "off": "off_s"}
 _FLOAT_KEYS = {"rate": "rate", "peak": "peak", "burst": "burst", "prompt": "prompt_tokens",
                "output": "output_tokens", "sigma": "sigma"}
 

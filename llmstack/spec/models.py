@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from llmstack.catalog.entries import AcceleratorSpec, ArchitectureSpec, SafeText
 from llmstack.errors import LlmstackError
+from llmstack.spec.durations import Duration
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 """Kubernetes DNS-1123 label: lowercase alphanumerics and '-', 1-63 chars."""
@@ -44,6 +45,10 @@ MAX_NODES = 5000
 """Kubernetes' documented scale limit: 5,000 nodes per cluster (kubernetes.io "Considerations for large clusters")."""
 MAX_REPLICAS = 1024
 """HAProxy ``server-template`` slots the router renders per deployment (artifacts/haproxy.py allows 1..1024)."""
+DEFAULT_IDLE_WINDOW_S = 300.0
+"""Knative's scale-to-zero grace plus stable window is about a minute; KEDA's cooldownPeriod default is 300 s."""
+_ZERO_ONLY = {"idle_window": (60.0, 86400.0), "hold_timeout": (10.0, 3600.0)}
+"""Fields of ``replicas`` that only a ``min: 0`` deployment may set, and their allowed range in seconds."""
 MAX_COST_PER_GPU_HOUR = 1000.0
 """Dollars; the dearest cloud GPU hour is about $15 (8-GPU H200 instances run ~$100/h for eight)."""
 
@@ -211,9 +216,22 @@ class ModelSpec(Spec):
 
 
 class ReplicaRange(Spec):
-    min: int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    """How many replicas a deployment may run; ``min: 0`` lets an idle deployment scale to zero.
+
+    At zero the router holds arriving requests (FIFO) for up to ``hold_timeout`` while the first
+    replica starts; the policy wakes the deployment from the router's queue and arrival count.
+    """
+
+    min: int = Field(default=1, ge=0, le=MAX_REPLICAS, description="0: scale to zero after idle_window")
     max: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="at most 1024 (the router's server slots)")
     initial: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
+    idle_window: Duration | None = Field(
+        default=None, description="min 0 only: no arrivals for this long scales the deployment to zero "
+                                  f"(seconds or '5m'; None: {DEFAULT_IDLE_WINDOW_S:.0f} s; 1 minute to 1 day)")
+    hold_timeout: Duration | None = Field(
+        default=None, description="min 0 only: how long the router holds a request while no replica is ready "
+                                  "before it is dropped (None: 1.5x the capacity model's start-up estimate, "
+                                  "llmstack.capacity.startup.hold_timeout_s; 10 s to 1 hour)")
 
     @model_validator(mode="after")
     def _ordered(self) -> ReplicaRange:
@@ -221,7 +239,24 @@ class ReplicaRange(Spec):
             raise ValueError(f"replicas.min ({self.min}) is greater than replicas.max ({self.max})")
         if self.initial is not None and not self.min <= self.initial <= self.max:
             raise ValueError(f"replicas.initial ({self.initial}) is outside min..max ({self.min}..{self.max})")
+        for name, (low, high) in _ZERO_ONLY.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if self.min > 0:
+                raise ValueError(f"replicas.{name} applies only with replicas.min: 0 (min is {self.min})")
+            if not low <= value <= high:
+                raise ValueError(f"replicas.{name} {value:g} s is outside {low:g}..{high:g} s")
         return self
+
+    @property
+    def scales_to_zero(self) -> bool:
+        return self.min == 0
+
+    @property
+    def idle_window_s(self) -> float:
+        """Seconds without arrivals before a ``min: 0`` deployment goes to zero."""
+        return DEFAULT_IDLE_WINDOW_S if self.idle_window is None else self.idle_window
 
     @property
     def start(self) -> int:

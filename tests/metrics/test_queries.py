@@ -9,13 +9,20 @@ from llmstack.metrics import queries
 def test_every_signal_queried_once_grouped_by_deployment() -> None:
     qs = queries.cycle_queries()
     names = [q.name for q in qs]
-    assert len(names) == len(set(names)) == len(signals.signals()) + 2
+    assert len(names) == len(set(names)) == len(signals.signals()) + len(signals.router_signals()) + 2
     assert all("by (deployment" in q.expr for q in qs)
 
 
 def test_recording_rule_names_used_when_asked() -> None:
     qs = queries.signal_queries(["ttft_p95", "request_rate"], recording_rules=True)
     assert [q.expr for q in qs] == ["deployment:vllm_ttft_seconds:p95", "deployment:vllm_requests:rate"]
+
+
+def test_router_signals_queried_raw_even_with_recording_rules() -> None:
+    qs = {q.name: q.expr for q in queries.cycle_queries(recording_rules=True)}
+    assert qs["router_queue_length"].startswith("sum by (deployment) (label_replace(haproxy_backend_current_queue")
+    assert "haproxy_backend_http_requests_total" in qs["router_request_rate"]
+    assert qs["request_rate"] == "deployment:vllm_requests:rate"
 
 
 def test_raw_expressions_used_by_default() -> None:
