@@ -72,6 +72,8 @@ def simulate(
         print_json(data[0] if len(data) == 1 and not compare else data)
         return
     console.print(_table(runs, f"simulation: {deployment} on {source.name} ({len(source.requests)} requests)"))
+    if any(r.score.cold_starts or r.score.dropped or r.score.held_requests for r in runs):
+        console.print(_zero_table(runs))
     notes = _notes(runs)
     calibrated = stack.deployment(deployment).profile
     if calibrated:
@@ -113,6 +115,23 @@ def _table(runs: list[replaying.Run], title: str) -> Table:
     return table
 
 
+ZERO_COLUMNS = ("autoscaler", "cold starts", "held", "held TTFT p50", "held TTFT p95", "longest hold",
+                "dropped", "hold timeout s")
+
+
+def _zero_table(runs: list[replaying.Run]) -> Table:
+    """Requests held at the router while no replica was ready (scale to zero, cold starts)."""
+    table = Table(title="held at the router while no replica was ready")
+    for column in ZERO_COLUMNS:
+        table.add_column(column, justify="right")
+    for run in runs:
+        s = run.score
+        table.add_row(s.autoscaler, str(s.cold_starts), str(s.held_requests), _fmt(s.held_ttft_p50_s, 1),
+                      _fmt(s.held_ttft_p95_s, 1), _fmt(s.held_max_s, 1), str(s.dropped),
+                      _fmt(run.result.hold_timeout_s, 0))
+    return table
+
+
 def _notes(runs: list[replaying.Run]) -> list[str]:
     """What the table does not say: rejected requests, skipped rows, unfinished requests."""
     first = runs[0].score
@@ -122,6 +141,9 @@ def _notes(runs: list[replaying.Run]) -> list[str]:
                      "(counted as SLO misses)")
     if first.skipped_rows:
         notes.append(f"{first.skipped_rows} malformed trace row(s) skipped")
+    dropped = [f"{r.score.autoscaler} {r.score.dropped}" for r in runs if r.score.dropped]
+    if dropped:
+        notes.append(f"dropped (held past the router's hold timeout, never served, SLO misses): {', '.join(dropped)}")
     if any(r.score.unfinished for r in runs):
         notes.append("some requests never finished (no replica to serve them)")
     return notes

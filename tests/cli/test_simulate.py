@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import EXAMPLE_SPEC
+from tests.conftest import EXAMPLE_SPEC, ROOT
 
 KEYS = {"slo_attainment", "gpu_hours", "ttft_p95_s", "tpot_p95_s", "scale_events", "cost", "rejected_over_context"}
 
@@ -65,3 +65,17 @@ def test_simulate_unknown_autoscaler_is_one_line_error() -> None:
     result = simulate("--trace", "azure-conv", "--slice", "0..1m", "--autoscaler", "magic")
     assert result.returncode == 2
     assert "unknown autoscaler" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_simulate_reports_dropped_cold_starts_and_held_ttft_for_scale_to_zero() -> None:
+    spec = str(ROOT / "benchmarks" / "specs" / "scale-to-zero.yaml")
+    args = ("simulate", "--spec", spec, "--deployment", "assistant", "--autoscaler", "policy:policies/default.yaml",
+            "--trace", "gaps:rate=0.5,on=5m,off=15m,duration=40m,seed=2")
+    result = run_cli(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["dropped"] == 0 and data["cold_starts"] >= 2
+    assert data["held_requests"] > 0 and data["held_ttft_p95_s"] >= data["held_ttft_p50_s"] > 30
+    text = run_cli(*args)
+    assert text.returncode == 0, text.stderr
+    assert "cold starts" in text.stdout and "held TTFT p95" in text.stdout and "dropped" in text.stdout

@@ -96,3 +96,36 @@ def test_strings_with_newlines_cannot_reach_configs() -> None:
     with pytest.raises(LlmstackError) as info:
         parse_spec(GOOD.replace("weights: meta-llama/Llama-3.1-8B", 'weights: "a\\nbind :80"'))
     assert info.value.path == "models[m].variants[bf16].weights"
+
+
+@pytest.mark.parametrize(
+    ("replicas", "path", "words"),
+    [
+        pytest.param("{min: 1, max: 2, idle_window: 5m}", "deployments[chat].replicas",
+                     "replicas.idle_window applies only with replicas.min: 0 (min is 1)", id="idle-window-min-1"),
+        pytest.param("{min: 0, max: 2, idle_window: 10s}", "deployments[chat].replicas",
+                     "replicas.idle_window 10 s is outside 60..86400 s", id="idle-window-short"),
+        pytest.param("{min: 0, max: 2, idle_window: soon}", "deployments[chat].replicas.idle_window",
+                     "'soon' is not a duration", id="idle-window-not-duration"),
+        pytest.param("{min: 0, max: 2, hold_timeout: 2h}", "deployments[chat].replicas",
+                     "replicas.hold_timeout 7200 s is outside 10..3600 s", id="hold-timeout-long"),
+        pytest.param("{min: 0, max: 2, hold_timeout: -5}", "deployments[chat].replicas.hold_timeout",
+                     "cannot be negative", id="hold-timeout-negative"),
+    ],
+)
+def test_scale_to_zero_fields_rejected_with_one_clear_line(replicas: str, path: str, words: str) -> None:
+    text = GOOD.replace("pool: l4}", f"pool: l4, replicas: {replicas}}}")
+    with pytest.raises(LlmstackError) as info:
+        parse_spec(text)
+    assert info.value.path == path
+    assert words in info.value.message
+    assert "\n" not in str(info.value)
+
+
+def test_scale_to_zero_fields_read_as_seconds() -> None:
+    stack = parse_spec(GOOD.replace("pool: l4}", "pool: l4, replicas: {min: 0, max: 3, idle_window: 10m, "
+                                                 "hold_timeout: 4m}}"))
+    replicas = stack.deployment("chat").replicas
+    assert replicas.idle_window_s == 600.0 and replicas.hold_timeout == 240.0
+    assert parse_spec(GOOD.replace("pool: l4}", "pool: l4, replicas: {min: 0, max: 3}}")) \
+        .deployment("chat").replicas.idle_window_s == 300.0
