@@ -105,27 +105,49 @@ def signals(window: str = RATE_WINDOW, where: str = "") -> tuple[Signal, ...]:
 ROUTER_BACKEND_PREFIX = "be_"
 """HAProxy names a deployment's backend ``be_<deployment>`` (:func:`llmstack.artifacts.haproxy.backend_name`);
 its exporter labels the backend's series ``proxy``, which the router signals turn into ``deployment``."""
+ROUTER_QUEUE_METRICS = ("haproxy_backend_current_queue", "llmstack_router_held_requests")
+"""Requests waiting at the router: HAProxy's backend queue (every server at its ``maxconn``) and the
+router's hold for a deployment with no server up (:data:`llmstack.artifacts.haproxy_hold.HELD_NOW`;
+HAProxy itself answers 503 at once when no server is up)."""
+ROUTER_ARRIVAL_METRICS = ("haproxy_backend_http_requests_total", "llmstack_router_held_requests_total")
+"""Requests reaching the backend, and requests held for it (:data:`~llmstack.artifacts.haproxy_hold.HELD_TOTAL`):
+at zero replicas the second is the only one that moves. A request held and then served counts in both,
+so during a wake the rate errs high by the held share (the wake then sizes at most that much larger)."""
 
 
-def _router_series(inner: str) -> str:
-    """``inner`` (HAProxy backend series) summed by the deployment its ``proxy`` label names."""
+def _by_deployment(inner: str) -> str:
     prefix = ROUTER_BACKEND_PREFIX
-    return (f'sum by (deployment) (label_replace({inner}, "deployment", "$1", "proxy", "{prefix}(.+)"))')
+    return f'sum by (deployment) (label_replace({inner}, "deployment", "$1", "proxy", "{prefix}(.+)"))'
+
+
+def _backends(metric: str) -> str:
+    return f'{metric}{{proxy=~"{ROUTER_BACKEND_PREFIX}.+"}}'
+
+
+def _router_gauges(metrics: tuple[str, ...]) -> str:
+    """The gauges ``metrics`` of every ``be_*`` backend, summed by deployment (one selector keeps the names apart)."""
+    return _by_deployment(f'{{__name__=~"{"|".join(metrics)}",proxy=~"{ROUTER_BACKEND_PREFIX}.+"}}')
+
+
+def _router_rates(first: str, second: str, window: str) -> str:
+    """The summed rates of two counters, either of which may have no series yet (rate drops the names, so
+    one selector over both would give two series with one label set)."""
+    a = _by_deployment(f"rate({_backends(first)}[{window}])")
+    b = _by_deployment(f"rate({_backends(second)}[{window}])")
+    return f"({a} + {b}) or {a} or {b}"
 
 
 def router_signals(window: str = RATE_WINDOW) -> tuple[Signal, ...]:
-    """What the router (HAProxy's Prometheus exporter) sees of each deployment: present with zero replicas.
+    """What the router (HAProxy's Prometheus exporter and its hold) sees of each deployment: present at zero.
 
     A deployment scaled to zero exports no vLLM series; these are its wake signal. Summed over the
     router's replicas. Not recording rules: read raw, every cycle.
     """
-    backend = f'{{proxy=~"{ROUTER_BACKEND_PREFIX}.+"}}'
     return (
-        Signal("router_queue_length", "deployment:haproxy_backend_queue:sum",
-               _router_series(f"haproxy_backend_current_queue{backend}"),
-               "requests", "requests held at the router (no ready server, or every slot busy)"),
-        Signal("router_request_rate", "deployment:haproxy_backend_requests:rate",
-               _router_series(f"rate(haproxy_backend_http_requests_total{backend}[{window}])"),
+        Signal("router_queue_length", "deployment:router_queue:sum", _router_gauges(ROUTER_QUEUE_METRICS),
+               "requests", "requests waiting at the router (held with no server up, or every server busy)"),
+        Signal("router_request_rate", "deployment:router_requests:rate",
+               _router_rates(*ROUTER_ARRIVAL_METRICS, window),
                "req/s", "requests arriving at the router for the deployment, per second"),
     )
 

@@ -7,8 +7,9 @@
   to zero: every other rule's proposal is floored at 1. It skips the stabilization window and the
   step limit (the idle window is its stabilization); cooldown and rate limit still apply.
 - **wake-from-zero** (SLO): at 0 replicas the engines export nothing, so the router's signals
-  (HAProxy's backend queue and request counter, :func:`llmstack.catalog.signals.router_signals`;
-  in the simulator the fleet's hold queue) decide: held requests or arrivals -> at least 1
+  (the requests its hold keeps and HAProxy's backend queue; arrivals from HAProxy's backend
+  request counter and the hold's counter: :func:`llmstack.catalog.signals.router_signals`; in the
+  simulator the fleet's hold queue and arrivals) decide: held requests or arrivals -> at least 1
   replica, sized by the arrival rate over what one replica sustains within the SLO. No cooldown
   or rate limit holds it back: every cycle of delay is held requests nearer their timeout.
 """

@@ -11,11 +11,12 @@ request to its stop, so a draining replica is paid for until its last request is
 
 Requests longer than the model's context (``prompt + output > max_model_len``, or more than the
 KV cache holds) are rejected as vLLM does, and counted in :attr:`SimResult.rejected_over_context`.
-Requests that arrive while no replica is up are held at the router (HAProxy's backend queue, FIFO,
-arrival time unchanged, so their TTFT includes the hold) and dispatched when a replica becomes
-ready; one held longer than the hold timeout is dropped (never served, an SLO miss), as HAProxy
-answers 503 after ``timeout queue``. Scale-to-zero (``replicas.min: 0``): a start while no replica
-is up or starting is a cold start (:attr:`SimResult.cold_starts`). The snapshot carries the
+Requests that arrive while no replica is up are held at the router (FIFO, arrival time unchanged,
+so their TTFT includes the hold; the router's hold action, :mod:`llmstack.artifacts.haproxy_hold`)
+and dispatched when a replica becomes ready; one held longer than the hold timeout is dropped
+(never served, an SLO miss), as the router answers 503 when its hold runs out. Scale-to-zero
+(``replicas.min: 0``): a start while no replica is up or starting is a cold start
+(:attr:`SimResult.cold_starts`). The snapshot carries the
 router's signals even with no replica up (``router_queue_length``, ``router_request_rate``), the
 wake signal of a deployment at zero. The engines' TTFT and e2e histograms leave the hold out, as
 vLLM measures from the moment it receives a request.

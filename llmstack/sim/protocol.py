@@ -17,7 +17,8 @@ read from Prometheus:
   GPU_UTIL), averaged; ``gpu_memory_used`` is vLLM's preallocation
   (``gpu_memory_utilization``); ``replicas_up`` counts engines that answer scrapes.
 
-The router's signals (:func:`llmstack.catalog.signals.router_signals`, HAProxy's exporter) are
+The router's signals (:func:`llmstack.catalog.signals.router_signals`: HAProxy's exporter and the
+router's hold) are
 present on every snapshot: ``router_queue_length`` (requests held while no replica is up) and
 ``router_request_rate`` (arrivals over the window). With no replica up, they and ``replicas_up`` (0)
 are the only ones: the engines' series would not exist.

@@ -1,4 +1,4 @@
-"""The router's signals (HAProxy's exporter), the wake signal of a deployment at zero, evaluated by promtool.
+"""The router's signals (HAProxy's exporter and the router's hold), a deployment's wake signal at zero, in promtool.
 
 Design note: HAProxy labels backend series ``proxy="be_<deployment>"`` (artifacts/haproxy.py); the
 signals turn that into ``deployment`` with ``label_replace`` and sum over the router's replicas.
@@ -12,14 +12,33 @@ import subprocess
 from pathlib import Path
 
 from llmstack import yaml_text
-from llmstack.artifacts import haproxy
+from llmstack.artifacts import haproxy, haproxy_hold
 from llmstack.catalog import signals
 
 PROMTOOL = "/usr/bin/promtool"
 
 
-def test_router_backend_prefix_is_the_haproxy_backend_name() -> None:
+def test_router_metric_names_are_haproxys_and_the_holds() -> None:
     assert haproxy.backend_name("chat") == f"{signals.ROUTER_BACKEND_PREFIX}chat"
+    assert signals.ROUTER_QUEUE_METRICS[1] == haproxy_hold.HELD_NOW
+    assert signals.ROUTER_ARRIVAL_METRICS[1] == haproxy_hold.HELD_TOTAL
+
+
+SERIES = [
+    # chat: serving; two router replicas, one with requests queued at maxconn
+    {"series": 'haproxy_backend_current_queue{proxy="be_chat",instance="r1"}', "values": "0x20 3x20"},
+    {"series": 'haproxy_backend_current_queue{proxy="be_chat",instance="r2"}', "values": "0x20 2x20"},
+    {"series": 'haproxy_backend_http_requests_total{proxy="be_chat",instance="r1"}', "values": "0+15x40"},
+    {"series": 'haproxy_backend_http_requests_total{proxy="be_chat",instance="r2"}', "values": "0+15x40"},
+    # code: at zero replicas, the hold has 4 requests now and held 30 per 15 s on r1
+    {"series": 'haproxy_backend_current_queue{proxy="be_code",instance="r1"}', "values": "0x40"},
+    {"series": 'llmstack_router_held_requests{proxy="be_code",instance="r1"}', "values": "4x40"},
+    {"series": 'llmstack_router_held_requests_total{proxy="be_code",instance="r1"}', "values": "0+30x40"},
+    # batch: only the hold's counter exists (the exporter's backend counter not scraped yet)
+    {"series": 'llmstack_router_held_requests_total{proxy="be_batch",instance="r1"}', "values": "0+6x40"},
+    # not a deployment's backend
+    {"series": 'haproxy_backend_current_queue{proxy="stats",instance="r1"}', "values": "9x40"},
+]
 
 
 def test_router_signals_sum_backend_series_by_deployment(tmp_path: Path) -> None:
@@ -27,20 +46,14 @@ def test_router_signals_sum_backend_series_by_deployment(tmp_path: Path) -> None
     rules = {"groups": [{"name": "router", "rules": [{"record": s.record, "expr": s.expr}
                                                       for s in by_name.values()]}]}
     (tmp_path / "router.yml").write_text(yaml_text.dump(rules))
-    series = [
-        {"series": 'haproxy_backend_current_queue{proxy="be_chat",instance="r1"}', "values": "0x20 3x20"},
-        {"series": 'haproxy_backend_current_queue{proxy="be_chat",instance="r2"}', "values": "0x20 2x20"},
-        {"series": 'haproxy_backend_current_queue{proxy="fe_main",instance="r1"}', "values": "9x40"},
-        {"series": 'haproxy_backend_http_requests_total{proxy="be_chat",instance="r1"}', "values": "0+15x40"},
-    ]
     queue, rate = by_name["router_queue_length"].record, by_name["router_request_rate"].record
+    expected = {queue: {"chat": 5, "code": 4}, rate: {"chat": 2, "code": 2, "batch": 0.4}}
     test = {"rule_files": ["router.yml"], "evaluation_interval": "15s", "tests": [{
-        "interval": "15s", "input_series": series,
+        "interval": "15s", "input_series": SERIES,
         "promql_expr_test": [
-            {"expr": queue, "eval_time": "6m", "exp_samples": [{"labels": f'{queue}{{deployment="chat"}}',
-                                                                "value": 5}]},
-            {"expr": rate, "eval_time": "6m", "exp_samples": [{"labels": f'{rate}{{deployment="chat"}}',
-                                                               "value": 1}]},
+            {"expr": record, "eval_time": "6m",
+             "exp_samples": [{"labels": f'{record}{{deployment="{d}"}}', "value": v} for d, v in values.items()]}
+            for record, values in expected.items()
         ]}]}
     (tmp_path / "test.yml").write_text(yaml_text.dump(test))
     result = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True,

@@ -20,7 +20,8 @@ def test_recording_rule_names_used_when_asked() -> None:
 
 def test_router_signals_queried_raw_even_with_recording_rules() -> None:
     qs = {q.name: q.expr for q in queries.cycle_queries(recording_rules=True)}
-    assert qs["router_queue_length"].startswith("sum by (deployment) (label_replace(haproxy_backend_current_queue")
+    assert qs["router_queue_length"] == signals.by_name()["router_queue_length"].expr
+    assert "haproxy_backend_current_queue" in qs["router_queue_length"]
     assert "haproxy_backend_http_requests_total" in qs["router_request_rate"]
     assert qs["request_rate"] == "deployment:vllm_requests:rate"
 
