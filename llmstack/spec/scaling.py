@@ -116,7 +116,7 @@ def apply_scaling(stack: StackSpec, overrides: dict[str, ScalingOverride]) -> St
             if not d.replicas.min <= o.replicas <= d.replicas.max:
                 raise LlmstackError(f"replicas {o.replicas} is outside {d.replicas.min}..{d.replicas.max}",
                                     path=f"{key}.replicas", hint="change replicas.min/max in the spec first")
-            changes["replicas"] = ReplicaRange(min=d.replicas.min, max=d.replicas.max, initial=o.replicas)
+            changes["replicas"] = ReplicaRange.model_validate({**d.replicas.model_dump(), "initial": o.replicas})
         if o.variant is not None:
             variants = [v.name for v in stack.model(d.model).variants]
             if o.variant not in variants:

@@ -52,3 +52,12 @@ def test_route_weight_override_changes_every_route_listing_the_deployment(exampl
 def test_route_weight_leaving_a_route_without_traffic_is_refused(example_stack: StackSpec) -> None:
     with pytest.raises(LlmstackError, match="would get no traffic"):
         scaling.apply_scaling(example_stack, scaling.parse_scaling({"chat": {"route_weight": 0}}))
+
+
+def test_override_to_zero_keeps_the_scale_to_zero_fields() -> None:
+    from tests.conftest import make_stack
+
+    stack = make_stack(replicas={"min": 0, "max": 4, "idle_window": "10m", "hold_timeout": "3m"})
+    changed = scaling.apply_scaling(stack, scaling.parse_scaling('{"chat": {"replicas": 0}}'))
+    replicas = changed.deployment("chat").replicas
+    assert (replicas.start, replicas.idle_window_s, replicas.hold_timeout) == (0, 600.0, 180.0)
