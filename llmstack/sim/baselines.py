@@ -10,7 +10,10 @@ Names:
   (the default stabilization window).
 - ``keda[:THRESHOLD]``: vLLM production-stack's KEDA ScaledObject on ``num_requests_waiting``,
   threshold 5 per replica (an AverageValue target, so ``ceil(queue / 5)`` with HPA's tolerance);
-  scale-down waits for a 360 s cooldown (the highest recommendation of the last 360 s).
+  scale-down waits for a 360 s cooldown (the highest recommendation of the last 360 s). At zero
+  replicas the engines export no queue, so (for ``replicas.min: 0``) it activates on the router's
+  held requests (``router_queue_length``, the second trigger a scale-to-zero ScaledObject needs),
+  one replica per ``THRESHOLD`` held, at least one.
 - ``saturation``: llm-d workload-variant-autoscaler style. A replica is saturated at >= 80 %
   KV cache or >= 5 waiting requests; add one replica when the spare capacity (80 % minus KV
   usage, or 5 minus the queue per replica) falls under 10 % KV or 3 queue slots; remove one
@@ -102,6 +105,9 @@ class Keda(FromDeployment):
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
         queue = _present(signals, "queue_length")
+        held = _present(signals, "router_queue_length")
+        if current == 0 and queue is None and held:
+            return self.state.decide(now_s, 0, None, raw=math.ceil(held / self.threshold))
         if queue is None:
             return current
         if current == 0:

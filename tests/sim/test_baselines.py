@@ -29,6 +29,13 @@ def test_keda_targets_five_waiting_per_replica_with_360s_cooldown() -> None:
     assert keda.desired_replicas(370, {"queue_length": 0}, 4) == 0
 
 
+def test_keda_wakes_from_zero_on_the_router_queue_only() -> None:
+    keda = Keda()
+    assert keda.desired_replicas(0, {"replicas_up": 0, "router_queue_length": 0, "router_request_rate": 0}, 0) == 0
+    assert keda.desired_replicas(15, {"replicas_up": 0, "router_queue_length": 2}, 0) == 1
+    assert Keda().desired_replicas(15, {"replicas_up": 0, "router_queue_length": 12}, 0) == 3
+
+
 def test_saturation_adds_one_when_spare_capacity_low_and_removes_only_if_load_fits() -> None:
     sat = Saturation()
     assert sat.desired_replicas(0, {"replicas_up": 2, "kv_cache_usage": 0.75, "queue_length": 0}, 2) == 3
