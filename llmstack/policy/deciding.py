@@ -521,9 +521,11 @@ def _idle_to_zero(case: _Case, state: ScalingState) -> tuple[Recommendation | Sk
     held = state.held_for(case.name, zero.IDLE_CONDITION, case.now) if idle else 0.0
     state = state.with_conditions(case.name, {zero.IDLE_CONDITION: idle}, case.now)
     idle_s = held + zero.window_s(case.snapshot.window) if idle else None
-    move = zero.to_zero(case.current.replicas, idle_s, case.deployment.replicas.idle_window_s)
+    move = zero.to_zero(case.values, case.current.replicas, idle_s, case.deployment.replicas.idle_window_s)
     if move is None:
         return None, state
+    if isinstance(move, str):
+        return Skip(case.name, move, rule="idle-to-zero"), state
     rec = case.propose("horizontal", case.current.with_(replicas=0), move.rule, "cost", move.reason, move.used)
     result = guards.cooldown(rec, state, case.limits, case.now)
     if isinstance(result, Recommendation):

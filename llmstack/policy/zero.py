@@ -5,7 +5,8 @@
   0 replicas. The idle time counts from the first idle cycle plus the signals' rate window (a
   zero rate over the window means nothing arrived during it). Only this rule takes a deployment
   to zero: every other rule's proposal is floored at 1. It skips the stabilization window and the
-  step limit (the idle window is its stabilization); cooldown and rate limit still apply.
+  step limit (the idle window is its stabilization); cooldown and rate limit still apply. It
+  never acts without the router's signals: at zero they are the only way to see arrivals.
 - **wake-from-zero** (SLO): at 0 replicas the engines export nothing, so the router's signals
   (the requests its hold keeps and HAProxy's backend queue; arrivals from HAProxy's backend
   request counter and the hold's counter: :func:`llmstack.catalog.signals.router_signals`; in the
@@ -53,12 +54,17 @@ def window_s(window: str) -> float:
         return DEFAULT_WINDOW_S
 
 
-def to_zero(current: int, idle_s: float | None, idle_window_s: float) -> ZeroMove | None:
-    """0 replicas once the deployment has been idle for ``idle_window_s`` (None: not idle now)."""
+def to_zero(values: Mapping[str, float], current: int, idle_s: float | None,
+            idle_window_s: float) -> ZeroMove | str | None:
+    """0 replicas once the deployment has been idle for ``idle_window_s`` (None: not idle now, or not long
+    enough); why not (str) when no router signal is read: at zero nothing could wake it."""
     if current <= 0 or idle_s is None or idle_s < idle_window_s:
         return None
-    return ZeroMove(0, "idle-to-zero", f"idle {idle_s:.0f} s >= idle_window {idle_window_s:.0f} s: {current} -> 0",
-                    IDLE_SIGNALS)
+    why = f"idle {idle_s:.0f} s >= idle_window {idle_window_s:.0f} s"
+    if not all(name in values for name in ROUTER_SIGNALS):
+        return (f"{why}, but no router signal (router_queue_length, router_request_rate) would wake it "
+                f"at zero: staying at {current}")
+    return ZeroMove(0, "idle-to-zero", f"{why}: {current} -> 0", IDLE_SIGNALS)
 
 
 def wake(values: Mapping[str, float], per_replica_rps: float, low: int, high: int) -> ZeroMove | str | None:

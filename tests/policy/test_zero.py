@@ -56,6 +56,17 @@ def test_idle_deployment_scales_to_zero_after_idle_window_with_reason(policy: Po
     assert rec.signals["router_request_rate"] == 0.0
 
 
+def test_idle_deployment_stays_up_without_a_router_signal_to_wake_it(policy: Policy) -> None:
+    stack = zero_stack()
+    state = ScalingState()
+    engine_only = {k: v for k, v in IDLE.items() if not k.startswith("router_")}
+    skips: list[str] = []
+    for now in range(600, 1200, 15):
+        recs, state, skips = cycle(stack, policy, state, float(now), 1, engine_only)
+        assert not recs
+    assert any("no router signal" in s and "staying at 1" in s for s in skips)
+
+
 def test_idle_clock_restarts_on_an_arrival(policy: Policy) -> None:
     stack = zero_stack()
     state = ScalingState()
