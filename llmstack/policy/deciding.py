@@ -487,6 +487,8 @@ def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
                        budget_limit: float | None) -> tuple[list[Recommendation], list[Skip], ScalingState]:
     """Steps 2-4 and the conflicts and guards for one deployment whose data passed step 1."""
     to_zero, state = _idle_to_zero(case, state)
+    if to_zero is None:
+        to_zero = _settling(case, state)
     if to_zero is not None:
         return ([to_zero], [], state) if isinstance(to_zero, Recommendation) else ([], [to_zero], state)
     wishes, holding = _horizontal_wishes(case, state)
@@ -533,18 +535,36 @@ def _idle_to_zero(case: _Case, state: ScalingState) -> tuple[Recommendation | Sk
     return result, state
 
 
-def _at_zero(case: _Case) -> tuple[list[Recommendation], list[Skip]]:
-    """A deployment at 0 replicas: woken from the router's signals (no cooldown holds a wake back)."""
-    utilization = case.policy.horizontal.model_based.utilization
-    per_replica = case.sustainable_rps(case.current.with_(replicas=1)) * utilization
-    move = zero.wake(case.values, per_replica, 0 if case.scales_to_zero else case.low, case.high)
-    if move is None:
-        return [], [Skip(case.name, "no change: 0 replicas, nothing held or arriving at the router")]
+def _per_replica_rps(case: _Case) -> float:
+    return case.sustainable_rps(case.current.with_(replicas=1)) * case.policy.horizontal.model_based.utilization
+
+
+def _settling(case: _Case, state: ScalingState) -> Recommendation | Skip | None:
+    """Just after a wake from zero: sized on the router's arrivals alone (:func:`zero.settling`)."""
+    woke = state.last(case.name, "wake")
+    if not case.scales_to_zero or woke is None:
+        return None
+    settle_s = case.view.startup_s(case.deployment, case.current) + 2 * zero.window_s(case.snapshot.window)
+    if case.now - woke >= settle_s:
+        return None
+    move = zero.settling(case.values, _per_replica_rps(case), case.current.replicas, case.high, case.now - woke,
+                         settle_s)
     if isinstance(move, str):
-        return [], [Skip(case.name, f"no action: {move}", refused=True)]
+        return Skip(case.name, move, rule="wake-settling")
+    return case.propose("horizontal", case.current.with_(replicas=move.replicas), move.rule, "slo", move.reason,
+                        move.used)
+
+
+def _at_zero(case: _Case, state: ScalingState) -> tuple[list[Recommendation], list[Skip], ScalingState]:
+    """A deployment at 0 replicas: woken from the router's signals (no cooldown holds a wake back)."""
+    move = zero.wake(case.values, _per_replica_rps(case), 0 if case.scales_to_zero else case.low, case.high)
+    if move is None:
+        return [], [Skip(case.name, "no change: 0 replicas, nothing held or arriving at the router")], state
+    if isinstance(move, str):
+        return [], [Skip(case.name, f"no action: {move}", refused=True)], state
     rec = case.propose("horizontal", case.current.with_(replicas=move.replicas), move.rule, "slo", move.reason,
                        move.used)
-    return [rec], []
+    return [rec], [], state.with_wake(case.name, case.now)
 
 
 def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, policy: Policy, stack: StackSpec,
@@ -562,7 +582,7 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
         if settings[deployment.name].replicas == 0 and snapshot is not None and not snapshot.error \
                 and not snapshot.implausible:
             case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
-            woken, left = _at_zero(case)
+            woken, left, state = _at_zero(case, state)
             recs.extend(woken)
             skips.extend(left)
             continue

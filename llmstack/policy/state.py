@@ -18,7 +18,8 @@ class ScalingState:
     since: Mapping[str, float] = field(default_factory=dict)
     """``deployment/condition`` -> when the condition started holding (absent: it does not hold)."""
     last_action: Mapping[str, float] = field(default_factory=dict)
-    """``deployment/what`` (``out``, ``in``, ``vertical``, ``variant``) -> time of the last applied change."""
+    """``deployment/what`` (``out``, ``in``, ``vertical``, ``variant``) -> time of the last applied change;
+    ``deployment/wake``: the last wake-from-zero proposal."""
     desired: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
     """deployment -> (time, raw desired replicas) of recent cycles: the scale-in stabilization window."""
     actions: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
@@ -58,6 +59,10 @@ class ScalingState:
                       keep_s: float) -> ScalingState:
         kept = tuple(p for p in self.observed.get(deployment, ()) if now - p[0] <= keep_s)
         return replace(self, observed={**self.observed, deployment: (*kept, (now, arrivals, in_system))})
+
+    def with_wake(self, deployment: str, now: float) -> ScalingState:
+        """Remember a wake-from-zero proposal (``last(deployment, "wake")``): the settle period runs from it."""
+        return replace(self, last_action={**self.last_action, f"{deployment}/wake": now})
 
     def with_actions(self, changes: Iterable[tuple[str, str]], now: float) -> ScalingState:
         """Record applied changes: (deployment, what) pairs."""

@@ -13,6 +13,10 @@
   simulator the fleet's hold queue and arrivals) decide: held requests or arrivals -> at least 1
   replica, sized by the arrival rate over what one replica sustains within the SLO. No cooldown
   or rate limit holds it back: every cycle of delay is held requests nearer their timeout.
+- **wake-settling** (SLO): for a start-up plus two rate windows after a wake, the engines' queue,
+  TTFT and completions show the held backlog draining onto the first replica, not demand (read
+  as demand, they started replicas that came up after the backlog was gone). In that period
+  the deployment is sized on the router's arrival rate alone, and never scaled in.
 """
 
 from __future__ import annotations
@@ -84,3 +88,17 @@ def wake(values: Mapping[str, float], per_replica_rps: float, low: int, high: in
     return ZeroMove(replicas, "wake-from-zero",
                     f"{held:.0f} request(s) held at the router, {rate:.3g} req/s arriving, 0 ready: "
                     f"0 -> {replicas}{sizing}", ROUTER_SIGNALS)
+
+
+def settling(values: Mapping[str, float], per_replica_rps: float, current: int, high: int, since_wake_s: float,
+             settle_s: float) -> ZeroMove | str:
+    """Within ``settle_s`` of a wake: more replicas only for the router's arrivals; why not (str) otherwise."""
+    rate = values.get("router_request_rate", values.get("request_rate", 0.0))
+    need = math.ceil(rate / per_replica_rps - 1e-9) if per_replica_rps > 0 else current
+    why = (f"settling {since_wake_s:.0f} s after a wake from zero (< {settle_s:.0f} s: start-up + 2 rate windows, "
+           f"the engines' queue is the held backlog): {rate:.2f} req/s arriving over {per_replica_rps:.2f} "
+           f"req/s per replica needs {need}")
+    if need > current:
+        replicas = min(high, need)
+        return ZeroMove(replicas, "wake-settling", f"{why}: {current} -> {replicas}", ROUTER_SIGNALS)
+    return f"{why}: holding {current}"

@@ -131,6 +131,33 @@ def test_deployment_at_zero_without_router_signal_is_refused_not_guessed(policy:
     assert not recs and any("no router signal" in s for s in skips)
 
 
+BACKLOG = {"request_rate": 6.0, "queue_length": 40.0, "running_requests": 64.0, "kv_cache_usage": 0.5,
+           "kv_cache_usage_max": 0.5, "ttft_p95": 9.9, "prompt_tokens_rate": 6000.0, "generation_tokens_rate": 1500.0,
+           "router_queue_length": 0.0, "router_request_rate": 1.0}
+"""The first replica right after a wake: the held backlog queued in its engine, arrivals 1 req/s."""
+
+
+def test_backlog_after_a_wake_is_not_read_as_demand(policy: Policy) -> None:
+    stack = zero_stack()
+    _, state, _ = cycle(stack, policy, ScalingState(), 1000.0, 0, {"router_queue_length": 60.0,
+                                                                   "router_request_rate": 1.0})
+    recs, _, skips = cycle(stack, policy, state, 1135.0, 1, BACKLOG)
+    assert not recs
+    assert any(s.startswith("settling 135 s after a wake from zero") and s.endswith("holding 1") for s in skips)
+    later, _, _ = cycle(stack, policy, ScalingState(), 1135.0, 1, BACKLOG)  # the same reading with no wake before
+    assert later and later[0].proposed.replicas > 1
+
+
+def test_arrivals_after_a_wake_still_scale_out(policy: Policy) -> None:
+    stack = zero_stack()
+    _, state, _ = cycle(stack, policy, ScalingState(), 1000.0, 0, {"router_queue_length": 60.0,
+                                                                   "router_request_rate": 1.0})
+    recs, _, _ = cycle(stack, policy, state, 1135.0, 1, BACKLOG | {"router_request_rate": 40.0})
+    (rec,) = recs
+    assert rec.rule == "wake-settling" and rec.proposed.replicas > 1
+    assert "40.00 req/s arriving" in rec.reason
+
+
 def test_policy_autoscaler_wakes_from_router_queue_in_the_sim_snapshot(policy: Policy) -> None:
     scaler = PolicyAutoscaler(policy, zero_stack(), "chat")
     assert scaler.desired_replicas(15.0, {"replicas_up": 0.0, "router_queue_length": 2.0,
