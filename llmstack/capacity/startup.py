@@ -42,4 +42,4 @@ def hold_timeout_s(replicas: ReplicaRange, profile: EngineProfile) -> float:
     """
     if replicas.hold_timeout is not None:
         return replicas.hold_timeout
-    return round(HOLD_TIMEOUT_FACTOR * startup_delay_s(profile))
+    return HOLD_TIMEOUT_FACTOR * startup_delay_s(profile)

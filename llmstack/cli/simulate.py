@@ -128,7 +128,7 @@ def _zero_table(runs: list[replaying.Run]) -> Table:
         s = run.score
         table.add_row(s.autoscaler, str(s.cold_starts), str(s.held_requests), _fmt(s.held_ttft_p50_s, 1),
                       _fmt(s.held_ttft_p95_s, 1), _fmt(s.held_max_s, 1), str(s.dropped),
-                      _fmt(run.result.hold_timeout_s, 0))
+                      _fmt(s.hold_timeout_s, 0))
     return table
 
 

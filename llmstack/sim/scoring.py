@@ -72,6 +72,8 @@ class Score:
     held_ttft_p95_s: float = math.nan
     held_max_s: float = math.nan
     """The longest hold at the router of a request that was served."""
+    hold_timeout_s: float = math.nan
+    """How long the router held a request before dropping it."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -151,4 +153,5 @@ def score(result: SimResult) -> Score:
         held_ttft_p50_s=percentile(held_ttfts, 50),
         held_ttft_p95_s=percentile(held_ttfts, 95),
         held_max_s=max((result.held_s[r.id] for r in held), default=math.nan),
+        hold_timeout_s=result.hold_timeout_s,
     )

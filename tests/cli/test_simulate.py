@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLE_SPEC, ROOT
 
 KEYS = {"slo_attainment", "gpu_hours", "ttft_p95_s", "tpot_p95_s", "scale_events", "cost", "rejected_over_context"}
@@ -76,6 +78,7 @@ def test_simulate_reports_dropped_cold_starts_and_held_ttft_for_scale_to_zero() 
     data = json.loads(result.stdout)
     assert data["dropped"] == 0 and data["cold_starts"] >= 2
     assert data["held_requests"] > 0 and data["held_ttft_p95_s"] >= data["held_ttft_p50_s"] > 30
+    assert data["held_max_s"] < data["hold_timeout_s"] == pytest.approx(1.5 * 109.08, abs=1)  # 1.5x its start-up
     text = run_cli(*args)
     assert text.returncode == 0, text.stderr
     assert "cold starts" in text.stdout and "held TTFT p95" in text.stdout and "dropped" in text.stdout
