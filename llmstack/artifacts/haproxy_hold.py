@@ -22,11 +22,11 @@ from __future__ import annotations
 import math
 
 from llmstack.capacity import throughput
-from llmstack.capacity.startup import startup_delay_s
+from llmstack.capacity.startup import HOLD_TIMEOUT_FACTOR, hold_timeout_s
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import resolve
 
-HOLD_MARGIN = 1.5
+HOLD_MARGIN = HOLD_TIMEOUT_FACTOR
 """A held request waits this many times the slowest cold start (the estimate is typical, not a bound)."""
 
 SCRIPT_NAME = "llmstack-hold.lua"
@@ -100,7 +100,9 @@ def holds(stack: StackSpec) -> bool:
 
 
 def hold_timeout(stack: StackSpec) -> str:
-    """How long the routers hold a request: :data:`HOLD_MARGIN` x the slowest cold start of a deployment
-    that may scale to zero (:func:`llmstack.capacity.startup.startup_delay_s`), as an HAProxy duration."""
-    cold = [startup_delay_s(throughput.profile(resolve(stack, d))) for d in stack.deployments if d.replicas.min == 0]
-    return f"{math.ceil(HOLD_MARGIN * max(cold, default=0.0))}s"
+    """How long the routers hold a request: the longest hold of a deployment that may scale to zero
+    (:func:`llmstack.capacity.startup.hold_timeout_s`: its ``replicas.hold_timeout``, else :data:`HOLD_MARGIN`
+    x its cold start), as an HAProxy duration."""
+    holds = [hold_timeout_s(d.replicas, throughput.profile(resolve(stack, d)))
+             for d in stack.deployments if d.replicas.min == 0]
+    return f"{math.ceil(max(holds, default=0.0))}s"

@@ -39,6 +39,15 @@ def test_hold_timeout_covers_the_slowest_cold_start_with_margin() -> None:
     assert not haproxy_hold.holds(stack_with()) and haproxy_hold.holds(stack)
 
 
+def test_hold_timeout_from_the_spec_wins_over_the_cold_start_estimate() -> None:
+    stack = to_zero(stack_with(), "think")
+    think = stack.deployment("think")
+    replicas = think.replicas.model_copy(update={"hold_timeout": 400.0})
+    stack = stack.model_copy(update={"deployments": [d.model_copy(update={"replicas": replicas})
+                                                     if d.name == "think" else d for d in stack.deployments]})
+    assert haproxy_hold.hold_timeout(stack) == "400s"
+
+
 def test_each_route_holds_on_its_own_backends_and_the_config_passes_haproxy_check(tmp_path: Path) -> None:
     stack = to_zero(stack_with(), "chat")
     script = tmp_path / haproxy_hold.SCRIPT_NAME
