@@ -141,6 +141,9 @@ def _notes(runs: list[replaying.Run]) -> list[str]:
                      "(counted as SLO misses)")
     if first.skipped_rows:
         notes.append(f"{first.skipped_rows} malformed trace row(s) skipped")
+    draining = [f"{r.score.autoscaler} {r.score.drain_gpu_hours:.3f}" for r in runs if r.score.drain_gpu_hours > 0]
+    if draining:
+        notes.append(f"GPU-h include replicas finishing their requests after a scale-in: {', '.join(draining)}")
     dropped = [f"{r.score.autoscaler} {r.score.dropped}" for r in runs if r.score.dropped]
     if dropped:
         notes.append(f"dropped (held past the router's hold timeout, never served, SLO misses): {', '.join(dropped)}")

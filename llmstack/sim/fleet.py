@@ -71,8 +71,8 @@ class FleetConfig:
 class Replica:
     """One simulated engine and its lifecycle."""
 
-    __slots__ = ("busy_history", "end", "engine", "index", "ready_s", "requested_s", "state", "stopped_s",
-                 "version")
+    __slots__ = ("busy_history", "drain_s", "end", "engine", "index", "ready_s", "requested_s", "state",
+                 "stopped_s", "version")
 
     def __init__(self, index: int, engine: Engine, requested_s: float, ready_s: float) -> None:
         self.index = index
@@ -80,6 +80,8 @@ class Replica:
         self.requested_s = requested_s
         self.ready_s = ready_s
         self.stopped_s: float | None = None
+        self.drain_s: float | None = None
+        """When the replica stopped taking requests (scale-in); it stops once its requests are done."""
         self.state: ReplicaState = "starting"
         self.version = 0
         self.end: float | None = None
@@ -137,6 +139,13 @@ class SimResult:
     cold_starts: int = 0
     """Replica starts while no replica was up or starting (a start from zero)."""
     hold_timeout_s: float = math.inf
+    replica_drain_seconds: list[float] = field(default_factory=list)
+    """Per replica: seconds from scale-in (no new requests) to its stop (0: never drained)."""
+
+    @property
+    def drain_gpu_hours(self) -> float:
+        """GPU-hours replicas spent finishing their requests after a scale-in (the price of graceful drain)."""
+        return sum(self.replica_drain_seconds) * self.gpus_per_replica / 3600.0
 
     @property
     def finished(self) -> list[SimRequest]:
@@ -276,6 +285,7 @@ class Fleet:
                     self._stop(replica, now)
                 else:
                     replica.state = "draining"
+                    replica.drain_s = now
                     if not replica.engine.has_work and not replica.engine.busy:
                         self._stop(replica, now)
 
@@ -494,6 +504,8 @@ class Fleet:
             end_s=end, preemptions=sum(r.engine.preemptions for r in self.replicas), config=self.config,
             held_s=dict(self.held_s), dropped=self.dropped, cold_starts=self.cold_starts,
             hold_timeout_s=self.hold_timeout_s,
+            replica_drain_seconds=[(r.stopped_s if r.stopped_s is not None else end) - r.drain_s
+                                   if r.drain_s is not None else 0.0 for r in self.replicas],
         )
 
     def _clamp(self, n: int) -> int:

@@ -5,6 +5,8 @@
   ``ttft_slo_attainment`` and ``tpot_slo_attainment`` count each threshold alone (same denominator);
 - percentiles are exact (linear interpolation) over finished requests; TTFT counts from arrival at
   the router, so a request held while no replica was ready carries its hold;
+- ``drain_gpu_hours``: the part of ``gpu_hours`` replicas spent draining (scale-in: no new requests,
+  stopped when their last request is done);
 - scale to zero: ``dropped`` (held past the hold timeout, never served: SLO misses),
   ``cold_starts`` (starts from zero replicas), ``held_requests`` and their TTFT
   (``held_ttft_p50_s``, ``held_ttft_p95_s``, the hold plus the first token) apart from the rest;
@@ -74,6 +76,8 @@ class Score:
     """The longest hold at the router of a request that was served."""
     hold_timeout_s: float = math.nan
     """How long the router held a request before dropping it."""
+    drain_gpu_hours: float = 0.0
+    """GPU-hours of replicas finishing their requests after a scale-in (included in ``gpu_hours``)."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -154,4 +158,5 @@ def score(result: SimResult) -> Score:
         held_ttft_p95_s=percentile(held_ttfts, 95),
         held_max_s=max((result.held_s[r.id] for r in held), default=math.nan),
         hold_timeout_s=result.hold_timeout_s,
+        drain_gpu_hours=result.drain_gpu_hours,
     )

@@ -86,6 +86,9 @@ def test_no_in_flight_request_fails_during_scale_in_and_gpu_time_runs_until_drai
         assert served, index
         last = max(r.finish_s for r in served if r.finish_s is not None)
         assert last > 15 and result.replica_gpu_seconds[index] == pytest.approx(last, abs=0.5)
+        assert result.replica_drain_seconds[index] == pytest.approx(last - 15, abs=0.5)
+    assert result.replica_drain_seconds[0] == 0.0
+    assert scoring.score(result).drain_gpu_hours == pytest.approx(sum(result.replica_drain_seconds) / 3600)
 
 
 def test_gaps_trace_has_no_arrivals_in_its_off_periods() -> None:
