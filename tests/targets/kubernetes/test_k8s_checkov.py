@@ -34,7 +34,8 @@ from tests.targets.kubernetes.test_k8s_gateway import gateway_stack
 ENGINES = {"vllm", "vllm-batch"}
 ALL_WORKLOADS = {"vllm", "vllm-batch", "dcgm-exporter", "haproxy", "endpoint-picker", "prometheus"}
 IMAGE_USERS = {"vllm": ENGINES, "vllm-tpu": ENGINES, "vllm-gaudi": ENGINES, "dcgm_exporter": {"dcgm-exporter"},
-               "prometheus": {"prometheus"}, "endpoint_picker": {"endpoint-picker"}, "haproxy": {"haproxy"}}
+               "prometheus": {"prometheus"}, "endpoint_picker": {"endpoint-picker"}, "haproxy": {"haproxy"},
+               "controller": {"llmstack-controller"}}
 PENDING = set().union(*(IMAGE_USERS[name] for name in images.DIGEST_PENDING))
 
 ALLOWLIST: dict[str, tuple[str, set[str]]] = {
