@@ -472,7 +472,7 @@ class ControllerSpec(Spec):
     @field_validator("image")
     @classmethod
     def _pinned(cls, value: str | None) -> str | None:
-        if value is not None and ("@sha256:" not in value and not re.search(r":[^/]+$", value)
+        if value is not None and (("@sha256:" not in value and not re.search(r":[^/]+$", value))
                                   or value.endswith(":latest")):
             raise ValueError(f"image {value!r} is not pinned; give repository:tag (not latest) or @sha256:<digest>")
         return value
