@@ -446,6 +446,8 @@ class KedaFastPath(Spec):
     polling_interval_s: int = Field(default=15, ge=1, le=3600, description="how often KEDA queries Prometheus")
     cooldown_period_s: int = Field(default=60, ge=0, le=86_400,
                                    description="KEDA's wait before the last replica goes (replicas.min 0)")
+    operator_namespace: Name = Field(default="keda", description="where KEDA runs (its operator queries Prometheus; "
+                                                                 "the plain Prometheus admits it)")
 
 
 class ControllerSpec(Spec):

@@ -18,6 +18,7 @@ from llmstack.controller import kube_api
 from llmstack.controller.pulumi_operator import CHANGE_ANNOTATION, PulumiOperatorBackend
 from llmstack.errors import ApplyError
 from tests.controller.helpers import FakeStackApi, rec
+from tests.targets.kubernetes.validation import validate
 
 
 def test_patch_sets_scaling_in_stack_config_with_resource_version_and_reasons() -> None:
@@ -32,6 +33,7 @@ def test_patch_sets_scaling_in_stack_config_with_resource_version_and_reasons() 
     assert "ttft_p95=2.41" in note and "rule: ttft-slo" in note and "0.42 s" in note
     assert api.obj["spec"]["config"]["aws:region"] == "us-east-1"  # other config left as it was
     assert api.obj["spec"]["stack"] == "acme/llmstack/prod"
+    validate(api.obj)  # the patched Stack is still valid for the operator's CRD (pulumi.com/v1, v2.9.0)
 
 
 def test_no_patch_when_stack_already_holds_the_change() -> None:
