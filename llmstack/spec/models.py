@@ -482,8 +482,7 @@ class ControllerSpec(Spec):
     @model_validator(mode="after")
     def _apply_configured(self) -> ControllerSpec:
         if self.apply == "gitops" and self.gitops is None:
-            raise ValueError("controller.apply is gitops but controller.gitops is not set "
-                             "(repository, branch, stack_file)")
+            raise ValueError("apply: gitops needs the gitops section (repository, branch, stack_file)")
         return self
 
 

@@ -9,14 +9,19 @@ spec loader's model to show the controller decides from the same stack.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
+from pulumi.runtime import mocks as pulumi_mocks
 
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import objects, rendering
 from tests.targets.kubernetes.helpers import containers, find, stack_with
+from tests.targets.kubernetes.test_k8s_components import ClusterMocks
 from tests.targets.kubernetes.validation import validate
 
 GITOPS = {"apply": "gitops", "gitops": {"repository": "https://git.example.invalid/infra.git",
@@ -167,3 +172,39 @@ def test_no_controller_objects_when_disabled() -> None:
     built = objects.build(stack_with())
     assert built.controller == []
     assert not [p for p in rendering.render_objects(built) if p.startswith("controller/")]
+
+
+@pytest.fixture
+def requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every RegisterResource request of the mock runtime (as in test_k8s_components)."""
+    seen: list[Any] = []
+    original = pulumi_mocks.MockMonitor.RegisterResource
+
+    def record(self: pulumi_mocks.MockMonitor, request: Any) -> Any:
+        seen.append(request)
+        return original(self, request)
+
+    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    pulumi.runtime.set_mocks(ClusterMocks(), preview=False)
+    yield seen
+
+
+@pytest.mark.parametrize("keda", [True, False])
+def test_llm_stack_registers_the_controller_and_leaves_keda_its_replicas(requests: list[Any], keda: bool) -> None:
+    from llmstack.targets.kubernetes.components import LlmStack, LlmStackArgs
+
+    stack = stack_with(controller={"enabled": True, "keda": {"enabled": keda}})
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        return LlmStack("prod", LlmStackArgs.from_spec(stack)).urn
+
+    run()
+    assert [r.type for r in requests if r.name == "prod-controller"] == ["llmstack:kubernetes:Controller"]
+    children = {(r.type, r.name) for r in requests if r.parent.endswith("::prod-controller")}
+    assert ("kubernetes:apps/v1:Deployment", "prod-llmstack-controller") in children
+    assert ("kubernetes:rbac.authorization.k8s.io/v1:Role", "prod-llmstack-controller") in children
+    assert (("kubernetes:keda.sh/v1alpha1:ScaledObject", "prod-chat-vllm") in children) is keda
+    engine = next(r for r in requests if r.type == "kubernetes:apps/v1:Deployment" and r.name == "prod-chat-vllm")
+    assert list(engine.ignoreChanges) == (["spec.replicas"] if keda else [])
