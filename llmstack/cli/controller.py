@@ -65,7 +65,8 @@ def controller(
     paths = process.Paths(data_dir)
     registry = CollectorRegistry()
     backend, desired = process.build_backend(stack, paths, _namespace(namespace), registry)
-    running = process.Controller(stack, load_policy(policy), reader, backend, paths, registry, desired, dry_run)
+    running = process.Controller(stack, load_policy(policy), reader, backend, paths, registry, desired, dry_run,
+                                 prom.recording_rules)
 
     def show(result: loop.CycleResult) -> None:
         print(json.dumps(clean({"time": result.now, "outcome": process.outcome(result), "warnings": result.warnings,

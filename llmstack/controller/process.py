@@ -139,6 +139,8 @@ class Controller:
     registry: CollectorRegistry
     desired: DesiredReplicas | None = None
     dry_run: bool = False
+    recording_rules: bool = False
+    """Query the recording-rule names (the stack's PrometheusRule or plain Prometheus rules are loaded)."""
 
     def starting_settings(self) -> dict[str, Setting]:
         """What is deployed now; with KEDA, seeds the gauge (from ``desired.json``, else the replicas in force)."""
@@ -169,7 +171,8 @@ class Controller:
                               state=load_state(self.paths.state), current=self.starting_settings(),
                               apply=None if self.dry_run else logged(self.backend), audit=AuditLog(self.paths.audit),
                               cycles=cycles, clock=clock, sleep=sleep, on_cycle=cycle_done,
-                              on_state=lambda s: atomic_write_text(self.paths.state, json.dumps(s.to_json())))
+                              on_state=lambda s: atomic_write_text(self.paths.state, json.dumps(s.to_json())),
+                              recording_rules=self.recording_rules)
         finally:
             if server is not None:
                 server.stop()
