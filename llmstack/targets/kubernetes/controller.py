@@ -2,8 +2,9 @@
 
 Objects (all named ``llmstack-controller``, in ``controller.namespace`` or the stack's):
 
-- ConfigMap with the stack spec (``stack.yaml``) the controller decides from; its checksum
-  rolls the pod when the spec changes.
+- ConfigMap with the stack spec (``stack.yaml``) the controller decides from; a checksum of
+  the spec without the knobs the policy engine turns (``llmstack:scaling``) rolls the pod when
+  the spec changes, but not after each of the controller's own changes (it follows those itself).
 - ServiceAccount, and for the ``pulumi-operator`` path a Role and RoleBinding in the Stack's
   namespace granting ``get`` and ``patch`` on that one ``stacks.pulumi.com`` object
   (``resourceNames``), nothing else. The ``gitops`` path gets no Role and no API token at all:
@@ -102,6 +103,16 @@ def spec_text(stack: StackSpec) -> str:
     return yaml_text.dump(stack.model_dump(mode="json", by_alias=True, exclude_unset=True))
 
 
+def spec_checksum(stack: StackSpec) -> str:
+    """sha256 of the spec less what ``llmstack:scaling`` sets (replicas.initial, variant, pool, tensor_parallel)."""
+    data = stack.model_dump(mode="json", by_alias=True)
+    for d in data["deployments"]:
+        d["replicas"].pop("initial", None)
+        for knob in ("variant", "pool", "tensor_parallel"):
+            d.pop(knob, None)
+    return hashlib.sha256(yaml_text.dump(data).encode()).hexdigest()
+
+
 def config_map(stack: StackSpec, ns: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta.metadata(NAME, ns, pod_labels(stack)),
             "data": {SPEC_FILE: spec_text(stack)}}
@@ -197,7 +208,7 @@ def deployment(stack: StackSpec, options: KubernetesOptions, ns: str) -> dict[st
     """One replica, ``Recreate``: one writer of the audit log and one decider of each change."""
     spec = stack.controller
     volumes, _ = _volumes(spec)
-    checksum = hashlib.sha256(spec_text(stack).encode()).hexdigest()
+    checksum = spec_checksum(stack)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

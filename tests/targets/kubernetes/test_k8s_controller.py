@@ -116,6 +116,21 @@ def test_spec_config_map_reads_back_as_the_same_stack() -> None:
     assert StackSpec.model_validate(yaml.safe_load(text)) == stack
 
 
+def test_pod_rolls_for_a_spec_change_but_not_for_the_controllers_own_scaling() -> None:
+    from llmstack.spec.scaling import apply_scaling, parse_scaling
+
+    def checksum(stack: StackSpec) -> str:
+        pod = find(objects.build(stack).controller, "Deployment")["spec"]["template"]
+        return str(pod["metadata"]["annotations"]["llmstack.io/config-checksum"])
+
+    base = stack_with(controller={"enabled": True})
+    scaled = apply_scaling(base, parse_scaling({"chat": {"replicas": 4, "variant": "bf16"}}))
+    assert scaled != base and checksum(scaled) == checksum(base)
+    deployments = [d.model_dump() for d in base.deployments]
+    deployments[0]["replicas"]["max"] = 3
+    assert checksum(stack_with(deployments=deployments, controller={"enabled": True})) != checksum(base)
+
+
 def test_keda_scaled_object_per_deployment_follows_desired_replicas() -> None:
     objs = controller_objects(keda={"enabled": True, "polling_interval_s": 10})
     scaled = {o["metadata"]["name"]: o["spec"] for o in objs if o["kind"] == "ScaledObject"}
