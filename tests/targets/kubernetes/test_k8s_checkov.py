@@ -4,8 +4,9 @@ Design note: checkov runs once (about 5 s) over three renders side by side: the 
 stack (HAProxy router, Prometheus Operator, DCGM), an ``inference-gateway`` stack with a
 canary (InferencePool, endpoint picker, HTTPRoute, Gateway) and a stack with a
 LeaderWorkerSet, a batch Job, the plain Prometheus and the in-cluster controller with KEDA.
-Every failed check must be in :data:`ALLOWLIST` for the workload it failed on (by ``app.kubernetes.io/name``), and every
-allowlist entry must still be needed, so the list can neither hide a new failure nor go stale.
+Every failed check must be in :data:`ALLOWLIST` for the workload it failed on (by
+``app.kubernetes.io/name``), and every allowlist entry must still be needed, so the list can
+neither hide a new failure nor go stale.
 checkov runs from its own virtualenv (``.venv-checkov``, made by scripts/bootstrap.sh; its pins
 conflict with pulumi's), or ``LLMSTACK_CHECKOV``; missing, the tests skip here and fail in CI.
 Before this hardening checkov failed 67 checks on the example render alone; after it, only
