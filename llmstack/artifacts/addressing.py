@@ -13,11 +13,12 @@ Service), ``<deployment>-vllm-pods`` (headless Service the HAProxy router resolv
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
 
-from llmstack.artifacts import haproxy, labels
+from llmstack.artifacts import haproxy, haproxy_hold, labels
 from llmstack.artifacts.vllm_args import ENGINE_PORT
 from llmstack.spec.models import StackSpec
 
@@ -26,6 +27,8 @@ __all__ = ["CLUSTER_DOMAIN", "DEFAULT_NAMESPACE", "ENGINE_PORT", "Cluster", "Dep
 DEFAULT_NAMESPACE = "llmstack"
 CLUSTER_DOMAIN = "cluster.local"
 STATS_PORT = haproxy.HaproxyOptions().stats_port
+ROUTER_CONFIG_DIR = "/usr/local/etc/haproxy"
+"""Where the router image reads haproxy.cfg (and the hold's Lua script) in a container."""
 MAX_LABEL = 63
 _INVALID = re.compile(r"[^a-z0-9-]+")
 
@@ -124,7 +127,17 @@ def haproxy_addressing(stack: StackSpec, router_name: str, cluster: Cluster,
 def router_config(stack: StackSpec, router_name: str, cluster: Cluster, resolver: str | None = None) -> str:
     """haproxy.cfg of ``router_name`` as deployed in ``cluster`` (the bundle and the target both use this)."""
     addressing = haproxy_addressing(stack, router_name, cluster, resolver)
-    return haproxy.build_haproxy_config(stack, router_name, addressing, haproxy.HaproxyOptions(stats_port=STATS_PORT))
+    options = with_hold(stack, haproxy.HaproxyOptions(stats_port=STATS_PORT))
+    return haproxy.build_haproxy_config(stack, router_name, addressing, options)
+
+
+def with_hold(stack: StackSpec, options: haproxy.HaproxyOptions,
+              config_dir: str = ROUTER_CONFIG_DIR) -> haproxy.HaproxyOptions:
+    """``options`` with the hold on (its Lua script in ``config_dir``) when a deployment may scale to zero."""
+    if not haproxy_hold.holds(stack):
+        return options
+    return dataclasses.replace(options, hold_timeout=haproxy_hold.hold_timeout(stack),
+                               hold_script=f"{config_dir.rstrip('/')}/{haproxy_hold.SCRIPT_NAME}")
 
 
 def router_url(stack: StackSpec, router_name: str, cluster: Cluster) -> str:

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from llmstack import yaml_text
-from llmstack.artifacts import grafana, haproxy, images, labels, prometheus, vllm_args
+from llmstack.artifacts import addressing as addressing_module
+from llmstack.artifacts import grafana, haproxy, haproxy_hold, images, labels, prometheus, vllm_args
 from llmstack.spec import resolving
 from llmstack.targets.docker import layout as layout_module
 from llmstack.targets.docker.layout import DockerLayout, PublishedPort
@@ -35,7 +36,8 @@ GRAFANA_PASSWORD_VARIABLE = "LLMSTACK_GRAFANA_ADMIN_PASSWORD"
 SECRETS_DIR = "/run/secrets"
 SHM_SIZE_MB = 16384
 """vLLM's tensor-parallel workers share tensors through /dev/shm (vLLM's Docker guide: --ipc=host or --shm-size)."""
-HAPROXY_CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
+HAPROXY_CONFIG_DIR = addressing_module.ROUTER_CONFIG_DIR
+HAPROXY_CONFIG_PATH = f"{HAPROXY_CONFIG_DIR}/haproxy.cfg"
 PROMETHEUS_DIR = "/etc/prometheus"
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 GRAFANA_DASHBOARDS = "/etc/grafana/dashboards/llmstack"
@@ -178,9 +180,9 @@ def router_config(plan: DockerLayout, name: str) -> str:
         )
         for route in spec.routes for backend in route.backends
     }
-    return haproxy.build_haproxy_config(
-        plan.stack, name, addressing, haproxy.HaproxyOptions(port=spec.port, stats_port=ROUTER_STATS_PORT),
-    )
+    options = addressing_module.with_hold(plan.stack, haproxy.HaproxyOptions(port=spec.port,
+                                                                             stats_port=ROUTER_STATS_PORT))
+    return haproxy.build_haproxy_config(plan.stack, name, addressing, options)
 
 
 def router(plan: DockerLayout, name: str) -> ContainerSpec:
@@ -190,7 +192,10 @@ def router(plan: DockerLayout, name: str) -> ContainerSpec:
         role=labels.ROUTER_ROLE,
         image=images.HAPROXY_IMAGE,
         ports=tuple(plan.ports_of(container)),
-        files=(ConfigFile(f"routers/{name}/haproxy.cfg", HAPROXY_CONFIG_PATH, router_config(plan, name)),),
+        files=(ConfigFile(f"routers/{name}/haproxy.cfg", HAPROXY_CONFIG_PATH, router_config(plan, name)),
+               *((ConfigFile(f"routers/{name}/{haproxy_hold.SCRIPT_NAME}",
+                             f"{HAPROXY_CONFIG_DIR}/{haproxy_hold.SCRIPT_NAME}", haproxy_hold.HOLD_SCRIPT),)
+                 if haproxy_hold.holds(plan.stack) else ())),
         labels=_labels(plan, labels.ROUTER_ROLE, {"router": name}),
     )
 

@@ -12,23 +12,27 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from llmstack.artifacts import addressing, haproxy, images, labels, security
+from llmstack.artifacts import addressing, haproxy, haproxy_hold, images, labels, security
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import meta, resolved
 from llmstack.targets.kubernetes.options import KubernetesOptions
 from llmstack.targets.kubernetes.resolved import KubeRouter
 
-CONFIG_DIR = "/usr/local/etc/haproxy"
+CONFIG_DIR = addressing.ROUTER_CONFIG_DIR
 CONFIG_FILE = "haproxy.cfg"
 STATS_PORT = addressing.STATS_PORT
 
 
 def config_map(router: KubeRouter, config: str) -> dict[str, Any]:
+    """haproxy.cfg, and the hold's Lua script when the configuration loads it (a deployment may scale to zero)."""
+    data = {CONFIG_FILE: config}
+    if f"lua-load {CONFIG_DIR}/{haproxy_hold.SCRIPT_NAME}" in config:
+        data[haproxy_hold.SCRIPT_NAME] = haproxy_hold.HOLD_SCRIPT
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta.metadata(router.object_name, router.namespace, router.labels),
-        "data": {CONFIG_FILE: config},
+        "data": data,
     }
 
 
