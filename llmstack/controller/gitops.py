@@ -63,8 +63,7 @@ class Git:
         except subprocess.TimeoutExpired as exc:
             raise ApplyError(f"git {args[0]} took over {GIT_TIMEOUT_S:.0f} s") from exc
         if check and done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-            raise ApplyError(redact(f"git {args[0]} failed: {last[0]}"), file=self.repo.url)
+            raise ApplyError(redact(f"git {args[0]} failed: {_last_line(done)}"), file=self.repo.url)
         return done
 
     def sync(self) -> str:
@@ -99,10 +98,19 @@ class Git:
         done = self.run("push", "--porcelain", "origin", f"HEAD:refs/heads/{self.repo.target}", check=False)
         if done.returncode == 0:
             return True
-        if "rejected" in done.stdout or "non-fast-forward" in done.stderr or "fetch first" in done.stderr:
+        output = done.stdout + done.stderr
+        if "[rejected]" in output and ("non-fast-forward" in output or "fetch first" in output):
             return False
-        raise ApplyError(redact(f"git push failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"),
-                         file=self.repo.url)
+        raise ApplyError(redact(f"git push failed: {_last_line(done)}"), file=self.repo.url)
+
+
+def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+    """Why git failed: the remote's own words (a hook's message) when it sent any, else git's last line."""
+    lines = [line.strip() for line in (done.stderr or done.stdout).strip().splitlines() if line.strip()]
+    remote = [line for line in lines if line.startswith("remote:") and line != "remote:"]
+    if remote:
+        return remote[-1]
+    return lines[-1] if lines else f"exit status {done.returncode}"
 
 
 class GitOpsBackend:

@@ -126,3 +126,14 @@ def test_missing_branch_and_missing_file_are_one_line_errors(remote: Path, tmp_p
     repo = Repository(f"file://{remote}", "main", "Pulumi.dev.yaml")
     with pytest.raises(ApplyError, match=r"no Pulumi\.dev\.yaml"):
         GitOpsBackend(repo, tmp_path / "b", {"HOME": str(tmp_path)}).apply([rec()])
+
+
+def test_push_refused_by_the_remote_is_one_line_not_a_retry(remote: Path, tmp_path: Path) -> None:
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is protected: open a merge request' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(ApplyError) as err:
+        _backend(remote, tmp_path).apply([rec("chat", replicas=(2, 3))])
+    text = err.value.render()
+    assert "git push failed: remote: main is protected: open a merge request" in text
+    assert "\n" not in text and "lost the race" not in text
