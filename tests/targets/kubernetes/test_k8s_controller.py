@@ -223,3 +223,17 @@ def test_llm_stack_registers_the_controller_and_leaves_keda_its_replicas(request
     assert (("kubernetes:keda.sh/v1alpha1:ScaledObject", "prod-chat-vllm") in children) is keda
     engine = next(r for r in requests if r.type == "kubernetes:apps/v1:Deployment" and r.name == "prod-chat-vllm")
     assert list(engine.ignoreChanges) == (["spec.replicas"] if keda else [])
+
+
+def test_controller_objects_pass_the_crossguard_policy_pack() -> None:
+    from tests.policies.test_crossguard import _type, policies
+
+    stack = stack_with(controller={"enabled": True, "keda": {"enabled": True}})
+    for obj in objects.build(stack).controller:
+        typ = _type(obj)
+        for check in (policies.gpu_violations, policies.image_violations, policies.token_violations,
+                      policies.exposure_violations):
+            assert check(typ, obj) == [], (obj["kind"], obj["metadata"]["name"])
+    assert policies.image_violations("kubernetes:apps/v1:Deployment", find(
+        objects.build(stack_with(controller={"enabled": True, "image": "ghcr.io/x/y:1.0"})).controller,
+        "Deployment")) == []
