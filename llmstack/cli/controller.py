@@ -8,6 +8,7 @@ path the spec's ``controller:`` section names and serves ``/metrics``, ``/health
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -61,7 +62,7 @@ def controller(
     if url is None:
         raise LlmstackError("no Prometheus URL", path="controller.prometheus_url",
                             hint="pass --prometheus or set controller.prometheus_url in the spec")
-    reader = PrometheusOptions(**{**prom.__dict__, "url": url}).reader()
+    reader = dataclasses.replace(prom, url=url).reader()
     paths = process.Paths(data_dir)
     registry = CollectorRegistry()
     backend, desired = process.build_backend(stack, paths, _namespace(namespace), registry)
