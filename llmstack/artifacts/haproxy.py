@@ -57,6 +57,11 @@ STRATEGY_BALANCE = {
 STRATEGIES = ("round_robin", "least_request", "session_affinity", "prefix_hash")
 
 RESOLVERS = "llmstack_dns"
+DNS_RESOLVE_INTERVAL_S = 1
+"""``timeout resolve``: how often the ``server-template`` names are resolved again."""
+DNS_HOLD_OBSOLETE_S = 30
+"""``hold obsolete``: a server whose address left the DNS answer keeps taking requests this long
+(the drain wait before a replica stops is sized on it: :mod:`llmstack.targets.kubernetes.draining`)."""
 HEALTH_PATH = "/health"
 ROUTER_HEALTH_PATH = "/healthz"
 """The router's liveness: 200 while HAProxy runs (``monitor-uri``)."""
@@ -282,10 +287,10 @@ def _resolvers(nameservers: list[str], resolv_conf: bool) -> str:
     lines += [
         "    accepted_payload_size 8192",
         "    resolve_retries 3",
-        "    timeout resolve 1s",
+        f"    timeout resolve {DNS_RESOLVE_INTERVAL_S}s",
         "    timeout retry 1s",
         "    hold valid 10s",
-        "    hold obsolete 30s",
+        f"    hold obsolete {DNS_HOLD_OBSOLETE_S}s",
     ]
     return "\n".join(lines) + "\n"
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from llmstack import yaml_text
-from llmstack.artifacts import grafana, haproxy, images, labels, prometheus, vllm_args
+from llmstack.artifacts import drain, grafana, haproxy, images, labels, prometheus, vllm_args
 from llmstack.spec import resolving
 from llmstack.targets.docker import layout as layout_module
 from llmstack.targets.docker.layout import DockerLayout, PublishedPort
@@ -41,6 +41,8 @@ GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 GRAFANA_DASHBOARDS = "/etc/grafana/dashboards/llmstack"
 ROUTER_STATS_PORT = 8404
 RESTART = "unless-stopped"
+ENGINE_STOP_SIGNAL = "SIGTERM"
+"""vLLM drains on SIGTERM (``--shutdown-timeout``); SIGKILL follows after ``stop_grace_s``."""
 LABEL_PREFIX = "llmstack."
 
 ENGINE_HEALTHCHECK = (
@@ -112,6 +114,11 @@ class ContainerSpec:
     privileged: bool = False
     devices: tuple[str, ...] = ()
     """Host device paths passed through as they are (TPU: ``/dev/vfio``)."""
+    stop_signal: str | None = None
+    """Signal ``docker stop`` sends first; None: the image's (SIGTERM for every image here)."""
+    stop_grace_s: int | None = None
+    """Seconds ``docker stop`` (and a Pulumi delete) waits for the container to exit before SIGKILL;
+    None: Docker's 10 s."""
 
 
 def deployment_alias(plan: DockerLayout, deployment: str) -> str:
@@ -165,7 +172,14 @@ def engine(plan: DockerLayout, deployment: str, index: int) -> ContainerSpec:
             "replica": str(index), "gpus": gpus,
         }),
         aliases=(deployment_alias(plan, deployment),),
+        stop_signal=ENGINE_STOP_SIGNAL,
+        stop_grace_s=drain_plan(plan, deployment).grace_period_s,
     )
+
+
+def drain_plan(plan: DockerLayout, deployment: str) -> drain.DrainPlan:
+    """Stop timings of a replica container: vLLM drains for the longest request, then teardown."""
+    return drain.plan(plan.stack, deployment, deregister_s=0)
 
 
 def router_config(plan: DockerLayout, name: str) -> str:
