@@ -70,10 +70,13 @@ def leader_pre_stop(plan: drain.DrainPlan) -> dict[str, Any]:
     return {"preStop": {"exec": {"command": ["sleep", str(plan.deregister_s)]}}}
 
 
-def worker_pre_stop(plan: drain.DrainPlan) -> dict[str, Any]:
-    """``lifecycle`` of a Ray worker: stay up while the group's leader drains (bounded by the drain time)."""
+def worker_pre_stop(plan: drain.DrainPlan, port: int = meta.ENGINE_PORT) -> dict[str, Any]:
+    """``lifecycle`` of a Ray worker: stay up while the group's leader drains (bounded by the drain time).
+
+    The leader's address comes from ``LWS_LEADER_ADDRESS``, which LeaderWorkerSet sets in every pod.
+    """
     probe = ("import os, urllib.request; urllib.request.urlopen('http://%s:"
-             f"{meta.ENGINE_PORT}{haproxy.HEALTH_PATH}' % os.environ['LWS_LEADER_ADDRESS'], timeout={LEADER_POLL_S})")
+             f"{port}{haproxy.HEALTH_PATH}' % os.environ['LWS_LEADER_ADDRESS'], timeout={LEADER_POLL_S})")
     script = "\n".join([
         f"sleep {plan.deregister_s}",
         f"end=$(( $(date +%s) + {plan.shutdown_timeout_s} ))",
