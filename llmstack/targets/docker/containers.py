@@ -12,6 +12,10 @@ name (one static target each). HAProxy addresses a deployment through that alias
 ``server-template`` slots up to ``replicas.max`` and Docker's embedded DNS, so a replaced
 or added replica container (new IP) is picked up without reloading the router, and the
 router starts (and ``haproxy -c`` passes) before any replica exists.
+
+Scale-in drains: each replica runs vLLM under a supervisor with an HAProxy drain agent
+(:mod:`.draining`); on ``docker stop`` the router drains the replica first, then vLLM finishes its
+in-flight requests within ``stop_grace_s`` (the longest request: :mod:`llmstack.artifacts.drain`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from llmstack import yaml_text
 from llmstack.artifacts import drain, grafana, haproxy, images, labels, prometheus, vllm_args
 from llmstack.spec import resolving
+from llmstack.targets.docker import draining
 from llmstack.targets.docker import layout as layout_module
 from llmstack.targets.docker.layout import DockerLayout, PublishedPort
 
@@ -155,8 +160,8 @@ def engine(plan: DockerLayout, deployment: str, index: int) -> ContainerSpec:
         name=replica.container,
         role=labels.ENGINE_ROLE,
         image=images.vllm_image(accelerator),
-        entrypoint=tuple(vllm_args.VLLM_ENTRYPOINT),
-        command=tuple(args),
+        entrypoint=draining.entrypoint(),
+        command=(*vllm_args.VLLM_ENTRYPOINT, *args),
         env={"HF_HOME": HF_CACHE_PATH, **({devices.visible_devices_env: gpus} if devices else {})},
         secret_env=(HF_TOKEN_ENV,),
         device_ids=replica.device_ids if devices is None else None,
@@ -179,7 +184,7 @@ def engine(plan: DockerLayout, deployment: str, index: int) -> ContainerSpec:
 
 def drain_plan(plan: DockerLayout, deployment: str) -> drain.DrainPlan:
     """Stop timings of a replica container: vLLM drains for the longest request, then teardown."""
-    return drain.plan(plan.stack, deployment, deregister_s=0)
+    return drain.plan(plan.stack, deployment, deregister_s=draining.DEREGISTER_S)
 
 
 def router_config(plan: DockerLayout, name: str) -> str:
@@ -188,7 +193,7 @@ def router_config(plan: DockerLayout, name: str) -> str:
     addressing = {
         backend: haproxy.BackendAddressing.dns(
             deployment_alias(plan, backend), layout_module.ENGINE_PORT,
-            max(1, min(plan.stack.deployment(backend).replicas.max, 1024)),
+            max(1, min(plan.stack.deployment(backend).replicas.max, 1024)), agent_port=draining.AGENT_PORT,
         )
         for route in spec.routes for backend in route.backends
     }
