@@ -46,6 +46,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from llmstack.artifacts import haproxy_hold
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import RouterSpec, StackSpec
 
@@ -175,6 +176,11 @@ class HaproxyOptions:
     4 MiB holds a 128k-token prompt (about 512 KB of text) many times over; buffer memory is used only
     by requests in flight."""
     maxconn: int = 4096
+    hold_timeout: str | None = None
+    """Hold a request whose route has no server up this long (a scale-to-zero deployment's cold start),
+    then route it (:mod:`llmstack.artifacts.haproxy_hold`); None: answer 503 at once. Needs ``hold_script``."""
+    hold_script: str | None = None
+    """Where the hold's Lua script (:data:`~llmstack.artifacts.haproxy_hold.HOLD_SCRIPT`) lies next to haproxy.cfg."""
     log: bool = True
     extra_global: tuple[str, ...] = field(default=())
 
@@ -187,6 +193,11 @@ class HaproxyOptions:
             _check(_SOCKET, self.runtime_socket, "runtime_socket")
         if self.health_check_timeout is not None:
             _check(_DURATION, self.health_check_timeout, "health_check_timeout")
+        if self.hold_timeout is not None:
+            _check(_DURATION, self.hold_timeout, "hold_timeout")
+            if self.hold_script is None:
+                raise LlmstackError("hold_timeout needs hold_script (the path of the hold's Lua script)")
+            _check(_SOCKET, self.hold_script, "hold_script")
         for name in ("health_check_interval", "stream_timeout", "connect_timeout", "queue_timeout",
                      "request_timeout"):
             _check(_DURATION, getattr(self, name), name)
@@ -257,6 +268,8 @@ def _global(options: HaproxyOptions) -> str:
         lines.append("    log stdout format raw local0")
     if options.runtime_socket:
         lines.append(f"    stats socket {options.runtime_socket} mode 600 level admin expose-fd listeners")
+    if options.hold_timeout is not None:
+        lines.append(f"    lua-load {options.hold_script}")
     lines += [f"    {line}" for line in options.extra_global]
     return "\n".join(lines) + "\n"
 
@@ -313,6 +326,7 @@ def _stats_frontend(options: HaproxyOptions) -> str:
         f"    bind {_bind(options.bind_host, options.stats_port)}",
         *(["    no log"] if options.log else []),
         "    http-request use-service prometheus-exporter if { path /metrics }",
+        *([haproxy_hold.held_metrics_line()] if options.hold_timeout is not None else []),
         "    stats enable",
         "    stats uri /stats",
         "    stats refresh 10s",
@@ -330,6 +344,7 @@ def _frontend(spec: RouterSpec, options: HaproxyOptions, port: int) -> str:
         *_model_lines(spec),
         *_own_answer_lines(spec),
         *_pick_lines(spec),
+        *(_hold_lines(spec, options.hold_timeout) if options.hold_timeout is not None else []),
     ]
     for index, route in enumerate(spec.routes):
         lines += _use_backend_lines(index, route.backends)
@@ -442,6 +457,25 @@ def _pick_lines(spec: RouterSpec) -> list[str]:
     return lines
 
 
+def _hold_lines(spec: RouterSpec, hold_timeout: str) -> list[str]:
+    """Per route: hold a request while none of the route's deployments has a server up."""
+    timeout_ms = duration_ms(hold_timeout)
+    lines: list[str] = []
+    for index, route in enumerate(spec.routes):
+        backends = [backend_name(d) for d, w in sorted(route.backends.items(), key=lambda item: -item[1]) if w > 0]
+        lines.append(haproxy_hold.hold_line(backends, timeout_ms, f"route_up_{index}") + f" route_{index}")
+    return lines
+
+
+def duration_ms(duration: str) -> int:
+    """An HAProxy duration (``90s``, ``3m``, ``500ms``; no unit: milliseconds) in milliseconds."""
+    match = re.fullmatch(r"([0-9]+)(us|ms|s|m|h|d)?", duration)
+    if match is None:
+        raise LlmstackError(f"duration {duration!r} is not an HAProxy duration", hint="e.g. 90s, 3m, 500ms")
+    scale = {"us": 0.001, "ms": 1, None: 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    return max(1, round(int(match.group(1)) * scale[match.group(2)]))
+
+
 def _use_backend_lines(index: int, backends: Mapping[str, int]) -> list[str]:
     lines: list[str] = []
     low = 0
@@ -480,7 +514,7 @@ def _backend(spec: RouterSpec, deployment: str, addressing: BackendAddressing, o
             f"    server-template {deployment}- 1-{addressing.max_servers} {addressing.hostname}:{addressing.port} "
             f"check resolvers {RESOLVERS} init-addr none resolve-prefer ipv4{agent_options(addressing.agent_port)}")
     else:
-        if not addressing.servers:
+        if not addressing.servers and options.hold_timeout is None:
             raise LlmstackError(f"deployment {deployment!r} has no servers", path=f"routers[{spec.name}]",
                                 hint="give at least one Server, or use DNS addressing")
         for server in addressing.servers:

@@ -44,18 +44,40 @@ def server_name(deployment: str, port: int) -> str:
     return f"{deployment}-{port}"
 
 
-def haproxy_config(stack: StackSpec, router: str, replicas: Mapping[str, Sequence[int]], ports: DemoPorts,
-                   runtime_socket: str | None = None) -> str:
-    """haproxy.cfg for ``router`` with each deployment's replicas (ports on 127.0.0.1) as static servers."""
-    addressing = {d: haproxy.BackendAddressing.static([haproxy.Server(server_name(d, p), HOST, p)
-                                                       for p in sorted(ps)])
-                  for d, ps in replicas.items()}
-    options = haproxy.HaproxyOptions(bind_host=HOST, port=ports.router, stats_port=ports.router_stats,
-                                     runtime_socket=runtime_socket, log=False, health_check_interval="1s",
-                                     health_check_fall=3, health_check_rise=1, health_check_timeout="5s")
+HOLD_TIMEOUT = "150s"
+"""How long the demo's router holds a request for a deployment at zero replicas: a real CPU engine's
+cold start (30-60 s on 2 cores, more under load) with room; a simulated replica starts in about a second."""
+
+
+def router_options(stack: StackSpec, router: str, ports: DemoPorts, runtime_socket: str | None = None,
+                   hold_script: str | None = None) -> haproxy.HaproxyOptions:
+    """The demo router's options; it holds requests when one of its deployments may scale to zero."""
+    spec = next(r for r in stack.routers if r.name == router)
+    to_zero = any(stack.deployment(d).replicas.min == 0 for route in spec.routes for d in route.backends)
+    hold = to_zero and hold_script is not None
     # A replica is stopped only after the router has drained it, so checks need not find dead ones fast;
     # they must not fail a live one whose API server is starved of CPU (a CPU vLLM on 2 cores answered
     # /health in > 1 s under load and was marked DOWN, turning a request into a 503).
+    return haproxy.HaproxyOptions(bind_host=HOST, port=ports.router, stats_port=ports.router_stats,
+                                  runtime_socket=runtime_socket, log=False, health_check_interval="1s",
+                                  health_check_fall=3, health_check_rise=1, health_check_timeout="5s",
+                                  hold_timeout=HOLD_TIMEOUT if hold else None,
+                                  hold_script=hold_script if hold else None)
+
+
+def server_check(options: haproxy.HaproxyOptions) -> str:
+    """The health-check arguments of a server added at run time (dynamic servers skip ``default-server``)."""
+    return (f"inter {options.health_check_interval} fall {options.health_check_fall} "
+            f"rise {options.health_check_rise}")
+
+
+def haproxy_config(stack: StackSpec, router: str, replicas: Mapping[str, Sequence[int]], ports: DemoPorts,
+                   runtime_socket: str | None = None, hold_script: str | None = None) -> str:
+    """haproxy.cfg for ``router`` with each deployment's replicas (ports on 127.0.0.1) as static servers."""
+    options = router_options(stack, router, ports, runtime_socket, hold_script)
+    addressing = {d: haproxy.BackendAddressing.static([haproxy.Server(server_name(d, p), HOST, p)
+                                                       for p in sorted(ps)])
+                  for d, ps in replicas.items()}
     return haproxy.build_haproxy_config(stack, router, addressing, options)
 
 

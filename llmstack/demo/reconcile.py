@@ -1,17 +1,19 @@
-"""The demo's "apply": write ``llmstack:scaling`` to the local stack file, then make the processes follow.
+"""The demo's "apply": write ``llmstack:scaling`` to the local stack file, then make the processes
+follow.
 
-For a local stack, ``pulumi up`` is replaced by a reconciler that does what the Kubernetes
-or Docker target would: start or stop replicas (a :class:`~llmstack.demo.engines.ReplicaFleet`:
-simulated or real vLLM engines),
-rewrite Prometheus' file_sd targets, regenerate haproxy.cfg and hot-reload HAProxy.
+For a local stack, ``pulumi up`` is replaced by a reconciler that does what the Kubernetes or Docker
+target would: start or stop replicas (a :class:`~llmstack.demo.engines.ReplicaFleet`: simulated or
+real vLLM engines), rewrite Prometheus' file_sd targets and change the router's servers.
 
-Order matters so no request is lost: on scale-out the replicas start before the router
-sends them traffic; on scale-in the router stops sending first, then Prometheus stops
-scraping, then the replica drains its in-flight requests (in a background thread, so the
-policy loop goes on) and stops. The stack file is written with the policy engine's own
-helpers (:mod:`llmstack.policy.applying`: atomic, under its lock file). The demo reconciles
-replica counts; a variant, pool or tensor-parallel change is refused (the demo policy
-turns those rules off).
+Order matters so no request is lost: on scale-out the replicas start (and answer ``/health``) before
+the router gets them; on scale-in the router puts the replica's server in ``drain`` first (no new
+requests; the ones it serves go on), Prometheus stops scraping it, and a background thread (so the
+policy loop goes on) waits until the router has no session on it and the replica reports no request,
+then deletes the server and stops the replica. The router changes through HAProxy's runtime API,
+never a reload (:mod:`llmstack.demo.router` says why); haproxy.cfg is rewritten after each change so
+it describes the running router. The stack file is written with the policy engine's own helpers
+(:mod:`llmstack.policy.applying`: atomic, under its lock file). The demo reconciles replica counts;
+a variant, pool or tensor-parallel change is refused (the demo policy turns those rules off).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from llmstack.artifacts import haproxy
 from llmstack.artifacts.haproxy import backend_name
 from llmstack.demo import config
 from llmstack.demo.engines import ReplicaFleet, add_replicas
@@ -42,11 +45,6 @@ def engine_change(rec: Recommendation) -> str | None:
     return ", ".join(f"{k} {getattr(cur, k)} -> {getattr(new, k)}" for k in changed) or None
 
 
-def _drain(fleet: ReplicaFleet, port: int, drain_s: float) -> None:
-    with contextlib.suppress(LlmstackError, TimeoutError, RuntimeError):
-        fleet.remove_replica(port, drain_s)
-
-
 class Reconciler:
     """Owns the replica sets; :meth:`apply` is the ``apply`` callable of :func:`llmstack.policy.loop.run_once`."""
 
@@ -65,7 +63,10 @@ class Reconciler:
         """The time each :class:`ReplicaChange` records (the demo passes its simulated clock)."""
         self.changes: list[ReplicaChange] = []
         self._order: dict[str, list[int]] = {d: list(f.ports) for d, f in self.fleets.items()}
-        self._draining: list[threading.Thread] = []
+        self._draining: dict[str, set[int]] = {}
+        """deployment -> ports of replicas being drained (no longer counted, still in the router)."""
+        self._drain_threads: list[threading.Thread] = []
+        self.drain_errors: list[str] = []
         self._lock = threading.Lock()
         self.busy = False
         """True while :meth:`apply` runs (a real engine's start takes a minute or more)."""
@@ -76,7 +77,9 @@ class Reconciler:
             return {d: list(ports) for d, ports in self._order.items()}
 
     def router_config(self) -> str:
-        return config.haproxy_config(self.stack, self.router_name, self.replicas(), self.ports)
+        """haproxy.cfg for the replicas that take requests (draining ones are left out: they are on their way out)."""
+        return config.haproxy_config(self.stack, self.router_name, self.replicas(), self.ports,
+                                     str(self.router.socket_path), str(self.router.hold_script_path))
 
     def write_stack_file(self, recommendations: Sequence[Recommendation]) -> None:
         """Lay the recommendations over ``llmstack:scaling`` in the stack file (atomic, locked)."""
@@ -104,39 +107,78 @@ class Reconciler:
 
     def scale(self, deployment: str, replicas: int) -> ReplicaChange | None:
         """Bring ``deployment`` to ``replicas`` running replicas, router and Prometheus included."""
-        fleet = self.fleets[deployment]
         with self._lock:
             current = list(self._order[deployment])
         if replicas == len(current):
             return None
-        added: list[int] = []
-        removed: list[int] = []
+        started = time.monotonic()
         if replicas > len(current):
-            added = add_replicas(fleet, replicas - len(current))
-            with self._lock:
-                self._order[deployment] = current + added
-            self.monitoring.write_targets(deployment, current + added)
+            added, removed = self._scale_out(deployment, current, replicas - len(current)), []
+            names = {config.server_name(deployment, p) for p in current + added}
+            followed = self.router.wait_servers(backend_name(deployment), names | self._draining_names(deployment))
         else:
-            removed = current[replicas:]
-            with self._lock:
-                self._order[deployment] = current[:replicas]
-        self.router.reload(self.router_config())
-        names = {config.server_name(deployment, p) for p in self.replicas()[deployment]}
-        followed = self.router.wait_servers(backend_name(deployment), names)
-        if removed:
-            self.monitoring.write_targets(deployment, current[:replicas])
-            for port in removed:
-                thread = threading.Thread(target=_drain, args=(fleet, port, self.drain_s),
-                                          name=f"drain-{deployment}-{port}", daemon=True)
-                thread.start()
-                self._draining.append(thread)
+            added, removed = [], self._scale_in(deployment, current, replicas)
+            followed = time.monotonic() - started
         change = ReplicaChange(self.clock(), deployment, len(current), replicas, tuple(added), tuple(removed),
                                followed)
         self.changes.append(change)
         return change
 
+    def _scale_out(self, deployment: str, current: list[int], count: int) -> list[int]:
+        added = add_replicas(self.fleets[deployment], count)
+        check = config.server_check(self._options())
+        for port in added:
+            self.router.add_server(backend_name(deployment), config.server_name(deployment, port),
+                                   f"{config.HOST}:{port}", check)
+        with self._lock:
+            self._order[deployment] = current + added
+        self.router.write_config(self.router_config())
+        self.monitoring.write_targets(deployment, current + added)
+        return added
+
+    def _scale_in(self, deployment: str, current: list[int], replicas: int) -> list[int]:
+        removed = current[replicas:]
+        for port in removed:
+            self.router.drain_server(backend_name(deployment), config.server_name(deployment, port))
+        with self._lock:
+            self._order[deployment] = current[:replicas]
+            self._draining.setdefault(deployment, set()).update(removed)
+        self.monitoring.write_targets(deployment, current[:replicas])
+        for port in removed:
+            thread = threading.Thread(target=self._retire, args=(deployment, port),
+                                      name=f"drain-{deployment}-{port}", daemon=True)
+            thread.start()
+            self._drain_threads.append(thread)
+        return removed
+
+    def _retire(self, deployment: str, port: int) -> None:
+        """Wait until the router has no session on the draining replica (at most ``drain_s``), delete its
+        server, then let the fleet stop it (the fleet waits for the engine's own in-flight requests too)."""
+        backend, server = backend_name(deployment), config.server_name(deployment, port)
+        deadline = time.monotonic() + self.drain_s
+        try:
+            while time.monotonic() < deadline and self.router.sessions(backend, server) != 0:
+                time.sleep(0.2)
+            self.router.remove_server(backend, server)
+            with contextlib.suppress(LlmstackError):
+                self.router.write_config(self.router_config())
+            self.fleets[deployment].remove_replica(port, max(1.0, deadline - time.monotonic()))
+        except (LlmstackError, TimeoutError, RuntimeError) as exc:
+            self.drain_errors.append(f"{server}: {exc}")
+        finally:
+            with self._lock:
+                self._draining.get(deployment, set()).discard(port)
+
+    def _draining_names(self, deployment: str) -> set[str]:
+        with self._lock:
+            return {config.server_name(deployment, p) for p in self._draining.get(deployment, set())}
+
+    def _options(self) -> haproxy.HaproxyOptions:
+        return config.router_options(self.stack, self.router_name, self.ports, str(self.router.socket_path),
+                                     str(self.router.hold_script_path))
+
     def wait_drained(self) -> None:
         """Let replicas that are draining finish (each at most ``drain_s``)."""
-        for thread in self._draining:
-            thread.join(timeout=self.drain_s + 5)
-        self._draining = [t for t in self._draining if t.is_alive()]
+        for thread in self._drain_threads:
+            thread.join(timeout=self.drain_s + 10)
+        self._drain_threads = [t for t in self._drain_threads if t.is_alive()]

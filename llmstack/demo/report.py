@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
+from llmstack.demo.load_process import Outcome
 from llmstack.demo.timeline import Timeline
 from llmstack.spec.models import StackSpec
 
@@ -39,6 +41,8 @@ class DeploymentSummary:
     replica_seconds: float
     gpu_hours: float
     cost: float
+    failures: Mapping[str, int] = field(default_factory=dict)
+    """Failed requests by cause: the HTTP status, or the client's error (e.g. ``RemoteProtocolError``)."""
 
     def to_json(self) -> dict[str, Any]:
         def r(value: float | None, digits: int = 3) -> float | None:
@@ -51,7 +55,7 @@ class DeploymentSummary:
                 "scale_ins": self.scale_ins, "replicas_initial": self.replicas_initial,
                 "replicas_peak": self.replicas_peak, "replicas_final": self.replicas_final,
                 "replica_seconds": round(self.replica_seconds, 1), "gpu_hours": round(self.gpu_hours, 4),
-                "cost": round(self.cost, 4)}
+                "cost": round(self.cost, 4), "failures": dict(sorted(self.failures.items()))}
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -93,8 +97,14 @@ def summarize(stack: StackSpec, timeline: Timeline, speed: float, end_s: float) 
             slo_attainment=(sum(1 for t in ttfts if t <= slo) / len(mine)) if mine else None,
             scale_outs=sum(1 for c in changes if c.kind == "out"), scale_ins=sum(1 for c in changes if c.kind == "in"),
             replicas_initial=initial, replicas_peak=max(counts), replicas_final=counts[-1], replica_seconds=seconds,
-            gpu_hours=gpu_hours, cost=pool.cost_per_hour(gpu_hours)))
+            gpu_hours=gpu_hours, cost=pool.cost_per_hour(gpu_hours), failures=failure_causes(mine)))
     return out
+
+
+def failure_causes(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    """Failed requests counted by cause: the client's error name, else the HTTP status."""
+    causes = [o.error or str(o.status) for o in outcomes if o.status != 200 or o.ttft_s is None]
+    return dict(Counter(causes))
 
 
 def _fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:

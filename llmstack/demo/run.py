@@ -215,7 +215,8 @@ class Demo:
         for fleet in self.fleets.values():
             fleet.start()
         replicas = {name: fleet.ports for name, fleet in self.fleets.items()}
-        self.router.start(config.haproxy_config(self.stack, self.router_name, replicas, self.ports),
+        self.router.start(config.haproxy_config(self.stack, self.router_name, replicas, self.ports,
+                                                str(self.router.socket_path), str(self.router.hold_script_path)),
                           f"http://127.0.0.1:{self.ports.router}/healthz")
         self.monitoring.start(replicas)
         for name, ports in replicas.items():

@@ -21,13 +21,19 @@ def tokenize(target: Target, **body: object) -> int:
 
 
 def metrics(target: Target) -> dict[str, float]:
-    """Request counters of ``/metrics``: successes (all reasons), e2e histogram count, running requests."""
+    """Request counters of ``/metrics``: completions (``finished_reason`` stop or length), aborts (vLLM V1
+    records an abort whose engine-core output raced the client's disconnect as ``finished_reason="abort"``,
+    with an e2e observation), e2e histogram count, running requests."""
     text = httpx.get(f"{target.base_url}{target.metrics_path}", timeout=30).text
-    out = {"success": 0.0, "e2e_count": 0.0, "running": 0.0}
+    out = {"success": 0.0, "aborted": 0.0, "e2e_count": 0.0, "running": 0.0}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "vllm:request_success_total":
-                out["success"] += sample.value
+                reason = sample.labels.get("finished_reason", "stop")
+                if reason in ("stop", "length"):
+                    out["success"] += sample.value
+                elif reason == "abort":
+                    out["aborted"] += sample.value
             elif sample.name == "vllm:e2e_request_latency_seconds_count":
                 out["e2e_count"] += sample.value
             elif sample.name == "vllm:num_requests_running":

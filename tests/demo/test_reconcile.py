@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -38,7 +41,8 @@ def reconciler(example_stack: StackSpec, tmp_path: Path) -> Iterator[Reconciler]
         replicas = {n: f.ports for n, f in fleets.items()}
         with ProcessGroup() as group:
             router = Router(tmp_path, ports.router_stats, group)
-            router.start(config.haproxy_config(stack, "gateway", replicas, ports),
+            router.start(config.haproxy_config(stack, "gateway", replicas, ports, str(router.socket_path),
+                                               str(router.hold_script_path)),
                          f"http://127.0.0.1:{ports.router}/healthz")
             monitoring = Monitoring(stack, tmp_path, ports, group)
             for name, ps in replicas.items():
@@ -70,9 +74,38 @@ def test_scale_out_then_in_moves_stack_file_fleet_file_sd_and_router(reconciler:
     [back] = reconciler.apply([rec(3, 2)])
     assert back.kind == "in" and back.removed == (ports[-1],)  # the newest replica goes first
     assert _file_sd(tmp_path) == sorted(ports[:2])
-    assert reconciler.router.servers()["be_chat"] == {config.server_name("chat", p) for p in ports[:2]}
     reconciler.wait_drained()
-    assert sorted(reconciler.fleets["chat"].ports) == sorted(ports[:2])
+    assert reconciler.router.servers()["be_chat"] == {config.server_name("chat", p) for p in ports[:2]}
+    assert sorted(reconciler.fleets["chat"].ports) == sorted(ports[:2]) and reconciler.drain_errors == []
+    assert reconciler.router.reloads == 0, "the router changed through its runtime API, not a reload"
+    assert config.server_name("chat", ports[-1]) not in reconciler.router.config_path.read_text()
+
+
+def _stream(url: str, out: list[str]) -> None:
+    body = {"model": "llama-3.1-8b", "prompt": "tok " * 20, "max_tokens": 300, "stream": True}
+    with httpx.stream("POST", url, json=body, timeout=60) as response:
+        out.append(f"{response.status_code} " + "".join(response.iter_text()))
+
+
+@pytest.mark.slow
+def test_scale_in_drains_streams_in_flight_on_the_removed_replicas(reconciler: Reconciler) -> None:
+    reconciler.apply([rec(1, 3)])
+    url = f"http://127.0.0.1:{reconciler.ports.router}/v1/completions"
+    results: list[str] = []
+    clients = [threading.Thread(target=_stream, args=(url, results)) for _ in range(6)]
+    for client in clients:
+        client.start()
+    time.sleep(0.5)  # the streams are running, spread over the three replicas
+    sessions = {p: reconciler.router.sessions("be_chat", config.server_name("chat", p))
+                for p in reconciler.replicas()["chat"]}
+    [back] = reconciler.apply([rec(3, 1)])
+    for client in clients:
+        client.join(timeout=60)
+    reconciler.wait_drained()
+    assert sum(sessions[p] or 0 for p in back.removed) >= 1, f"no stream ran on a removed replica: {sessions}"
+    assert len(results) == 6 and all(r.startswith("200 ") and r.rstrip().endswith("data: [DONE]")
+                                     and r.count('data: {"id"') == 300 for r in results)
+    assert reconciler.drain_errors == [] and len(reconciler.fleets["chat"].ports) == 1
 
 
 @pytest.mark.slow

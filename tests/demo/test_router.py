@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from llmstack.demo import config
 from llmstack.demo.processes import ProcessGroup, free_port
-from llmstack.demo.router import Router, parse_stats_csv
+from llmstack.demo.router import Router, parse_sessions_csv, parse_stats_csv, runtime_socket_path
 from llmstack.errors import LlmstackError
 from llmstack.sim.server import LiveFleet
 from llmstack.spec.models import StackSpec
@@ -74,3 +75,69 @@ def test_bad_config_refused_before_reload(served: tuple[Router, LiveFleet, LiveF
     with pytest.raises(LlmstackError, match="haproxy rejected"):
         router.reload(before + "\nbackend broken\n    balance nonsense\n")
     assert router.config_path.read_text() == before and router.reloads == 0
+
+
+def test_sessions_csv_counts_open_and_queued() -> None:
+    text = "# pxname,svname,qcur,scur\nbe_chat,chat-1,1,2\nbe_chat,BACKEND,0,3\nbe_chat,chat-2,,\n"
+    assert parse_sessions_csv(text) == {("be_chat", "chat-1"): 3, ("be_chat", "chat-2"): 0}
+
+
+def test_long_workdir_gets_a_short_socket_path(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 120)
+    assert len(str(runtime_socket_path(deep))) <= 100 and runtime_socket_path(deep) == runtime_socket_path(deep)
+
+
+def _zero_stack(example_stack: StackSpec) -> StackSpec:
+    chat = example_stack.deployment("chat")
+    replicas = chat.replicas.model_copy(update={"min": 0, "initial": 0})
+    deployments = [d.model_copy(update={"replicas": replicas}) if d.name == "chat" else d
+                   for d in example_stack.deployments]
+    return example_stack.model_copy(update={"deployments": deployments})
+
+
+@pytest.mark.slow
+def test_request_for_a_deployment_at_zero_is_held_until_a_server_is_added(
+        example_stack: StackSpec, tmp_path: Path) -> None:
+    stack = _zero_stack(example_stack)
+    chat = LiveFleet(stack, "chat", replicas=0, time_factor=10)
+    reasoning = LiveFleet(stack, "reasoning", replicas=1, time_factor=10)
+    ports = config.DemoPorts(free_port(), free_port(), free_port())
+    results: list[httpx.Response] = []
+
+    def ask() -> None:
+        body = {"model": "llama-3.1-8b", "prompt": "tok " * 5, "max_tokens": 3}
+        results.append(httpx.post(f"http://127.0.0.1:{ports.router}/v1/completions", json=body, timeout=60))
+
+    try:
+        chat.start()
+        reasoning.start()
+        with ProcessGroup() as group:
+            router = Router(tmp_path, ports.router_stats, group)
+            options = config.router_options(stack, "gateway", ports, str(router.socket_path),
+                                            str(router.hold_script_path))
+            assert options.hold_timeout == config.HOLD_TIMEOUT
+            router.start(config.haproxy_config(stack, "gateway", {"chat": [], "reasoning": reasoning.ports}, ports,
+                                               str(router.socket_path), str(router.hold_script_path)),
+                         f"http://127.0.0.1:{ports.router}/healthz")
+            client = threading.Thread(target=ask)
+            client.start()
+            time.sleep(1.5)
+            assert not results, "the router answered before any chat replica existed"
+            held = httpx.get(f"http://127.0.0.1:{ports.router_stats}/held-metrics", timeout=5).text
+            assert 'llmstack_router_held_requests{proxy="be_chat"} 1' in held
+            port = chat.add_replica()
+            router.add_server("be_chat", config.server_name("chat", port), f"127.0.0.1:{port}",
+                              config.server_check(options))
+            client.join(timeout=30)
+            assert [r.status_code for r in results] == [200]
+            assert results[0].headers["x-llmstack-server"] == config.server_name("chat", port)
+            after = httpx.get(f"http://127.0.0.1:{ports.router_stats}/held-metrics", timeout=5).text
+            assert 'llmstack_router_held_requests{proxy="be_chat"} 0' in after
+            assert 'llmstack_router_held_requests_total{proxy="be_chat"} 1' in after
+            router.drain_server("be_chat", config.server_name("chat", port))
+            assert router.sessions("be_chat", config.server_name("chat", port)) == 0
+            assert router.remove_server("be_chat", config.server_name("chat", port))
+            assert "be_chat" not in router.servers() or not router.servers()["be_chat"]
+    finally:
+        chat.stop()
+        reasoning.stop()
