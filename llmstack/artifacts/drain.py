@@ -15,7 +15,7 @@ A replica that is scaled in goes through three steps, each sized here for every 
    slo.tpot_p95_ms``), where ``max_model_len`` is the deployment's ``engine.max_model_len`` or,
    unset, the model's context (``max_position_embeddings``, what vLLM and the capacity model use).
    It is capped at :data:`DRAIN_CAP_S` (600 s), for two reasons: the inference-gateway route
-   ends any request after 600 s (``gateway.ROUTE_TIMEOUT``), so no longer request can be served
+   ends any request after 600 s (``gateway.ROUTE_TIMEOUT_S``), so no longer request can be served
    anyway, and the Kubernetes cluster-autoscaler waits at most 600 s
    (``--max-graceful-termination-sec`` default) for a pod on a node it removes. A request that
    would run longer than the cap is cut at the cap; :attr:`DrainPlan.capped` says so.
@@ -34,7 +34,9 @@ from llmstack.spec import resolving
 from llmstack.spec.models import SloSpec, StackSpec
 
 DRAIN_CAP_S = 600
-"""Longest drain rendered: the inference-gateway route timeout and cluster-autoscaler's graceful limit."""
+"""Longest drain rendered: the inference-gateway route timeout (``gateway.ROUTE_TIMEOUT_S``, kept equal
+by a test; not imported, since the gateway module imports the serve arguments that import this one)
+and cluster-autoscaler's graceful limit."""
 TEARDOWN_MARGIN_S = 30
 """After the drain: the engine core and its workers exit and release GPU memory (tens of seconds
 for a multi-GPU replica), then the API server closes."""

@@ -83,8 +83,18 @@ def deployment_objects(stack: StackSpec, kd: resolved.KubeDeployment, options: K
                        and any(kd.name in route.backends for route in r.routes)})
     objs = [*engines.deployment_objects(kd, options), networking.engine_policy(kd, options, gateways)]
     if gateways:
-        objs += gateway.pool_objects(stack, kd.address, kd.namespace, kd.labels, networking.prometheus_peer(options))
+        objs += gateway.pool_objects(stack, kd.address, kd.namespace, kd.labels, networking.prometheus_peer(options),
+                                     hold_s=hold_s(kd))
     return objs
+
+
+def hold_s(kd: resolved.KubeDeployment) -> int | None:
+    """How long the endpoint picker holds a request for a deployment that may be at zero replicas:
+    the replica's startup budget (the startup probe's), at most the route timeout, which ends a held
+    request anyway; None for a deployment that always has a replica."""
+    if kd.spec.replicas.min > 0:
+        return None
+    return min(gateway.ROUTE_TIMEOUT_S, kd.shape.startup_budget_s)
 
 
 def router_objects(stack: StackSpec, router: resolved.KubeRouter, options: KubernetesOptions) -> list[Manifest]:
