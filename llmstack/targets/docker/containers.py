@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from llmstack import yaml_text
-from llmstack.artifacts import drain, grafana, haproxy, images, labels, prometheus, vllm_args
+from llmstack.artifacts import addressing as addressing_module
+from llmstack.artifacts import drain, grafana, haproxy, haproxy_hold, images, labels, prometheus, vllm_args
 from llmstack.spec import resolving
 from llmstack.targets.docker import draining
 from llmstack.targets.docker import layout as layout_module
@@ -40,7 +41,7 @@ GRAFANA_PASSWORD_VARIABLE = "LLMSTACK_GRAFANA_ADMIN_PASSWORD"
 SECRETS_DIR = "/run/secrets"
 SHM_SIZE_MB = 16384
 """vLLM's tensor-parallel workers share tensors through /dev/shm (vLLM's Docker guide: --ipc=host or --shm-size)."""
-HAPROXY_CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg"
+HAPROXY_CONFIG_PATH = f"{addressing_module.HAPROXY_CONFIG_DIR}/haproxy.cfg"
 PROMETHEUS_DIR = "/etc/prometheus"
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 GRAFANA_DASHBOARDS = "/etc/grafana/dashboards/llmstack"
@@ -197,19 +198,24 @@ def router_config(plan: DockerLayout, name: str) -> str:
         )
         for route in spec.routes for backend in route.backends
     }
-    return haproxy.build_haproxy_config(
-        plan.stack, name, addressing, haproxy.HaproxyOptions(port=spec.port, stats_port=ROUTER_STATS_PORT),
-    )
+    options = haproxy.HaproxyOptions(port=spec.port, stats_port=ROUTER_STATS_PORT)
+    return haproxy.build_haproxy_config(plan.stack, name, addressing, addressing_module.with_hold(plan.stack, name,
+                                                                                                 options))
 
 
 def router(plan: DockerLayout, name: str) -> ContainerSpec:
+    """HAProxy with its haproxy.cfg (and the hold's Lua script when a deployment may be at zero replicas)."""
     container = plan.routers[name]
+    files = [ConfigFile(f"routers/{name}/haproxy.cfg", HAPROXY_CONFIG_PATH, router_config(plan, name))]
+    if addressing_module.router_holds(plan.stack, name):
+        files.append(ConfigFile(f"routers/{name}/{haproxy_hold.SCRIPT_NAME}", addressing_module.hold_script_path(),
+                                haproxy_hold.HOLD_SCRIPT))
     return ContainerSpec(
         name=container,
         role=labels.ROUTER_ROLE,
         image=images.HAPROXY_IMAGE,
         ports=tuple(plan.ports_of(container)),
-        files=(ConfigFile(f"routers/{name}/haproxy.cfg", HAPROXY_CONFIG_PATH, router_config(plan, name)),),
+        files=tuple(files),
         labels=_labels(plan, labels.ROUTER_ROLE, {"router": name}),
     )
 
