@@ -91,7 +91,9 @@ def deployment_objects(stack: StackSpec, kd: resolved.KubeDeployment, options: K
 def hold_s(kd: resolved.KubeDeployment) -> int | None:
     """How long the endpoint picker holds a request for a deployment that may be at zero replicas:
     the replica's startup budget (the startup probe's), at most the route timeout, which ends a held
-    request anyway; None for a deployment that always has a replica."""
+    request anyway; None for a deployment that always has a replica. The startup budget is at least
+    ``sizing.STARTUP_BASE_S`` (600 s), so today this is the 600 s route timeout, the same as the
+    HAProxy routers' hold (``addressing.HOLD_TIMEOUT_S``)."""
     if kd.spec.replicas.min > 0:
         return None
     return min(gateway.ROUTE_TIMEOUT_S, kd.shape.startup_budget_s)
