@@ -27,11 +27,8 @@ __all__ = ["CLUSTER_DOMAIN", "DEFAULT_NAMESPACE", "ENGINE_PORT", "Cluster", "Dep
 DEFAULT_NAMESPACE = "llmstack"
 CLUSTER_DOMAIN = "cluster.local"
 STATS_PORT = haproxy.HaproxyOptions().stats_port
-HAPROXY_CONFIG_DIR = "/usr/local/etc/haproxy"
-"""Where the HAProxy image reads haproxy.cfg (and, when the router holds requests, the hold's Lua script)."""
-HOLD_TIMEOUT_S = 600
-"""How long a router holds a request for a deployment at zero replicas: a replica's cold start (node,
-image, weights; the Kubernetes startup probe allows at least 600 s), the inference gateway's hold too."""
+ROUTER_CONFIG_DIR = "/usr/local/etc/haproxy"
+"""Where the router image reads haproxy.cfg (and the hold's Lua script) in a container."""
 MAX_LABEL = 63
 _INVALID = re.compile(r"[^a-z0-9-]+")
 
@@ -127,30 +124,20 @@ def haproxy_addressing(stack: StackSpec, router_name: str, cluster: Cluster,
     }
 
 
-def router_holds(stack: StackSpec, router_name: str) -> bool:
-    """Whether ``router_name`` routes to a deployment that may be at zero replicas (``replicas.min: 0``)."""
-    spec = next(r for r in stack.routers if r.name == router_name)
-    return any(stack.deployment(d).replicas.min == 0 for route in spec.routes for d in route.backends)
-
-
-def hold_script_path(config_dir: str = HAPROXY_CONFIG_DIR) -> str:
-    return f"{config_dir}/{haproxy_hold.SCRIPT_NAME}"
-
-
-def with_hold(stack: StackSpec, router_name: str, options: haproxy.HaproxyOptions,
-              config_dir: str = HAPROXY_CONFIG_DIR) -> haproxy.HaproxyOptions:
-    """``options`` holding requests :data:`HOLD_TIMEOUT_S` when the router needs it (:func:`router_holds`;
-    the hold's Lua script in ``config_dir``), else ``options`` as they are."""
-    if not router_holds(stack, router_name):
-        return options
-    return dataclasses.replace(options, hold_timeout=f"{HOLD_TIMEOUT_S}s", hold_script=hold_script_path(config_dir))
-
-
 def router_config(stack: StackSpec, router_name: str, cluster: Cluster, resolver: str | None = None) -> str:
     """haproxy.cfg of ``router_name`` as deployed in ``cluster`` (the bundle and the target both use this)."""
     addressing = haproxy_addressing(stack, router_name, cluster, resolver)
-    return haproxy.build_haproxy_config(stack, router_name, addressing,
-                                        with_hold(stack, router_name, haproxy.HaproxyOptions(stats_port=STATS_PORT)))
+    options = with_hold(stack, haproxy.HaproxyOptions(stats_port=STATS_PORT))
+    return haproxy.build_haproxy_config(stack, router_name, addressing, options)
+
+
+def with_hold(stack: StackSpec, options: haproxy.HaproxyOptions,
+              config_dir: str = ROUTER_CONFIG_DIR) -> haproxy.HaproxyOptions:
+    """``options`` with the hold on (its Lua script in ``config_dir``) when a deployment may scale to zero."""
+    if not haproxy_hold.holds(stack):
+        return options
+    return dataclasses.replace(options, hold_timeout=haproxy_hold.hold_timeout(stack),
+                               hold_script=f"{config_dir.rstrip('/')}/{haproxy_hold.SCRIPT_NAME}")
 
 
 def router_url(stack: StackSpec, router_name: str, cluster: Cluster) -> str:

@@ -39,8 +39,8 @@ def render_artifacts(stack: StackSpec, *, namespace: str | None = None) -> dict[
     files: dict[str, str] = {}
     for router in stack.routers:
         files[haproxy_file_name(stack, router.name)] = addressing.router_config(stack, router.name, cluster)
-        if addressing.router_holds(stack, router.name):
-            files[haproxy_hold.SCRIPT_NAME] = haproxy_hold.HOLD_SCRIPT
+    if haproxy_hold.holds(stack):  # haproxy.cfg loads it from beside itself in the router container
+        files[haproxy_hold.SCRIPT_NAME] = haproxy_hold.HOLD_SCRIPT
     config = prometheus.build_prometheus_config(stack, prometheus.ScrapeTargets.kubernetes(cluster.namespace))
     files["prometheus.yml"] = yaml_text.dump(config)
     files["rules/recording.yml"] = yaml_text.dump(prometheus.build_recording_rules(stack))

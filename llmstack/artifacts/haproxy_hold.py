@@ -19,6 +19,16 @@ backend metrics.
 
 from __future__ import annotations
 
+import math
+
+from llmstack.capacity import throughput
+from llmstack.capacity.startup import startup_delay_s
+from llmstack.spec.models import StackSpec
+from llmstack.spec.resolving import resolve
+
+HOLD_MARGIN = 1.5
+"""A held request waits this many times the slowest cold start (the estimate is typical, not a bound)."""
+
 SCRIPT_NAME = "llmstack-hold.lua"
 HELD_METRICS_PATH = "/held-metrics"
 HELD_NOW = "llmstack_router_held_requests"
@@ -82,3 +92,15 @@ def hold_line(backends: list[str], timeout_ms: int, route_up_acl: str) -> str:
 def held_metrics_line() -> str:
     """The stats frontend rule that serves the held-request metrics."""
     return f"    http-request use-service lua.llmstack_held_metrics if {{ path {HELD_METRICS_PATH} }}"
+
+
+def holds(stack: StackSpec) -> bool:
+    """Whether the stack's routers hold requests: some deployment may scale to zero (``replicas.min: 0``)."""
+    return any(d.replicas.min == 0 for d in stack.deployments)
+
+
+def hold_timeout(stack: StackSpec) -> str:
+    """How long the routers hold a request: :data:`HOLD_MARGIN` x the slowest cold start of a deployment
+    that may scale to zero (:func:`llmstack.capacity.startup.startup_delay_s`), as an HAProxy duration."""
+    cold = [startup_delay_s(throughput.profile(resolve(stack, d))) for d in stack.deployments if d.replicas.min == 0]
+    return f"{math.ceil(HOLD_MARGIN * max(cold, default=0.0))}s"

@@ -19,13 +19,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from llmstack.artifacts import labels
+from llmstack.artifacts import haproxy_hold, labels
 from llmstack.catalog import signals
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import DeploymentSpec, StackSpec
 
 ENGINE_JOB = "vllm"
 ROUTER_JOB = "llmstack-router"
+ROUTER_HELD_JOB = "llmstack-router-held"
+"""The router's held-request metrics (:mod:`llmstack.artifacts.haproxy_hold`), scraped when a deployment
+may scale to zero."""
 DCGM_JOB = "dcgm"
 NODE_JOB = "node"
 RECORDING_GROUP = "llmstack-signals"
@@ -179,8 +182,11 @@ def build_prometheus_config(
             {"targets": list(addresses), "labels": labels.engine_labels(stack, deployment)}
             for deployment, addresses in targets.engines]})
     if targets.router:
-        jobs.append({"job_name": ROUTER_JOB, "metrics_path": "/metrics", "static_configs": [
-            {"targets": list(targets.router), "labels": {labels.ROLE_LABEL: labels.ROUTER_ROLE}}]})
+        router_targets = [{"targets": list(targets.router), "labels": {labels.ROLE_LABEL: labels.ROUTER_ROLE}}]
+        jobs.append({"job_name": ROUTER_JOB, "metrics_path": "/metrics", "static_configs": router_targets})
+        if haproxy_hold.holds(stack):
+            jobs.append({"job_name": ROUTER_HELD_JOB, "metrics_path": haproxy_hold.HELD_METRICS_PATH,
+                         "static_configs": router_targets})
     if targets.dcgm or targets.dcgm_hosts:
         static = [{"targets": list(addresses), "labels": {**labels.engine_labels(stack, deployment),
                                                           labels.ROLE_LABEL: GPU_ROLE}}
@@ -202,6 +208,9 @@ def build_prometheus_config(
 def _kubernetes_jobs(stack: StackSpec, namespace: str) -> list[dict[str, Any]]:
     """Pod discovery in ``namespace``: engines, routers, DCGM exporters and node exporters (when monitored)."""
     jobs = [_engine_pod_job(namespace), _router_pod_job(namespace)]
+    if haproxy_hold.holds(stack):
+        jobs.append({**_router_pod_job(namespace), "job_name": ROUTER_HELD_JOB,
+                     "metrics_path": haproxy_hold.HELD_METRICS_PATH})
     if stack.monitoring.dcgm_exporter:
         jobs.append(_dcgm_pod_job(stack, namespace))
     if stack.monitoring.node_exporter:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmstack.capacity import memory
 from llmstack.catalog.entries import AcceleratorSpec
 from llmstack.spec.models import VariantSpec
 
@@ -61,17 +62,18 @@ def vllm_kernel(variant: VariantSpec, accelerator: AcceleratorSpec) -> Kernel:
         return Kernel(_backend(accelerator), method not in ("w8a8-int8", "w8a8-fp8", "fp8"))
     sm = accelerator.compute_capability_tuple or (0, 0)
     nvidia = accelerator.vendor == "nvidia"
+    marlin = memory.supports_marlin(accelerator)  # one rule for both: NVIDIA SM >= 8.0
     if method in ("awq", "awq_marlin"):
-        return Kernel("awq_marlin" if nvidia and sm >= (8, 0) else "awq", True)
+        return Kernel("awq_marlin" if marlin else "awq", True)
     if method in ("gptq", "gptq_marlin"):
         bits = variant.weight_bits or 4
-        return Kernel("gptq_marlin" if nvidia and sm >= (8, 0) and bits in (4, 8) else "gptq", True)
+        return Kernel("gptq_marlin" if marlin and bits in (4, 8) else "gptq", True)
     if method in ("w4a16", "w8a16"):
         return Kernel("machete" if nvidia and sm >= (9, 0) else "marlin", True)
     if method in ("fp8", "w8a8-fp8", "modelopt"):
         if not nvidia:
             return Kernel("rocm_fp8", False)
-        return Kernel("cutlass_fp8", False) if sm >= (8, 9) else Kernel("fp8_marlin", True)
+        return Kernel("cutlass_fp8", False) if memory.supports_fp8_compute(accelerator) else Kernel("fp8_marlin", True)
     if method == "w8a8-int8":
         return Kernel("cutlass_int8", False)
     return Kernel(method, True)  # experts_int8: MoE experts int8 weight-only

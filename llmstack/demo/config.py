@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from llmstack import yaml_text
-from llmstack.artifacts import haproxy, prometheus
+from llmstack.artifacts import haproxy, haproxy_hold, prometheus
 from llmstack.spec.models import StackSpec
 
 HOST = "127.0.0.1"
@@ -52,9 +52,7 @@ cold start (30-60 s on 2 cores, more under load) with room; a simulated replica 
 def router_options(stack: StackSpec, router: str, ports: DemoPorts, runtime_socket: str | None = None,
                    hold_script: str | None = None) -> haproxy.HaproxyOptions:
     """The demo router's options; it holds requests when one of its deployments may scale to zero."""
-    spec = next(r for r in stack.routers if r.name == router)
-    to_zero = any(stack.deployment(d).replicas.min == 0 for route in spec.routes for d in route.backends)
-    hold = to_zero and hold_script is not None
+    hold = haproxy_hold.holds(stack) and hold_script is not None
     # A replica is stopped only after the router has drained it, so checks need not find dead ones fast;
     # they must not fail a live one whose API server is starved of CPU (a CPU vLLM on 2 cores answered
     # /health in > 1 s under load and was marked DOWN, turning a request into a 503).

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Sequence
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +21,7 @@ from types import TracebackType
 import httpx
 
 from llmstack.demo import local_http
+from llmstack.engine import launcher
 from llmstack.errors import LlmstackError
 
 EXTRA_BIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
@@ -46,11 +46,8 @@ def find_executable(name: str) -> str:
     return found
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+free_port = launcher.free_port
+"""One free-port helper for the demo and the engines (the demo's modules import it from here)."""
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -117,18 +114,8 @@ class ManagedProcess:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left after ``timeout_s``."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout_s)
-        # children of the session (e.g. HAProxy workers) even if the leader already exited
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        if self.process.poll() is None:
-            self.process.wait(timeout=timeout_s)
+        if self.process is not None:
+            launcher.stop_process_group(self.process, timeout_s)
 
 
 class ProcessGroup:

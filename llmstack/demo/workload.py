@@ -27,6 +27,10 @@ from llmstack.spec.resolving import resolve
 BURST_START = 1 / 4
 BURST_END = 1 / 2
 """The burst takes the second quarter of the run, leaving the second half for scaling back in."""
+IDLE_START = 0.2
+IDLE_END = 0.65
+"""A stream with an idle gap gets no request in this part of the run: long enough for its deployment
+to idle to zero replicas, and for the requests after it to wake the deployment again."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class StreamSpec:
     rate: float
     burst: float = 1.0
     max_prompt_tokens: int | None = None
+    idle_gap: bool = False
+    """No request from :data:`IDLE_START` to :data:`IDLE_END` of the run (a deployment that scales to zero)."""
 
 
 def with_burst(trace: traces.Trace, factor: float, start_s: float, end_s: float, *, seed: int = 0) -> traces.Trace:
@@ -69,6 +75,12 @@ def with_burst(trace: traces.Trace, factor: float, start_s: float, end_s: float,
     return traces.Trace(f"{trace.name} burst x{factor:g}", requests, trace.skipped_rows)
 
 
+def with_idle_gap(trace: traces.Trace, start_s: float, end_s: float) -> traces.Trace:
+    """``trace`` without the requests that arrive in [start, end)."""
+    kept = tuple(r for r in trace.requests if not start_s <= r.arrival_s < end_s)
+    return traces.Trace(f"{trace.name} idle {start_s:g}-{end_s:g}s", kept, trace.skipped_rows)
+
+
 def stream(stack: StackSpec, spec: StreamSpec, duration_s: float, *, seed: int = 0) -> Stream:
     """The requests of one deployment over ``duration_s`` simulated seconds."""
     if spec.rate <= 0:
@@ -77,6 +89,8 @@ def stream(stack: StackSpec, spec: StreamSpec, duration_s: float, *, seed: int =
     sliced = traces.slice_trace(source, 0.0, min(duration_s, source.duration_s))
     base = traces.scale_rate(sliced, spec.rate / max(1e-9, len(sliced.requests) / duration_s), seed=seed)
     shaped = with_burst(base, spec.burst, duration_s * BURST_START, duration_s * BURST_END, seed=seed + 1)
+    if spec.idle_gap:
+        shaped = with_idle_gap(shaped, duration_s * IDLE_START, duration_s * IDLE_END)
     limit = throughput.profile(resolve(stack, stack.deployment(spec.deployment))).max_model_len
     clip = spec.max_prompt_tokens or limit
     requests = tuple(TraceRequest(r.arrival_s, min(r.prompt_tokens, clip), r.output_tokens) for r in shaped.requests

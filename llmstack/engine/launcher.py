@@ -87,6 +87,23 @@ def group_alive(pgid: int) -> bool:
     return bool(group_members(pgid))
 
 
+def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM the group ``process`` leads, wait ``timeout_s``, SIGKILL what is left (children included, even
+    when the leader already exited: vLLM's EngineCore, HAProxy's workers), and wait until the group is gone."""
+    if process.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=timeout_s)
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.wait(timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while group_alive(process.pid) and time.monotonic() < deadline:  # SIGKILL is delivered, not instant
+        time.sleep(0.05)
+
+
 def free_port(host: str = HOST) -> int:
     """A TCP port that is free on ``host`` right now."""
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
@@ -182,20 +199,8 @@ class VllmEngine:
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGTERM the process group, SIGKILL what is left after ``timeout_s`` (idempotent)."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout_s)
-        with suppress(ProcessLookupError, PermissionError):  # the EngineCore child, even if the leader exited
-            os.killpg(self.process.pid, signal.SIGKILL)
-        if self.process.poll() is None:
-            self.process.wait(timeout=timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while group_alive(self.process.pid) and time.monotonic() < deadline:  # SIGKILL is delivered, not instant
-            time.sleep(0.05)
+        if self.process is not None:
+            stop_process_group(self.process, timeout_s)
 
     def __enter__(self) -> VllmEngine:
         return self

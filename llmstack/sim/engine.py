@@ -30,6 +30,7 @@ how runs are split. Nothing here allocates per-token objects.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
@@ -103,18 +104,9 @@ class SimRequest:
 
 
 @dataclass(frozen=True)
-class DecodeLine:
-    """Decode-only step time for ``n`` sequences as ``max(c0 + c1 S, m0 + m1 S) + fixed`` in total context S."""
-
-    n: int
-    c0: float
-    c1: float
-    m0: float
-    m1: float
-    fixed: float
-
-    def step(self, context: float) -> float:
-        return max(self.c0 + self.c1 * context, self.m0 + self.m1 * context) + self.fixed
+class DecodeLine(throughput.DecodeTerms):
+    """The capacity model's decode step (:class:`~llmstack.capacity.throughput.DecodeTerms`: the same terms,
+    so the simulator cannot drift from it), summed over runs of steps whose context grows by ``n`` each."""
 
     def run_time(self, s0: int, steps: int) -> float:
         """Total time of ``steps`` decode steps whose first has context ``s0`` (growing by n per step)."""
@@ -155,8 +147,7 @@ class DecodeLine:
 
 def decode_line(p: EngineProfile, n: int) -> DecodeLine:
     """The two lines of :func:`throughput.step_time` for ``n`` decode-only sequences (the same terms)."""
-    t = throughput.decode_terms(p, n)
-    return DecodeLine(n=n, c0=t.c0, c1=t.c1, m0=t.m0, m1=t.m1, fixed=t.fixed)
+    return DecodeLine(**dataclasses.asdict(throughput.decode_terms(p, n)))
 
 
 class _Plan:

@@ -239,3 +239,18 @@ def test_kubernetes_relabelling_maps_pod_labels(tmp_path: Path) -> None:
         "pod": "chat-5c4b-q1"}
     assert {s["metric"]["pod"]: s["metric"]["deployment"] for s in gpu} == {
         "chat-large-7d9f-x2": "chat-large", "chat-5c4b-q1": "chat"}
+
+
+def test_router_held_requests_scraped_only_when_a_deployment_may_scale_to_zero(tmp_path: Path) -> None:
+    warm = stack_of("chat")
+    cold = warm.model_copy(update={"deployments": [warm.deployments[0].model_copy(
+        update={"replicas": warm.deployments[0].replicas.model_copy(update={"min": 0})})]})
+    targets = prometheus.ScrapeTargets.static({"chat": ["chat-0:8000"]}, router=["router:8404"])
+    jobs = {j["job_name"]: j for j in prometheus.build_prometheus_config(cold, targets)["scrape_configs"]}
+    assert jobs[prometheus.ROUTER_HELD_JOB]["metrics_path"] == "/held-metrics"
+    assert jobs[prometheus.ROUTER_HELD_JOB]["static_configs"] == jobs[prometheus.ROUTER_JOB]["static_configs"]
+    assert check_config(prometheus.build_prometheus_config(cold, targets), tmp_path).returncode == 0
+    warm_jobs = [j["job_name"] for j in prometheus.build_prometheus_config(warm, targets)["scrape_configs"]]
+    assert prometheus.ROUTER_HELD_JOB not in warm_jobs
+    kube = prometheus.build_prometheus_config(cold, prometheus.ScrapeTargets.kubernetes("llm"))["scrape_configs"]
+    assert [j["metrics_path"] for j in kube if j["job_name"] == prometheus.ROUTER_HELD_JOB] == ["/held-metrics"]

@@ -41,7 +41,8 @@ GRAFANA_PASSWORD_VARIABLE = "LLMSTACK_GRAFANA_ADMIN_PASSWORD"
 SECRETS_DIR = "/run/secrets"
 SHM_SIZE_MB = 16384
 """vLLM's tensor-parallel workers share tensors through /dev/shm (vLLM's Docker guide: --ipc=host or --shm-size)."""
-HAPROXY_CONFIG_PATH = f"{addressing_module.HAPROXY_CONFIG_DIR}/haproxy.cfg"
+HAPROXY_CONFIG_DIR = addressing_module.ROUTER_CONFIG_DIR
+HAPROXY_CONFIG_PATH = f"{HAPROXY_CONFIG_DIR}/haproxy.cfg"
 PROMETHEUS_DIR = "/etc/prometheus"
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 GRAFANA_DASHBOARDS = "/etc/grafana/dashboards/llmstack"
@@ -184,7 +185,7 @@ def engine(plan: DockerLayout, deployment: str, index: int) -> ContainerSpec:
 
 
 def drain_plan(plan: DockerLayout, deployment: str) -> drain.DrainPlan:
-    """Stop timings of a replica container: vLLM drains for the longest request, then teardown."""
+    """Stop timings of a replica container: the router drains it, vLLM drains for the longest request, teardown."""
     return drain.plan(plan.stack, deployment, deregister_s=draining.DEREGISTER_S)
 
 
@@ -198,24 +199,22 @@ def router_config(plan: DockerLayout, name: str) -> str:
         )
         for route in spec.routes for backend in route.backends
     }
-    options = haproxy.HaproxyOptions(port=spec.port, stats_port=ROUTER_STATS_PORT)
-    return haproxy.build_haproxy_config(plan.stack, name, addressing, addressing_module.with_hold(plan.stack, name,
-                                                                                                 options))
+    options = addressing_module.with_hold(plan.stack, haproxy.HaproxyOptions(port=spec.port,
+                                                                             stats_port=ROUTER_STATS_PORT))
+    return haproxy.build_haproxy_config(plan.stack, name, addressing, options)
 
 
 def router(plan: DockerLayout, name: str) -> ContainerSpec:
-    """HAProxy with its haproxy.cfg (and the hold's Lua script when a deployment may be at zero replicas)."""
     container = plan.routers[name]
-    files = [ConfigFile(f"routers/{name}/haproxy.cfg", HAPROXY_CONFIG_PATH, router_config(plan, name))]
-    if addressing_module.router_holds(plan.stack, name):
-        files.append(ConfigFile(f"routers/{name}/{haproxy_hold.SCRIPT_NAME}", addressing_module.hold_script_path(),
-                                haproxy_hold.HOLD_SCRIPT))
     return ContainerSpec(
         name=container,
         role=labels.ROUTER_ROLE,
         image=images.HAPROXY_IMAGE,
         ports=tuple(plan.ports_of(container)),
-        files=tuple(files),
+        files=(ConfigFile(f"routers/{name}/haproxy.cfg", HAPROXY_CONFIG_PATH, router_config(plan, name)),
+               *((ConfigFile(f"routers/{name}/{haproxy_hold.SCRIPT_NAME}",
+                             f"{HAPROXY_CONFIG_DIR}/{haproxy_hold.SCRIPT_NAME}", haproxy_hold.HOLD_SCRIPT),)
+                 if haproxy_hold.holds(plan.stack) else ())),
         labels=_labels(plan, labels.ROUTER_ROLE, {"router": name}),
     )
 

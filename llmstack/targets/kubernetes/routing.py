@@ -18,32 +18,28 @@ from llmstack.targets.kubernetes import meta, resolved
 from llmstack.targets.kubernetes.options import KubernetesOptions
 from llmstack.targets.kubernetes.resolved import KubeRouter
 
-CONFIG_DIR = addressing.HAPROXY_CONFIG_DIR
+CONFIG_DIR = addressing.ROUTER_CONFIG_DIR
 CONFIG_FILE = "haproxy.cfg"
 STATS_PORT = addressing.STATS_PORT
 
 
-def config_files(stack: StackSpec, router: KubeRouter, config: str) -> dict[str, str]:
-    """haproxy.cfg, and the hold's Lua script when the router holds requests for a zero-replica deployment."""
-    files = {CONFIG_FILE: config}
-    if addressing.router_holds(stack, router.name):
-        files[haproxy_hold.SCRIPT_NAME] = haproxy_hold.HOLD_SCRIPT
-    return files
-
-
-def config_map(router: KubeRouter, files: dict[str, str]) -> dict[str, Any]:
+def config_map(router: KubeRouter, config: str) -> dict[str, Any]:
+    """haproxy.cfg, and the hold's Lua script when the configuration loads it (a deployment may scale to zero)."""
+    data = {CONFIG_FILE: config}
+    if f"lua-load {CONFIG_DIR}/{haproxy_hold.SCRIPT_NAME}" in config:
+        data[haproxy_hold.SCRIPT_NAME] = haproxy_hold.HOLD_SCRIPT
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta.metadata(router.object_name, router.namespace, router.labels),
-        "data": dict(files),
+        "data": data,
     }
 
 
-def deployment(router: KubeRouter, files: dict[str, str]) -> dict[str, Any]:
-    """HAProxy Deployment; the config checksum annotation rolls it when haproxy.cfg (or the hold script) changes."""
+def deployment(router: KubeRouter, config: str) -> dict[str, Any]:
+    """HAProxy Deployment; the config checksum annotation rolls it when haproxy.cfg changes."""
     spec = router.spec
-    checksum = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()
+    checksum = hashlib.sha256(config.encode()).hexdigest()
     health = {"httpGet": {"path": haproxy.ROUTER_HEALTH_PATH, "port": labels.ROUTER_PORT_NAME}}
     container = {
         "name": "haproxy",
@@ -106,5 +102,4 @@ def service(router: KubeRouter) -> dict[str, Any]:
 def router_objects(stack: StackSpec, router: KubeRouter, options: KubernetesOptions) -> list[dict[str, Any]]:
     """ConfigMap with haproxy.cfg (:func:`llmstack.artifacts.addressing.router_config`), Deployment, Service."""
     config = addressing.router_config(stack, router.name, resolved.cluster(options), options.dns_resolver)
-    files = config_files(stack, router, config)
-    return [config_map(router, files), deployment(router, files), service(router)]
+    return [config_map(router, config), deployment(router, config), service(router)]

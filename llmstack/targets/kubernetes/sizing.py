@@ -51,11 +51,6 @@ class PodShape:
     def multi_node(self) -> bool:
         return self.pods_per_replica > 1
 
-    @property
-    def startup_budget_s(self) -> int:
-        """The longest start the startup probe allows (image pull, weights, compilation)."""
-        return self.startup_failure_threshold * STARTUP_PERIOD_S
-
 
 def shape(resolved: ResolvedDeployment) -> PodShape:
     """The pod shape of ``resolved``; an uneven split across nodes is an error."""

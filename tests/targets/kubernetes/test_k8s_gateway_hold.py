@@ -3,22 +3,25 @@
 Design note: the rendered ``EndpointPickerConfig`` is validated against a strict schema of
 gateway-api-inference-extension v1.5.0's config types (the pinned picker image; field names
 and values transcribed with their source in tests/data/epp/SOURCES.md), so a misspelt or
-invented field fails. The hold's length is recomputed from the pod's startup budget and the
-route timeout.
+invented field fails. The hold's length is recomputed from the deployment's cold start
+(``capacity.startup``, the HAProxy hold's 1.5 margin) and the route timeout.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 
-from llmstack.artifacts import drain, gateway
+from llmstack.artifacts import drain, gateway, haproxy_hold
+from llmstack.capacity import startup, throughput
 from llmstack.spec.models import StackSpec
-from llmstack.targets.kubernetes import objects, sizing
+from llmstack.targets.kubernetes import objects
 from tests.targets.kubernetes.helpers import find, stack_with
 from tests.targets.kubernetes.test_k8s_gateway import gateway_stack
 from tests.targets.kubernetes.validation import validate
@@ -46,12 +49,15 @@ def test_zero_replica_deployment_picker_holds_requests_for_the_cold_start() -> N
     stack = _scale_to_zero(gateway_stack(), "chat")
     built = objects.build(stack)
     config = _picker_config(built, "chat")
-    budget = built.shapes["chat"].startup_failure_threshold * sizing.STARTUP_PERIOD_S
+    kd = objects.resolve(stack, built.options)["chat"]
+    cold_s = startup.startup_delay_s(throughput.profile(kd.resolved))
+    hold = math.ceil(haproxy_hold.HOLD_MARGIN * cold_s)
+    assert 0 < hold < gateway.ROUTE_TIMEOUT_S
     assert config["featureGates"] == ["flowControl"]
     assert config["saturationDetector"] == {"pluginRef": "utilization-detector"}
     assert {"type": "utilization-detector"} in config["plugins"]
     assert config["flowControl"] == {"maxBytes": gateway.HOLD_MAX_BYTES,
-                                     "defaultRequestTTL": f"{min(budget, gateway.ROUTE_TIMEOUT_S)}s"}
+                                     "defaultRequestTTL": f"{hold}s"}
 
 
 def test_deployments_with_a_replica_keep_the_plain_scorer_config() -> None:
@@ -61,10 +67,10 @@ def test_deployments_with_a_replica_keep_the_plain_scorer_config() -> None:
     assert [p["type"] for p in config["plugins"]] == list(gateway.SCORER_WEIGHTS)
 
 
-def test_the_hold_never_outlasts_the_route_timeout_and_follows_a_short_budget() -> None:
+def test_the_hold_never_outlasts_the_route_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     assert yaml.safe_load(gateway.picker_config(42))["flowControl"]["defaultRequestTTL"] == "42s"
-    built = objects.build(_scale_to_zero(gateway_stack(), "think"))  # 70B: a startup budget over 600 s
-    assert built.shapes["think"].startup_failure_threshold * sizing.STARTUP_PERIOD_S > gateway.ROUTE_TIMEOUT_S
+    monkeypatch.setattr(startup, "POD_START_S", 3600.0)  # a node that takes an hour to come up
+    built = objects.build(_scale_to_zero(gateway_stack(), "think"))
     ttl = _picker_config(built, "think")["flowControl"]["defaultRequestTTL"]
     assert ttl == f"{gateway.ROUTE_TIMEOUT_S}s"
 
