@@ -22,7 +22,10 @@ The engine container therefore runs vLLM under a small ``/bin/sh`` supervisor
 ``stop_grace_period`` / ``stop_timeout`` is :data:`DEREGISTER_S` + drain + teardown
 (:mod:`llmstack.artifacts.drain`). An agent that does not answer (another image, a port in use)
 changes nothing: HAProxy's health check still decides up and down, so the worst case is the
-behaviour without an agent.
+behaviour without an agent. The agent answers ``ready`` while not draining, so a server slot left
+in DRAIN by a replica that stopped is serving again once a new replica answers there (which also
+means a drain set by hand through HAProxy's runtime API would be lifted within a second; the
+Docker target's routers have no runtime socket).
 """
 
 from __future__ import annotations

@@ -223,3 +223,17 @@ def test_a_slower_tpot_slo_lengthens_the_stop_grace_period() -> None:
     after = containers.drain_plan(layout.plan(changed), "chat")
     assert after.grace_period_s < before.grace_period_s
     assert before.grace_period_s - after.grace_period_s == before.shutdown_timeout_s - after.shutdown_timeout_s
+
+
+def test_a_replica_started_again_in_a_drained_slot_serves_again(tmp_path: Path) -> None:
+    """The agent's ``ready`` lifts the DRAIN a stopped replica left on its server slot."""
+    engine_port, agent_port, port, stats = free_port(), free_port(), free_port(), free_port()
+    with running_upstreams("steady") as ups:
+        config = _router_config(port, stats, engine_port, agent_port, ups["steady"].port)
+        with running_haproxy(config, tmp_path, port) as url, httpx.Client() as client:
+            with _supervised_engine(tmp_path, engine_port, agent_port) as first:
+                _wait_until_both_serve(client, url)
+                first.terminate()
+                assert first.wait(timeout=30) == 0
+            with _supervised_engine(tmp_path, engine_port, agent_port):  # the first one's agent is gone
+                _wait_until_both_serve(client, url)  # fails after 15 s if the slot stayed drained
