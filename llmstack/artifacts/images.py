@@ -58,6 +58,9 @@ NODE_EXPORTER = Image("prom/node-exporter", "v1.8.2",
 ENDPOINT_PICKER = Image("registry.k8s.io/gateway-api-inference-extension/epp", "v1.5.0")
 """The last release that ships the full picker in this repository (v1.6.0 moved it to llm-d's router and
 keeps a lightweight one); it serves inference.networking.k8s.io/v1 InferencePools, which the v1.6.0 CRD defines."""
+CONTROLLER = Image("ghcr.io/pulumi-llmstack/llmstack", "0.1.0")
+"""llmstack itself at the package version (pyproject ``version``), running ``llmstack controller``: the policy
+engine in the cluster; built from docker/controller.Dockerfile (python:3.12-slim, git, this package)."""
 
 VLLM_IMAGE = VLLM.reference
 VLLM_TPU_IMAGE = VLLM_TPU.reference
@@ -68,6 +71,7 @@ GRAFANA_IMAGE = GRAFANA.reference
 DCGM_EXPORTER_IMAGE = DCGM_EXPORTER.reference
 NODE_EXPORTER_IMAGE = NODE_EXPORTER.reference
 ENDPOINT_PICKER_IMAGE = ENDPOINT_PICKER.reference
+CONTROLLER_IMAGE = CONTROLLER.reference
 
 IMAGES = {
     "vllm": VLLM,
@@ -79,6 +83,7 @@ IMAGES = {
     "dcgm_exporter": DCGM_EXPORTER,
     "node_exporter": NODE_EXPORTER,
     "endpoint_picker": ENDPOINT_PICKER,
+    "controller": CONTROLLER,
 }
 ALL_IMAGES = {name: image.reference for name, image in IMAGES.items()}
 """component -> image reference (tests check every tag is pinned)."""
@@ -90,6 +95,8 @@ DIGEST_PENDING = {
     "prometheus": "v2.42.0 index digest not found in any public source reachable from here",
     "dcgm_exporter": "nvcr.io digest of 4.5.3-4.8.2-ubuntu22.04 not found in any public source reachable from here",
     "endpoint_picker": "registry.k8s.io digest of epp v1.5.0 not found in any public source reachable from here",
+    "controller": "built from this repository (docker/controller.Dockerfile) per release; the digest is the "
+                  "release's, which no registry reachable from here holds",
 }
 """component -> why it is tag-pinned only (checkov CKV_K8S_43 is allowlisted for these images alone)."""
 

@@ -15,6 +15,10 @@ from llmstack.spec.models import StackSpec
 
 ENGINE_ROLE = "engine"
 ROUTER_ROLE = "router"
+CONTROLLER_ROLE = "controller"
+"""``app.kubernetes.io/component`` of the in-cluster policy engine (``llmstack controller``)."""
+CONTROLLER_METRICS_PORT_NAME = "metrics"
+CONTROLLER_PORT = 9400
 ROLE_LABEL = "llmstack_role"
 
 ENGINE_PORT_NAME = "http"

@@ -31,6 +31,7 @@ ROUTER_HELD_JOB = "llmstack-router-held"
 may scale to zero."""
 DCGM_JOB = "dcgm"
 NODE_JOB = "node"
+CONTROLLER_JOB = "llmstack-controller"
 RECORDING_GROUP = "llmstack-signals"
 ALERT_GROUP = "llmstack-alerts"
 
@@ -211,6 +212,8 @@ def _kubernetes_jobs(stack: StackSpec, namespace: str) -> list[dict[str, Any]]:
     if haproxy_hold.holds(stack):
         jobs.append({**_router_pod_job(namespace), "job_name": ROUTER_HELD_JOB,
                      "metrics_path": haproxy_hold.HELD_METRICS_PATH})
+    if stack.controller.enabled:
+        jobs.append(_controller_pod_job(namespace))
     if stack.monitoring.dcgm_exporter:
         jobs.append(_dcgm_pod_job(stack, namespace))
     if stack.monitoring.node_exporter:
@@ -266,6 +269,21 @@ def _router_pod_job(namespace: str) -> dict[str, Any]:
             {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.ROUTER_ROLE, "action": "keep"},
             _keep_port(labels.ROUTER_METRICS_PORT_NAME),
             *pod_label_relabelings(ROUTER_POD_LABELS, labels.ROUTER_ROLE),
+            *_POD_META,
+        ],
+    }
+
+
+def _controller_pod_job(namespace: str) -> dict[str, Any]:
+    """The in-cluster policy engine's /metrics (``llmstack_desired_replicas``, which KEDA's ScaledObjects query)."""
+    return {
+        "job_name": CONTROLLER_JOB,
+        "metrics_path": "/metrics",
+        "kubernetes_sd_configs": _pod_discovery(namespace),
+        "relabel_configs": [
+            _RUNNING,
+            {"source_labels": [_meta(labels.K8S_COMPONENT)], "regex": labels.CONTROLLER_ROLE, "action": "keep"},
+            _keep_port(labels.CONTROLLER_METRICS_PORT_NAME),
             *_POD_META,
         ],
     }

@@ -375,6 +375,117 @@ class BatchJobSpec(Spec):
     active_deadline_s: int | None = Field(default=None, ge=60, description="None: no deadline")
 
 
+# ---------------------------------------------------------------- the in-cluster controller
+
+IMAGE_REF = re.compile(r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+                       r"(@sha256:[0-9a-f]{64})?$")
+GIT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+"""Branch names: letters, digits, ``._/-`` (what ``git check-ref-format --branch`` takes; see :func:`_git_branch`)."""
+GIT_URL = re.compile(r"^(https://[^\s]+|ssh://[^\s]+|file://[^\s]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+)$")
+REPO_PATH = re.compile(r"^([A-Za-z0-9._-]+/)*Pulumi\.[A-Za-z0-9._-]+\.yaml$")
+
+
+def _git_branch(value: str | None) -> str | None:
+    if value is not None and (".." in value or "//" in value or value.endswith(("/", ".", ".lock"))):
+        raise ValueError(f"{value!r} is not a git branch name (no '..', '//', or a trailing '/', '.', '.lock')")
+    return value
+
+
+class PulumiOperatorApply(Spec):
+    """The Pulumi Kubernetes Operator path: the controller patches ``llmstack:scaling`` into a ``Stack``."""
+
+    stack_object: Name = Field(default="llmstack", description="metadata.name of the pulumi.com/v1 Stack")
+    namespace: Name | None = Field(default=None, description="the Stack's namespace; None: the controller's")
+
+
+class GitOpsApply(Spec):
+    """The GitOps path: the controller commits ``llmstack:scaling`` to the stack file in a git repository."""
+
+    repository: str = Field(min_length=1, max_length=2048,
+                            description="clone URL (https://, ssh://, git@host:path or file://); no credentials "
+                                        "in it: put them in credentials_secret")
+    branch: str = Field(default="main", pattern=GIT_REF.pattern, description="the branch that is deployed")
+    push_branch: str | None = Field(
+        default=None, pattern=GIT_REF.pattern,
+        description="push each change to this branch for review (ArgoCD/Flux deploy `branch`); None: to `branch`")
+    stack_file: str = Field(default="Pulumi.prod.yaml", pattern=REPO_PATH.pattern, max_length=1024,
+                            description="path of Pulumi.<stack>.yaml inside the repository")
+    author_name: SafeText = "llmstack-controller"
+    author_email: str = Field(default="llmstack-controller@users.noreply.invalid", pattern=r"^[^\s<>@]+@[^\s<>@]+$")
+    credentials_secret: Name | None = Field(
+        default=None, description="Secret with key `git-credentials` (git's credential store format, "
+                                  "https://<user>:<token>@<host>), mounted read-only; None: no credentials")
+
+    @field_validator("branch", "push_branch")
+    @classmethod
+    def _branch(cls, value: str | None) -> str | None:
+        return _git_branch(value)
+
+    @field_validator("stack_file")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        if any(part in (".", "..") for part in value.split("/")):
+            raise ValueError(f"stack_file {value!r} leaves the repository; give a path inside it")
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if not GIT_URL.match(value):
+            raise ValueError(f"repository {value!r} is not a git URL; use https://host/path, ssh://, "
+                             "git@host:path or file://")
+        if re.match(r"^https://[^/]*@", value):
+            raise ValueError("the repository URL carries credentials; put them in credentials_secret")
+        return value
+
+
+class KedaFastPath(Spec):
+    """KEDA: horizontal moves land through ``llmstack_desired_replicas`` and a ScaledObject, without Pulumi."""
+
+    enabled: bool = False
+    polling_interval_s: int = Field(default=15, ge=1, le=3600, description="how often KEDA queries Prometheus")
+    cooldown_period_s: int = Field(default=60, ge=0, le=86_400,
+                                   description="KEDA's wait before the last replica goes (replicas.min 0)")
+    operator_namespace: Name = Field(default="keda", description="where KEDA runs (its operator queries Prometheus; "
+                                                                 "the plain Prometheus admits it)")
+
+
+class ControllerSpec(Spec):
+    """The policy engine running in the cluster (Kubernetes target): ``llmstack controller``."""
+
+    enabled: bool = False
+    image: str | None = Field(
+        default=None, pattern=IMAGE_REF.pattern, max_length=512,
+        description="pinned image reference (repository:tag or @sha256:digest); None: llmstack's pinned image")
+    namespace: Name | None = Field(default=None, description="None: the stack's namespace")
+    prometheus_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/@]+(:\d+)?(/[^\s]*)?$", max_length=2048,
+        description="None: the in-cluster Prometheus (the target's plain Prometheus Service, or the "
+                    "Prometheus Operator's prometheus-operated Service)")
+    interval_s: int = Field(default=30, ge=5, le=3600, description="seconds between policy cycles")
+    apply: Literal["pulumi-operator", "gitops"] = Field(
+        default="pulumi-operator", description="how vertical and variant moves (and, without KEDA, every move) land")
+    pulumi_operator: PulumiOperatorApply = Field(default_factory=PulumiOperatorApply)
+    gitops: GitOpsApply | None = None
+    keda: KedaFastPath = Field(default_factory=KedaFastPath)
+    audit_volume_size: str = Field(default="1Gi", pattern=r"^\d+(Mi|Gi|Ti)$", description="the audit log's claim")
+    storage_class: str | None = Field(default=None, description="None: the cluster's default storage class")
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str | None) -> str | None:
+        if value is not None and (("@sha256:" not in value and not re.search(r":[^/]+$", value))
+                                  or value.endswith(":latest")):
+            raise ValueError(f"image {value!r} is not pinned; give repository:tag (not latest) or @sha256:<digest>")
+        return value
+
+    @model_validator(mode="after")
+    def _apply_configured(self) -> ControllerSpec:
+        if self.apply == "gitops" and self.gitops is None:
+            raise ValueError("apply: gitops needs the gitops section (repository, branch, stack_file)")
+        return self
+
+
 # ---------------------------------------------------------------- the stack
 
 
@@ -389,6 +500,8 @@ class StackSpec(Spec):
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     docker: DockerSpec = Field(default_factory=DockerSpec, description="Docker target: published ports")
     batch_jobs: list[BatchJobSpec] = Field(default_factory=list, description="vllm run-batch jobs (Kubernetes)")
+    controller: ControllerSpec = Field(default_factory=ControllerSpec,
+                                       description="the policy engine in the cluster (Kubernetes target)")
     accelerators: list[AcceleratorSpec] = Field(default_factory=list, description="inline catalog additions")
     architectures: list[ArchitectureSpec] = Field(default_factory=list, description="inline catalog additions")
     budget_per_hour: float | None = Field(default=None, gt=0)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import llmstack.cli.apply
 import llmstack.cli.assess
+import llmstack.cli.controller
 import llmstack.cli.recommend
 import llmstack.cli.watch  # noqa: F401  (each module adds its command to the app)
 from llmstack.catalog import signals
@@ -19,7 +20,7 @@ from tests.conftest import EXAMPLE_SPEC
 from tests.policy.servers import FakePrometheus
 
 CONNECTION = ("--prometheus", "--timeout", "--username", "--password", "--bearer-token", "--insecure", "--ca-file")
-COMMANDS = {"recommend": True, "watch": True, "apply": True, "assess": False}
+COMMANDS = {"recommend": True, "watch": True, "apply": True, "assess": False, "controller": True}
 """command -> whether it reads the signals (and so takes --recording-rules)."""
 
 
@@ -42,6 +43,7 @@ def test_every_command_spells_the_connection_flags_alike() -> None:
         assert ("--recording-rules" in options) is reads_signals, command
     assert reference["--prometheus"].required and _options("watch")["--prometheus"].required
     assert not _options("apply")["--prometheus"].required and not _options("assess")["--prometheus"].required
+    assert not _options("controller")["--prometheus"].required  # default: the spec's controller.prometheus_url
 
 
 @pytest.mark.parametrize("command", ["recommend", "watch"])

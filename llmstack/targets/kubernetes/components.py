@@ -1,5 +1,5 @@
 """Pulumi ComponentResources of the Kubernetes target: LlmStack, ModelDeployment, Router,
-Monitoring and BatchJob.
+Monitoring, Controller and BatchJob.
 
 Each component receives the manifests :mod:`.objects` built (the same dicts ``render``
 writes) and registers one pulumi-kubernetes resource per object, as a child. Built-in kinds
@@ -36,6 +36,8 @@ from llmstack.targets.kubernetes.options import KubernetesOptions
 __all__ = [
     "BatchJob",
     "BatchJobArgs",
+    "Controller",
+    "ControllerArgs",
     "LlmStack",
     "LlmStackArgs",
     "ModelDeployment",
@@ -151,7 +153,9 @@ class ModelDeployment(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelDeploymentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:kubernetes:ModelDeployment", name, None, opts)
-        slow = pulumi.ResourceOptions(custom_timeouts=SLOW_ROLLOUT)
+        controller = args.stack.controller
+        keda = controller.enabled and controller.keda.enabled  # its ScaledObject's HPA owns the replica count
+        slow = pulumi.ResourceOptions(custom_timeouts=SLOW_ROLLOUT, ignore_changes=["spec.replicas"] if keda else None)
         prefix = args.prefix or name
         self.resources = [register(obj, self, prefix, slow if _workload(obj) else None) for obj in args.objects]
         service = _find(args.objects, self.resources, ("Service",), naming.engine(args.deployment))
@@ -205,6 +209,22 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:kubernetes:Monitoring", name, None, opts)
+        self.resources = _register_all(args.objects, self, args.prefix or name)
+        self.register_outputs({"objects": len(self.resources)})
+
+
+@dataclass(frozen=True)
+class ControllerArgs:
+    objects: list[Manifest]
+    prefix: str | None = None
+
+
+class Controller(pulumi.ComponentResource):
+    """The in-cluster policy engine: ``llmstack-controller`` Deployment, its ServiceAccount and RBAC, audit
+    claim, spec ConfigMap, metrics Service and monitor, NetworkPolicy, and the KEDA ScaledObjects."""
+
+    def __init__(self, name: str, args: ControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmstack:kubernetes:Controller", name, None, opts)
         self.resources = _register_all(args.objects, self, args.prefix or name)
         self.register_outputs({"objects": len(self.resources)})
 
@@ -281,6 +301,12 @@ class LlmStack(pulumi.ComponentResource):
         monitoring = resource_names.child(name, "monitoring")
         self.monitoring = Monitoring(monitoring, MonitoringArgs(built.monitoring, name),
                                      self._child(monitoring, name, "monitoring", list(self.shared)))
+        self.controller = None
+        if built.controller:
+            local = resource_names.child(name, "controller")
+            self.controller = Controller(local, ControllerArgs(built.controller, name),
+                                         self._child(local, name, "controller", [*self.deployments.values(),
+                                                                                 *self.shared]))
         self.batch_jobs = {
             j: BatchJob(resource_names.child(name, j), BatchJobArgs(objs, name), self._child(j, name, j, depends))
             for j, objs in sorted(built.batch_jobs.items())

@@ -1,7 +1,7 @@
 """The CustomResourceDefinitions a stack's objects need, and the preview check that the cluster has them.
 
 :func:`required` names the CRD of every custom kind among the built objects (LeaderWorkerSet,
-Prometheus Operator monitors and rules, InferencePool, HTTPRoute, Gateway) with where to get
+Prometheus Operator monitors and rules, InferencePool, HTTPRoute, Gateway, KEDA ScaledObject) with where to get
 it; ``render`` lists them in the output's README and ``pulumi preview`` warns
 (:func:`warn_missing`, ``pulumi.log.warn``) for each one the cluster lacks. The cluster is asked
 through a :class:`CrdLookup` (``kubectl get crd``, or a fake in tests); a lookup that cannot
@@ -39,6 +39,12 @@ KNOWN = {
         "Gateway API Inference Extension v1.6.0 (kubernetes-sigs/gateway-api-inference-extension manifests.yaml)"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): Crd(
         "httproutes.gateway.networking.k8s.io", "HTTPRoute", "Gateway API v1.6.1 standard-install.yaml"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): Crd(
+        "servicemonitors.monitoring.coreos.com", "ServiceMonitor",
+        "Prometheus Operator v0.93.0 (or kube-prometheus-stack)"),
+    ("keda.sh/v1alpha1", "ScaledObject"): Crd(
+        "scaledobjects.keda.sh", "ScaledObject",
+        "KEDA v2.20.2 (kedacore/keda release keda-2.20.2.yaml, or its Helm chart)"),
     ("gateway.networking.k8s.io/v1", "Gateway"): Crd(
         "gateways.gateway.networking.k8s.io", "Gateway", "Gateway API v1.6.1 standard-install.yaml"),
 }

@@ -18,6 +18,7 @@ from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import ResolvedDeployment
 from llmstack.targets.kubernetes import (
     batch,
+    controller,
     engines,
     meta,
     naming,
@@ -34,7 +35,8 @@ Manifest = dict[str, Any]
 
 @dataclass(frozen=True)
 class StackObjects:
-    """The objects of one stack: shared (namespace, cache claim), per deployment, router, job, and monitoring."""
+    """The objects of one stack: shared (namespace, cache claim), per deployment, router, job, monitoring,
+    and the in-cluster controller (empty unless ``controller.enabled``)."""
 
     options: KubernetesOptions
     shared: list[Manifest]
@@ -45,6 +47,8 @@ class StackObjects:
     shapes: dict[str, sizing.PodShape] = field(default_factory=dict)
     stack: StackSpec | None = None
     """The spec these objects were built from (``LlmStackArgs`` refuses to pair them with another)."""
+    controller: list[Manifest] = field(default_factory=list)
+    """``llmstack-controller`` and its RBAC, claim, Service, monitor, and KEDA ScaledObjects."""
 
     def all(self) -> list[Manifest]:
         """Every object, in apply order (namespace first)."""
@@ -53,6 +57,7 @@ class StackObjects:
             for name in sorted(group):
                 out += group[name]
         out += self.monitoring
+        out += self.controller
         for name in sorted(self.batch_jobs):
             out += self.batch_jobs[name]
         return out
@@ -126,4 +131,5 @@ def build(stack: StackSpec, options: KubernetesOptions | None = None) -> StackOb
                     for job in stack.batch_jobs},
         shapes={name: kd.shape for name, kd in kds.items()},
         stack=stack,
+        controller=controller.objects(stack, list(kds.values()), options),
     )

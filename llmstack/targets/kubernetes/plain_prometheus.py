@@ -6,7 +6,8 @@ workload here that keeps a service account token (a namespaced Role to list pods
 and endpoints). It runs restricted: ``nobody`` (65534), read-only root filesystem (the TSDB
 lives on an ``emptyDir``), no capabilities, ``seccompProfile: RuntimeDefault``, and without
 ``--web.enable-lifecycle`` (no HTTP reload or shutdown: a configuration change rolls the pod
-through the checksum annotation). Only pods of the stack's namespace reach its port.
+through the checksum annotation). Only pods of the stack's namespace reach its port (and, with the
+controller's KEDA fast path, KEDA's operator, which queries ``llmstack_desired_replicas``).
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def objects(stack: StackSpec, options: KubernetesOptions) -> list[dict[str, Any]
                   **meta.PART_OF}
     data = config_data(stack, options)
     same_namespace = [{"from": [{"podSelector": {}}], "ports": [{"port": PROMETHEUS_PORT, "protocol": "TCP"}]}]
+    if stack.controller.enabled and stack.controller.keda.enabled:  # KEDA's operator queries the desired replicas
+        keda = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name":
+                                                      stack.controller.keda.operator_namespace}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "keda-operator"}}}
+        same_namespace.append({"from": [keda], "ports": [{"port": PROMETHEUS_PORT, "protocol": "TCP"}]})
     return [
         *rbac(name, namespace, pod_labels),
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta.metadata(name, namespace, pod_labels),

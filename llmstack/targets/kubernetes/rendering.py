@@ -1,7 +1,7 @@
 """``llmstack render --target kubernetes``: every object of the stack as YAML, one file per object.
 
 Layout under the output folder: ``00-namespace/``, ``deployments/<name>/``,
-``routers/<name>/``, ``monitoring/``, ``batch/<name>/``, each file named
+``routers/<name>/``, ``monitoring/``, ``controller/``, ``batch/<name>/``, each file named
 ``<kind>-<name>.yaml``, plus ``kustomization.yaml`` listing them in apply order, so
 ``kubectl apply -k DIR`` works, and ``README.md`` naming the CRDs the objects need (installed
 before the first apply) and how to apply. Output is deterministic: same spec, byte-identical files.
@@ -43,6 +43,7 @@ def render_objects(built: objects.StackObjects) -> dict[str, str]:
     for name in sorted(built.routers):
         add(f"routers/{name}", built.routers[name])
     add("monitoring", built.monitoring)
+    add("controller", built.controller)
     for name in sorted(built.batch_jobs):
         add(f"batch/{name}", built.batch_jobs[name])
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
@@ -63,8 +64,33 @@ def readme(built: objects.StackObjects) -> str:
               f"- namespace `{built.options.namespace}`" + (" (created by this render)"
                                                            if built.options.create_namespace else ""),
               f"- Secret `{built.options.hf_token_secret}` with key `token` (Hugging Face token, for gated "
-              "weights; never rendered)", ""]
+              "weights; never rendered)", *controller_notes(built), ""]
     return "\n".join(lines)
+
+
+def controller_notes(built: objects.StackObjects) -> list[str]:
+    """What the in-cluster controller's apply path expects to exist (nothing when it is off)."""
+    stack = built.stack
+    if stack is None or not stack.controller.enabled:
+        return []
+    spec = stack.controller
+    ns = spec.namespace or built.options.namespace
+    notes = []
+    if spec.apply == "pulumi-operator":
+        operator = spec.pulumi_operator
+        notes.append(f"- the Pulumi Kubernetes Operator v2 and its Stack `{operator.stack_object}` (pulumi.com/v1) "
+                     f"in namespace `{operator.namespace or ns}`: llmstack-controller patches its "
+                     "spec.config[llmstack:scaling]")
+    elif spec.gitops is not None:
+        notes.append(f"- write access for llmstack-controller to `{spec.gitops.repository}` (branch "
+                     f"`{spec.gitops.push_branch or spec.gitops.branch}`)"
+                     + (f": Secret `{spec.gitops.credentials_secret}` with key `git-credentials`"
+                        if spec.gitops.credentials_secret else ""))
+    if spec.keda.enabled:
+        notes.append(f"- KEDA in namespace `{spec.keda.operator_namespace}`; its ScaledObjects own the engines' "
+                     "replica counts (Pulumi ignores spec.replicas of those workloads; a `kubectl apply` of "
+                     "this render resets them until the next KEDA poll)")
+    return notes
 
 
 def render(stack: StackSpec, options: KubernetesOptions | None = None) -> dict[str, str]:

@@ -3,9 +3,10 @@
 Design note: checkov runs once (about 5 s) over three renders side by side: the example
 stack (HAProxy router, Prometheus Operator, DCGM), an ``inference-gateway`` stack with a
 canary (InferencePool, endpoint picker, HTTPRoute, Gateway) and a stack with a
-LeaderWorkerSet, a batch Job and the plain Prometheus. Every failed check must be in
-:data:`ALLOWLIST` for the workload it failed on (by ``app.kubernetes.io/name``), and every
-allowlist entry must still be needed, so the list can neither hide a new failure nor go stale.
+LeaderWorkerSet, a batch Job, the plain Prometheus and the in-cluster controller with KEDA.
+Every failed check must be in :data:`ALLOWLIST` for the workload it failed on (by
+``app.kubernetes.io/name``), and every allowlist entry must still be needed, so the list can
+neither hide a new failure nor go stale.
 checkov runs from its own virtualenv (``.venv-checkov``, made by scripts/bootstrap.sh; its pins
 conflict with pulumi's), or ``LLMSTACK_CHECKOV``; missing, the tests skip here and fail in CI.
 Before this hardening checkov failed 67 checks on the example render alone; after it, only
@@ -32,9 +33,11 @@ from tests.targets.kubernetes.helpers import stack_with
 from tests.targets.kubernetes.test_k8s_gateway import gateway_stack
 
 ENGINES = {"vllm", "vllm-batch"}
-ALL_WORKLOADS = {"vllm", "vllm-batch", "dcgm-exporter", "haproxy", "endpoint-picker", "prometheus"}
+ALL_WORKLOADS = {"vllm", "vllm-batch", "dcgm-exporter", "haproxy", "endpoint-picker", "prometheus",
+                 "llmstack-controller"}
 IMAGE_USERS = {"vllm": ENGINES, "vllm-tpu": ENGINES, "vllm-gaudi": ENGINES, "dcgm_exporter": {"dcgm-exporter"},
-               "prometheus": {"prometheus"}, "endpoint_picker": {"endpoint-picker"}, "haproxy": {"haproxy"}}
+               "prometheus": {"prometheus"}, "endpoint_picker": {"endpoint-picker"}, "haproxy": {"haproxy"},
+               "controller": {"llmstack-controller"}}
 PENDING = set().union(*(IMAGE_USERS[name] for name in images.DIGEST_PENDING))
 
 ALLOWLIST: dict[str, tuple[str, set[str]]] = {
@@ -48,9 +51,10 @@ ALLOWLIST: dict[str, tuple[str, set[str]]] = {
     "CKV_K8S_23": ("vllm/vllm-openai has no non-root user (caches and HF_HOME under /root); dcgm-exporter "
                    "runs as root for DCGM (NVIDIA's manifests do too)", ENGINES | {"dcgm-exporter"}),
     "CKV_K8S_40": ("same root images as CKV_K8S_23", ENGINES | {"dcgm-exporter"}),
-    "CKV_K8S_38": ("the two workloads that call the API keep their token: the endpoint picker watches pods and "
-                   "InferencePools, the plain Prometheus discovers pods (kubernetes_sd); both namespaced Roles",
-                   {"endpoint-picker", "prometheus"}),
+    "CKV_K8S_38": ("the workloads that call the API keep their token: the endpoint picker watches pods and "
+                   "InferencePools, the plain Prometheus discovers pods (kubernetes_sd), the controller's "
+                   "pulumi-operator path gets and patches its one Stack; all namespaced Roles",
+                   {"endpoint-picker", "prometheus", "llmstack-controller"}),
     "CKV_K8S_25": ("dcgm-exporter adds SYS_ADMIN (all else dropped): DCGM profiling metrics need it",
                    {"dcgm-exporter"}),
     "CKV_K8S_39": ("the same SYS_ADMIN as CKV_K8S_25", {"dcgm-exporter"}),
@@ -74,7 +78,8 @@ def _renders() -> dict[str, dict[str, str]]:
     deployments = [d.model_dump() for d in base.deployments]
     deployments[1].update({"tensor_parallel": 8, "pipeline_parallel": 2})
     plain = stack_with(deployments=deployments, monitoring={"prometheus_operator": False},
-                       batch_jobs=[{"name": "nightly", "deployment": "chat"}])
+                       batch_jobs=[{"name": "nightly", "deployment": "chat"}],
+                       controller={"enabled": True, "keda": {"enabled": True}})
     return {
         "example": rendering.render(load_spec(EXAMPLE_SPEC)),
         "gateway": rendering.render(gateway_stack(gateway={"name": "inference", "class_name": "istio"})),
