@@ -3,6 +3,7 @@
 Layout (relative to ``--out``)::
 
     haproxy.cfg                  the router (one router); haproxy-<router>.cfg each when several
+    llmstack-hold.lua            the hold's Lua script, when a router serves a deployment with replicas.min 0
     prometheus.yml               Kubernetes pod discovery in the namespace
     rules/recording.yml          the signals
     rules/alerts.yml             the alerts
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 
 from llmstack import yaml_text
-from llmstack.artifacts import addressing, grafana, prometheus, vllm_args
+from llmstack.artifacts import addressing, grafana, haproxy_hold, prometheus, vllm_args
 from llmstack.artifacts.vllm_args import ENGINE_PORT
 from llmstack.spec.models import StackSpec
 
@@ -38,6 +39,8 @@ def render_artifacts(stack: StackSpec, *, namespace: str | None = None) -> dict[
     files: dict[str, str] = {}
     for router in stack.routers:
         files[haproxy_file_name(stack, router.name)] = addressing.router_config(stack, router.name, cluster)
+    if haproxy_hold.holds(stack):  # haproxy.cfg loads it from beside itself in the router container
+        files[haproxy_hold.SCRIPT_NAME] = haproxy_hold.HOLD_SCRIPT
     config = prometheus.build_prometheus_config(stack, prometheus.ScrapeTargets.kubernetes(cluster.namespace))
     files["prometheus.yml"] = yaml_text.dump(config)
     files["rules/recording.yml"] = yaml_text.dump(prometheus.build_recording_rules(stack))

@@ -11,7 +11,9 @@ asks an endpoint picker (Envoy ext_proc) which pod takes each request. Per deplo
   (nothing cluster-wide: the metrics endpoint runs without token review,
   ``--metrics-endpoint-auth=false``, and a NetworkPolicy admits only Prometheus to it),
   RoleBinding, ConfigMap with its scorer configuration (``EndpointPickerConfig``: queue,
-  KV-cache utilisation and prefix-cache scorers, upstream's default weights 2/2/3),
+  KV-cache utilisation and prefix-cache scorers, upstream's default weights 2/2/3; for a
+  deployment that may be at zero replicas also flow control, which holds requests while the
+  first replica starts: :func:`picker_config`),
   Deployment (pinned image, gRPC probes, resources, restricted security context), Service
   and NetworkPolicy.
 
@@ -43,8 +45,13 @@ PICKER_UID = 65532
 """The distroless image's ``nonroot`` user."""
 PICKER_CONFIG_FILE = "config.yaml"
 PICKER_COMPONENT = "endpoint-picker"
-ROUTE_TIMEOUT = "600s"
-"""Whole-request timeout of a route: token streams run for minutes (HAProxy's stream timeout)."""
+ROUTE_TIMEOUT_S = 600
+ROUTE_TIMEOUT = f"{ROUTE_TIMEOUT_S}s"
+"""Whole-request timeout of a route (a held request's wait included): token streams run for minutes."""
+FLOW_CONTROL_GATE = "flowControl"
+SATURATION_DETECTOR = "utilization-detector"
+HOLD_MAX_BYTES = "1Gi"
+"""Request bodies the picker may hold at once (flow control ``maxBytes``): a quarter of its 4 GiB limit."""
 SCORER_WEIGHTS = {"queue-scorer": 2, "kv-cache-utilization-scorer": 2, "prefix-cache-scorer": 3}
 Manifest = dict[str, Any]
 
@@ -97,15 +104,27 @@ def picker_selector(pod_labels: dict[str, str]) -> dict[str, str]:
     return {k: pod_labels[k] for k in ("app.kubernetes.io/instance", labels.K8S_COMPONENT)}
 
 
-def picker_config() -> str:
-    """The endpoint picker's scorer configuration (``EndpointPickerConfig``)."""
-    config = {
-        "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
-        "kind": "EndpointPickerConfig",
-        "plugins": [{"type": name} for name in SCORER_WEIGHTS],
-        "schedulingProfiles": [{"name": "default", "plugins": [
-            {"pluginRef": name, "weight": weight} for name, weight in SCORER_WEIGHTS.items()]}],
-    }
+def picker_config(hold_s: int | None = None) -> str:
+    """The endpoint picker's configuration (``EndpointPickerConfig``): scorers, and the hold when ``hold_s`` is set.
+
+    ``hold_s`` (a deployment that may be at zero replicas): the picker's flow control holds each
+    request up to ``hold_s`` while the pool is saturated, which with no ready pod it always is
+    (the ``utilization-detector`` rates an empty pool 1.0), and dispatches it once the first
+    replica is ready and its metrics are fresh. Field names are gateway-api-inference-extension
+    v1.5.0's (``apix/config/v1alpha1``: ``featureGates: [flowControl]``, ``saturationDetector.pluginRef``,
+    ``flowControl.maxBytes`` / ``defaultRequestTTL``), the pinned picker image.
+    """
+    plugins: list[dict[str, Any]] = [{"type": name} for name in SCORER_WEIGHTS]
+    config: dict[str, Any] = {"apiVersion": "inference.networking.x-k8s.io/v1alpha1", "kind": "EndpointPickerConfig"}
+    if hold_s is not None:
+        config["featureGates"] = [FLOW_CONTROL_GATE]
+        plugins.append({"type": SATURATION_DETECTOR})
+    config["plugins"] = plugins
+    config["schedulingProfiles"] = [{"name": "default", "plugins": [
+        {"pluginRef": name, "weight": weight} for name, weight in SCORER_WEIGHTS.items()]}]
+    if hold_s is not None:
+        config["saturationDetector"] = {"pluginRef": SATURATION_DETECTOR}
+        config["flowControl"] = {"maxBytes": HOLD_MAX_BYTES, "defaultRequestTTL": f"{hold_s}s"}
     return yaml.safe_dump(config, sort_keys=False)
 
 
@@ -222,10 +241,11 @@ def picker_network_policy(address: addressing.DeploymentAddress, namespace: str,
 
 
 def pool_objects(stack: StackSpec, address: addressing.DeploymentAddress, namespace: str,
-                 deployment_labels: dict[str, str], metrics_peer: dict[str, Any]) -> list[Manifest]:
-    """InferencePool and endpoint picker of one deployment."""
+                 deployment_labels: dict[str, str], metrics_peer: dict[str, Any],
+                 hold_s: int | None = None) -> list[Manifest]:
+    """InferencePool and endpoint picker of one deployment (``hold_s``: :func:`picker_config`)."""
     pod_labels = picker_labels(stack, address)
-    config = picker_config()
+    config = picker_config(hold_s)
     gateways = sorted({gateway_namespace(r, namespace) for r in stack.routers
                        if r.implementation == "inference-gateway"
                        and any(address.deployment in route.backends for route in r.routes)})

@@ -58,6 +58,13 @@ STRATEGY_BALANCE = {
 STRATEGIES = ("round_robin", "least_request", "session_affinity", "prefix_hash")
 
 RESOLVERS = "llmstack_dns"
+AGENT_INTERVAL_S = 1
+"""How often HAProxy asks a replica's drain agent (``agent-inter``), when the addressing names one."""
+DNS_RESOLVE_INTERVAL_S = 1
+"""``timeout resolve``: how often the ``server-template`` names are resolved again."""
+DNS_HOLD_OBSOLETE_S = 30
+"""``hold obsolete``: a server whose address left the DNS answer keeps taking requests this long
+(the drain wait before a replica stops is sized on it: :mod:`llmstack.targets.kubernetes.draining`)."""
 HEALTH_PATH = "/health"
 ROUTER_HEALTH_PATH = "/healthz"
 """The router's liveness: 200 while HAProxy runs (``monitor-uri``)."""
@@ -85,11 +92,15 @@ class Server:
     name: str
     host: str
     port: int
+    agent_port: int | None = None
+    """A drain agent on the replica (``agent-check``, :func:`agent_options`); None: none."""
 
     def __post_init__(self) -> None:
         _check(_SERVER_NAME, self.name, "server name")
         _check(_HOST, self.host, "server host")
         _check_port(self.port, f"server {self.name} port")
+        if self.agent_port is not None:
+            _check_port(self.agent_port, f"server {self.name} agent port")
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,8 @@ class BackendAddressing:
     port: int | None = None
     max_servers: int = 0
     resolver_nameserver: str | None = None
+    agent_port: int | None = None
+    """DNS addressing: the port of every replica's drain agent (``agent-check``); None: none."""
 
     @classmethod
     def static(cls, servers: Sequence[Server]) -> BackendAddressing:
@@ -116,6 +129,7 @@ class BackendAddressing:
         port: int,
         max_servers: int,
         resolver_nameserver: str | None = None,
+        agent_port: int | None = None,
     ) -> BackendAddressing:
         """``max_servers`` slots filled from the A records of ``hostname`` (a headless Service).
 
@@ -129,7 +143,10 @@ class BackendAddressing:
             raise LlmstackError(f"max_servers for {hostname} is {max_servers}; allowed 1..1024")
         if resolver_nameserver is not None:
             _nameserver(resolver_nameserver)
-        return cls(hostname=hostname, port=port, max_servers=max_servers, resolver_nameserver=resolver_nameserver)
+        if agent_port is not None:
+            _check_port(agent_port, f"agent port of {hostname}")
+        return cls(hostname=hostname, port=port, max_servers=max_servers, resolver_nameserver=resolver_nameserver,
+                   agent_port=agent_port)
 
     @property
     def is_dns(self) -> bool:
@@ -295,10 +312,10 @@ def _resolvers(nameservers: list[str], resolv_conf: bool) -> str:
     lines += [
         "    accepted_payload_size 8192",
         "    resolve_retries 3",
-        "    timeout resolve 1s",
+        f"    timeout resolve {DNS_RESOLVE_INTERVAL_S}s",
         "    timeout retry 1s",
         "    hold valid 10s",
-        "    hold obsolete 30s",
+        f"    hold obsolete {DNS_HOLD_OBSOLETE_S}s",
     ]
     return "\n".join(lines) + "\n"
 
@@ -495,14 +512,24 @@ def _backend(spec: RouterSpec, deployment: str, addressing: BackendAddressing, o
     if addressing.is_dns:
         lines.append(
             f"    server-template {deployment}- 1-{addressing.max_servers} {addressing.hostname}:{addressing.port} "
-            f"check resolvers {RESOLVERS} init-addr none resolve-prefer ipv4")
+            f"check resolvers {RESOLVERS} init-addr none resolve-prefer ipv4{agent_options(addressing.agent_port)}")
     else:
         if not addressing.servers and options.hold_timeout is None:
             raise LlmstackError(f"deployment {deployment!r} has no servers", path=f"routers[{spec.name}]",
                                 hint="give at least one Server, or use DNS addressing")
         for server in addressing.servers:
-            lines.append(f"    server {server.name} {_address(server.host, server.port)} check")
+            lines.append(f"    server {server.name} {_address(server.host, server.port)} check"
+                         f"{agent_options(server.agent_port)}")
     return "\n".join(lines) + "\n"
+
+
+def agent_options(agent_port: int | None) -> str:
+    """Server options of a drain agent: HAProxy asks it every ``AGENT_INTERVAL_S``; its answer
+    ``drain`` stops new requests to the server (in-flight ones finish), ``ready`` lifts that. An agent
+    that does not answer changes nothing (the health check alone decides up or down)."""
+    if agent_port is None:
+        return ""
+    return f" agent-check agent-port {agent_port} agent-inter {AGENT_INTERVAL_S}s"
 
 
 # ---------------------------------------------------------------- checks and helpers

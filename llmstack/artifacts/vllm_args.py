@@ -13,6 +13,10 @@ Marlin/Machete kernels the capacity model assumes (:mod:`llmstack.capacity.kerne
 ``--served-model-name`` lists the names the router routes on: every route ``model`` whose
 backends include the deployment, else the model family's name. vLLM answers to all of them,
 so a request the router forwards is never refused for its model name.
+
+``--shutdown-timeout`` puts vLLM in drain mode on SIGTERM (finish in-flight requests, refuse new
+ones) for the deployment's longest expected request (:mod:`llmstack.artifacts.drain`); it is set
+from the SLO and ``max_model_len``, so it is reserved like the other derived flags.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from llmstack.artifacts import drain
 from llmstack.capacity import kernel_choice
 from llmstack.catalog.loading import data_file
 from llmstack.errors import LlmstackError
@@ -35,7 +40,7 @@ RESERVED_FLAGS = frozenset({
     "--model", "--served-model-name", "--tensor-parallel-size", "--pipeline-parallel-size", "--quantization",
     "--dtype", "--kv-cache-dtype", "--max-model-len", "--gpu-memory-utilization", "--max-num-seqs",
     "--max-num-batched-tokens", "--block-size", "--enable-prefix-caching", "--no-enable-prefix-caching",
-    "--port", "--host",
+    "--port", "--host", drain.SHUTDOWN_FLAG,
 })
 """Flags the spec sets through its fields (the capacity model reads those): not allowed as free-form."""
 
@@ -113,6 +118,7 @@ def serve_args(
         args += ["--max-num-batched-tokens", str(engine.max_num_batched_tokens)]
     args += ["--block-size", str(engine.block_size)]
     args.append("--enable-prefix-caching" if engine.enable_prefix_caching else "--no-enable-prefix-caching")
+    args += [drain.SHUTDOWN_FLAG, str(drain.shutdown_timeout_s(stack, deployment))]
     args += ["--port", str(port), "--host", host]
     generated = set(_flags(args)) | RESERVED_FLAGS
     path = f"deployments[{deployment}].engine.extra_args"

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 import llmstack.cli.render  # noqa: F401 - registers the command on the app
-from llmstack.artifacts import bundle, vllm_args
+from llmstack.artifacts import bundle, haproxy_hold, vllm_args
 from llmstack.cli.app import app
 from llmstack.spec.models import StackSpec
 from tests.conftest import EXAMPLE_SPEC
@@ -47,3 +47,14 @@ def test_render_cli_writes_files_the_tools_accept(tmp_path: Path) -> None:
     args = (tmp_path / "vllm-args" / "chat.txt").read_text().splitlines()
     vllm_args.validate_args(args)
     assert args[args.index("--port") + 1] == "8000"
+
+
+def test_bundle_ships_the_hold_script_its_router_loads(example_stack: StackSpec) -> None:
+    chat = example_stack.deployment("chat")
+    to_zero = chat.model_copy(update={"replicas": chat.replicas.model_copy(update={"min": 0, "initial": 0})})
+    stack = example_stack.model_copy(update={"deployments": [to_zero if d.name == "chat" else d
+                                                             for d in example_stack.deployments]})
+    files = bundle.render_artifacts(stack)
+    assert f"lua-load /usr/local/etc/haproxy/{haproxy_hold.SCRIPT_NAME}\n" in files["haproxy.cfg"]
+    assert files[haproxy_hold.SCRIPT_NAME] == haproxy_hold.HOLD_SCRIPT
+    assert haproxy_hold.SCRIPT_NAME not in bundle.render_artifacts(example_stack)

@@ -175,3 +175,26 @@ def test_session_affinity_still_hashes_the_session_into_the_canary_pick() -> Non
     config = haproxy.build_haproxy_config(stack_with("session_affinity"), "gw", STATIC)
     assert "set-var(txn.pick_key) req.hdr(x-session-id),crc32" in config
     assert "hash-balance-factor" not in config
+
+
+def test_drain_agent_is_asked_on_static_and_template_servers_only_when_given(tmp_path: Path) -> None:
+    addressing = {
+        "stable": haproxy.BackendAddressing.static([haproxy.Server("s1", "10.0.0.1", 8000, agent_port=8001),
+                                                    haproxy.Server("s2", "10.0.0.2", 8000)]),
+        "canary": haproxy.BackendAddressing.dns("canary.t.svc.cluster.local", 8000, 4, agent_port=8001),
+    }
+    config = haproxy.build_haproxy_config(stack_with(), "gw", addressing)
+    result = haproxy_check(config, tmp_path)
+    assert result.returncode == 0 and "WARNING" not in result.stdout + result.stderr, result.stdout + result.stderr
+    agent = f" agent-check agent-port 8001 agent-inter {haproxy.AGENT_INTERVAL_S}s"
+    assert f"server s1 10.0.0.1:8000 check{agent}\n" in config
+    assert "server s2 10.0.0.2:8000 check\n" in config
+    assert f"resolve-prefer ipv4{agent}\n" in config
+    assert "agent-check" not in haproxy.build_haproxy_config(stack_with(), "gw", STATIC)
+
+
+@pytest.mark.parametrize("make", [lambda: haproxy.Server("s1", "10.0.0.1", 8000, agent_port=0),
+                                  lambda: haproxy.BackendAddressing.dns("c.local", 8000, 4, agent_port=70000)])
+def test_bad_agent_port_rejected(make: Any) -> None:
+    with pytest.raises(LlmstackError, match="agent port"):
+        make()

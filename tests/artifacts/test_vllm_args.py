@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmstack.artifacts import images, vllm_args
+from llmstack.artifacts import drain, images, vllm_args
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import StackSpec
 from tests.conftest import make_stack
@@ -101,3 +101,17 @@ def test_validate_args_accepts_list_values_and_inline_form() -> None:
 def test_vllm_image_matches_the_pinned_serve_args() -> None:
     assert images.VLLM_IMAGE.startswith(f"vllm/vllm-openai:v{images.VLLM_VERSION}")
     assert "4.5.3-4.8.2" in images.DCGM_EXPORTER_IMAGE
+
+
+def test_shutdown_timeout_is_the_longest_request_in_drain_mode(example_stack: StackSpec) -> None:
+    """chat: 1 s TTFT + 8192 tokens x 60 ms = 492.5 s; reasoning: 2 s + 32768 x 50 ms = 1640 s, capped at 600."""
+    timeouts = {d.name: vllm_args.serve_args(example_stack, d.name) for d in example_stack.deployments}
+    values = {name: args[args.index("--shutdown-timeout") + 1] for name, args in timeouts.items()}
+    assert values == {"chat": "493", "reasoning": str(drain.DRAIN_CAP_S)}
+    assert "--shutdown-timeout" in vllm_args.options()  # the pinned list knows it (vLLM >= 0.32)
+
+
+def test_shutdown_timeout_is_reserved_for_the_spec() -> None:
+    stack = make_stack(engine={"extra_args": ["--shutdown-timeout", "5"]})
+    with pytest.raises(LlmstackError, match="--shutdown-timeout is already set from the deployment spec"):
+        vllm_args.serve_args(stack, "chat")

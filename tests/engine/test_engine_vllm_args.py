@@ -12,7 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from llmstack.artifacts import vllm_args
+from llmstack.artifacts import drain, vllm_args
 from llmstack.capacity import kernel_choice
 from llmstack.engine.launcher import ENGINE_ENV
 from llmstack.spec.loading import load_spec
@@ -49,3 +49,4 @@ def test_rendered_args_parse_in_vllm_with_the_spec_values(engine_python: Path) -
         assert ns["quantization"] == kernel_choice.quantization_flag(variant)  # None: read from the checkpoint
         assert ns["enable_prefix_caching"] == deployment.engine.enable_prefix_caching
         assert ns["port"] == 8000 and ns["host"] == "0.0.0.0"
+        assert ns["shutdown_timeout"] == drain.shutdown_timeout_s(stack, deployment.name) > 0  # drain mode

@@ -12,6 +12,10 @@ name (one static target each). HAProxy addresses a deployment through that alias
 ``server-template`` slots up to ``replicas.max`` and Docker's embedded DNS, so a replaced
 or added replica container (new IP) is picked up without reloading the router, and the
 router starts (and ``haproxy -c`` passes) before any replica exists.
+
+Scale-in drains: each replica runs vLLM under a supervisor with an HAProxy drain agent
+(:mod:`.draining`); on ``docker stop`` the router drains the replica first, then vLLM finishes its
+in-flight requests within ``stop_grace_s`` (the longest request: :mod:`llmstack.artifacts.drain`).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from dataclasses import dataclass, field
 
 from llmstack import yaml_text
 from llmstack.artifacts import addressing as addressing_module
-from llmstack.artifacts import grafana, haproxy, haproxy_hold, images, labels, prometheus, vllm_args
+from llmstack.artifacts import drain, grafana, haproxy, haproxy_hold, images, labels, prometheus, vllm_args
 from llmstack.spec import resolving
+from llmstack.targets.docker import draining
 from llmstack.targets.docker import layout as layout_module
 from llmstack.targets.docker.layout import DockerLayout, PublishedPort
 
@@ -43,6 +48,8 @@ GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
 GRAFANA_DASHBOARDS = "/etc/grafana/dashboards/llmstack"
 ROUTER_STATS_PORT = 8404
 RESTART = "unless-stopped"
+ENGINE_STOP_SIGNAL = "SIGTERM"
+"""vLLM drains on SIGTERM (``--shutdown-timeout``); SIGKILL follows after ``stop_grace_s``."""
 LABEL_PREFIX = "llmstack."
 
 ENGINE_HEALTHCHECK = (
@@ -114,6 +121,11 @@ class ContainerSpec:
     privileged: bool = False
     devices: tuple[str, ...] = ()
     """Host device paths passed through as they are (TPU: ``/dev/vfio``)."""
+    stop_signal: str | None = None
+    """Signal ``docker stop`` sends first; None: the image's (SIGTERM for every image here)."""
+    stop_grace_s: int | None = None
+    """Seconds ``docker stop`` (and a Pulumi delete) waits for the container to exit before SIGKILL;
+    None: Docker's 10 s."""
 
 
 def deployment_alias(plan: DockerLayout, deployment: str) -> str:
@@ -150,8 +162,8 @@ def engine(plan: DockerLayout, deployment: str, index: int) -> ContainerSpec:
         name=replica.container,
         role=labels.ENGINE_ROLE,
         image=images.vllm_image(accelerator),
-        entrypoint=tuple(vllm_args.VLLM_ENTRYPOINT),
-        command=tuple(args),
+        entrypoint=draining.entrypoint(),
+        command=(*vllm_args.VLLM_ENTRYPOINT, *args),
         env={"HF_HOME": HF_CACHE_PATH, **({devices.visible_devices_env: gpus} if devices else {})},
         secret_env=(HF_TOKEN_ENV,),
         device_ids=replica.device_ids if devices is None else None,
@@ -167,7 +179,14 @@ def engine(plan: DockerLayout, deployment: str, index: int) -> ContainerSpec:
             "replica": str(index), "gpus": gpus,
         }),
         aliases=(deployment_alias(plan, deployment),),
+        stop_signal=ENGINE_STOP_SIGNAL,
+        stop_grace_s=drain_plan(plan, deployment).grace_period_s,
     )
+
+
+def drain_plan(plan: DockerLayout, deployment: str) -> drain.DrainPlan:
+    """Stop timings of a replica container: the router drains it, vLLM drains for the longest request, teardown."""
+    return drain.plan(plan.stack, deployment, deregister_s=draining.DEREGISTER_S)
 
 
 def router_config(plan: DockerLayout, name: str) -> str:
@@ -176,7 +195,7 @@ def router_config(plan: DockerLayout, name: str) -> str:
     addressing = {
         backend: haproxy.BackendAddressing.dns(
             deployment_alias(plan, backend), layout_module.ENGINE_PORT,
-            max(1, min(plan.stack.deployment(backend).replicas.max, 1024)),
+            max(1, min(plan.stack.deployment(backend).replicas.max, 1024)), agent_port=draining.AGENT_PORT,
         )
         for route in spec.routes for backend in route.backends
     }

@@ -111,6 +111,10 @@ def service(spec: ContainerSpec) -> dict[str, Any]:
     out["networks"] = {NETWORK_KEY: network or None}
     if spec.depends_on:
         out["depends_on"] = list(spec.depends_on)
+    if spec.stop_signal is not None:
+        out["stop_signal"] = spec.stop_signal
+    if spec.stop_grace_s is not None:
+        out["stop_grace_period"] = f"{spec.stop_grace_s}s"
     out["restart"] = spec.restart
     return out
 

@@ -8,7 +8,9 @@ worker runs ``ray start --address=$(LWS_LEADER_ADDRESS):6379 --block``.
 
 Pods get the pinned vLLM image, GPU requests = limits from :mod:`.sizing`, the pool's
 nodeSelector, tolerations and affinity, a startup probe sized for the weights, readiness
-and liveness on ``/health``, ``/dev/shm`` in memory, the model cache at the Hugging Face
+and liveness on ``/health``, a graceful drain on scale-in (preStop wait, vLLM's
+``--shutdown-timeout`` and the grace period sized to the longest request: :mod:`.draining`),
+``/dev/shm`` in memory, the model cache at the Hugging Face
 cache, and the Hugging Face token as a file from a Secret (``HF_TOKEN_PATH``; never a literal
 value, never an environment variable).
 
@@ -27,7 +29,7 @@ from typing import Any
 
 from llmstack.artifacts import images, labels, vllm_args
 from llmstack.spec.models import AcceleratorSpec, PoolSpec
-from llmstack.targets.kubernetes import meta
+from llmstack.targets.kubernetes import draining, meta
 from llmstack.targets.kubernetes.options import HF_CACHE_PATH, KubernetesOptions
 from llmstack.targets.kubernetes.resolved import KubeDeployment
 from llmstack.targets.kubernetes.sizing import STARTUP_PERIOD_S, PodShape
@@ -143,8 +145,10 @@ def _container(name: str, command: list[str], args: list[str], kd: KubeDeploymen
         container["ports"] = [{"name": labels.ENGINE_PORT_NAME, "containerPort": meta.ENGINE_PORT,
                                "protocol": "TCP"}]
         container.update(_probes(shape))
+        container["lifecycle"] = draining.leader_pre_stop(kd.drain)
     else:
         container["ports"] = [{"name": "ray", "containerPort": RAY_PORT, "protocol": "TCP"}]
+        container["lifecycle"] = draining.worker_pre_stop(kd.drain)
     return container
 
 
@@ -153,7 +157,7 @@ def _pod_spec(container: dict[str, Any], kd: KubeDeployment, options: Kubernetes
     return {
         "containers": [container],
         "volumes": volumes,
-        "terminationGracePeriodSeconds": 60,
+        "terminationGracePeriodSeconds": kd.drain.grace_period_s,
         "enableServiceLinks": False,
         "automountServiceAccountToken": False,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},

@@ -8,11 +8,12 @@ rendered or registered for a stack that cannot run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmstack.artifacts import gateway
-from llmstack.capacity import planning
+from llmstack.artifacts import gateway, haproxy_hold
+from llmstack.capacity import planning, startup, throughput
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import ResolvedDeployment
 from llmstack.targets.kubernetes import (
@@ -88,8 +89,20 @@ def deployment_objects(stack: StackSpec, kd: resolved.KubeDeployment, options: K
                        and any(kd.name in route.backends for route in r.routes)})
     objs = [*engines.deployment_objects(kd, options), networking.engine_policy(kd, options, gateways)]
     if gateways:
-        objs += gateway.pool_objects(stack, kd.address, kd.namespace, kd.labels, networking.prometheus_peer(options))
+        objs += gateway.pool_objects(stack, kd.address, kd.namespace, kd.labels, networking.prometheus_peer(options),
+                                     hold_s=hold_s(kd))
     return objs
+
+
+def hold_s(kd: resolved.KubeDeployment) -> int | None:
+    """How long the endpoint picker holds a request for a deployment that may be at zero replicas: the
+    HAProxy routers' margin (``haproxy_hold.HOLD_MARGIN``, 1.5) x this deployment's cold start
+    (:func:`llmstack.capacity.startup.startup_delay_s`), at most the route timeout, which ends a held
+    request anyway; None for a deployment that always has a replica."""
+    if kd.spec.replicas.min > 0:
+        return None
+    cold_s = startup.startup_delay_s(throughput.profile(kd.resolved))
+    return min(gateway.ROUTE_TIMEOUT_S, math.ceil(haproxy_hold.HOLD_MARGIN * cold_s))
 
 
 def router_objects(stack: StackSpec, router: resolved.KubeRouter, options: KubernetesOptions) -> list[Manifest]:

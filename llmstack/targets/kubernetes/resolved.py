@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmstack.artifacts import addressing, labels, vllm_args
+from llmstack.artifacts.drain import DrainPlan
 from llmstack.spec.models import AcceleratorSpec, DeploymentSpec, PoolSpec, RouterSpec, StackSpec
 from llmstack.spec.resolving import ResolvedDeployment
+from llmstack.targets.kubernetes import draining
 from llmstack.targets.kubernetes.options import KubernetesOptions
 from llmstack.targets.kubernetes.sizing import PodShape
 
@@ -31,6 +33,8 @@ class KubeDeployment:
     serve_args: tuple[str, ...]
     """``vllm serve`` arguments (with the Ray executor when a replica spans nodes)."""
     namespace: str
+    drain: DrainPlan
+    """preStop wait, vLLM drain and grace period of the engine pods (:mod:`.draining`)."""
 
     @property
     def name(self) -> str:
@@ -81,6 +85,7 @@ def deployment(stack: StackSpec, resolved: ResolvedDeployment, shape: PodShape,
         labels=labels.k8s_labels(stack, name),
         serve_args=tuple(vllm_args.serve_args(stack, name, port=addressing.ENGINE_PORT, extra=extra)),
         namespace=options.namespace,
+        drain=draining.drain_plan(stack, name),
     )
 
 

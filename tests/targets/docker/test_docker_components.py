@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from llmstack.spec import scaling
-from llmstack.targets.docker import containers, program, state
+from llmstack.spec.loading import load_spec
+from llmstack.targets.docker import containers, layout, program, state
 from llmstack.targets.docker.components import DockerLlmStack
 from llmstack.targets.stack_config import StackConfig
 
@@ -126,8 +127,13 @@ def test_program_creates_one_container_per_replica_with_disjoint_devices(
             assert inputs["deviceRequests"][0]["capabilities"] == ["gpu"]
             assert inputs["shmSize"] == containers.SHM_SIZE_MB
             assert inputs["healthcheck"]["tests"][:2] == ["CMD", "python3"]
-            assert inputs["entrypoints"] == ["vllm", "serve"]
+            assert inputs["entrypoints"][:2] == ["/bin/sh", "-c"]  # the drain supervisor (targets/docker/draining)
+            assert inputs["command"][:2] == ["vllm", "serve"]
+            assert inputs["stopSignal"] == "SIGTERM"
+            assert inputs["stopTimeout"] == inputs["destroyGraceSeconds"] > 0  # a delete stops (drains) first
         assert "--tensor-parallel-size" in engines(mocks)["workstation-code-0"]["command"]
+        chat = engines(mocks)["workstation-chat-0"]
+        assert chat["stopTimeout"] == containers.drain_plan(layout.plan(load_spec(DOCKER_SPEC)), "chat").grace_period_s
 
     return registered(stack).apply(check)
 
