@@ -44,6 +44,9 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="no live view; print the summary as JSON"),
     engine: str = typer.Option("sim", "--engine", help="sim: simulated replicas; vllm: real CPU vLLM engines "
                                "(1-3 replicas of a tiny model; needs scripts/bootstrap.sh --engine)"),
+    scale_to_zero: bool = typer.Option(True, "--scale-to-zero/--no-scale-to-zero",
+                                       help="the last background deployment idles to zero replicas mid-run and "
+                                            "wakes on the requests the router holds (simulated replicas only)"),
 ) -> None:
     """vLLM replicas (simulated, or real CPU engines with --engine vllm), HAProxy, Prometheus and the policy
     engine scaling them under a replayed trace."""
@@ -54,7 +57,7 @@ def demo(
     options = DemoOptions(spec=spec, policies=tuple(policies), workdir=workdir, duration_s=duration, speed=speed,
                           burst=burst, rate=rate if rate is not None else (0.4 if real else 1.0), engine=engine,
                           background_rate=background_rate, interval_s=interval, seed=seed,
-                          max_prompt_tokens=max_prompt_tokens or None,
+                          max_prompt_tokens=max_prompt_tokens or None, scale_to_zero=scale_to_zero,
                           plot=plot if plot is not None else workdir / "demo.png")
     run = Demo(options)
     if real:

@@ -10,6 +10,7 @@ the GPUs per replica, cost by the pool's price per GPU-hour.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,11 @@ class DeploymentSummary:
     replica_seconds: float
     gpu_hours: float
     cost: float
+    cold_starts: int = 0
+    """Wakes from zero replicas (0 -> n)."""
+    held_requests: int = 0
+    """Requests that arrived while the deployment had no replica (the router held them)."""
+    held_ttft_p95_s: float | None = None
     failures: Mapping[str, int] = field(default_factory=dict)
     """Failed requests by cause: the HTTP status, or the client's error (e.g. ``RemoteProtocolError``)."""
 
@@ -55,7 +61,8 @@ class DeploymentSummary:
                 "scale_ins": self.scale_ins, "replicas_initial": self.replicas_initial,
                 "replicas_peak": self.replicas_peak, "replicas_final": self.replicas_final,
                 "replica_seconds": round(self.replica_seconds, 1), "gpu_hours": round(self.gpu_hours, 4),
-                "cost": round(self.cost, 4), "failures": dict(sorted(self.failures.items()))}
+                "cost": round(self.cost, 4), "cold_starts": self.cold_starts, "held_requests": self.held_requests,
+                "held_ttft_p95_s": r(self.held_ttft_p95_s), "failures": dict(sorted(self.failures.items()))}
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -97,8 +104,29 @@ def summarize(stack: StackSpec, timeline: Timeline, speed: float, end_s: float) 
             slo_attainment=(sum(1 for t in ttfts if t <= slo) / len(mine)) if mine else None,
             scale_outs=sum(1 for c in changes if c.kind == "out"), scale_ins=sum(1 for c in changes if c.kind == "in"),
             replicas_initial=initial, replicas_peak=max(counts), replicas_final=counts[-1], replica_seconds=seconds,
-            gpu_hours=gpu_hours, cost=pool.cost_per_hour(gpu_hours), failures=failure_causes(mine)))
+            gpu_hours=gpu_hours, cost=pool.cost_per_hour(gpu_hours), failures=failure_causes(mine),
+            **held_summary(mine, initial, [(c.t_s, c.after) for c in changes], speed)))
     return out
+
+
+def at_zero(initial: int, changes: Sequence[tuple[float, int]], t_s: float) -> bool:
+    """Whether the replica count was 0 at ``t_s`` (``changes``: (time, new count), sorted)."""
+    count = initial
+    for t, after in changes:
+        if t > t_s:
+            break
+        count = after
+    return count == 0
+
+
+def held_summary(outcomes: Sequence[Outcome], initial: int, changes: Sequence[tuple[float, int]],
+                 speed: float) -> dict[str, Any]:
+    """Cold starts, the requests that arrived at zero replicas, and their TTFT p95 (simulated seconds)."""
+    counts = [initial, *(after for _, after in changes)]
+    held = [o for o in outcomes if at_zero(initial, changes, o.arrival_s)]
+    ttfts = [o.ttft_s * speed for o in held if o.status == 200 and o.ttft_s is not None]
+    return {"cold_starts": sum(1 for before, after in itertools.pairwise(counts) if before == 0 < after),
+            "held_requests": len(held), "held_ttft_p95_s": quantile(ttfts, 0.95)}
 
 
 def failure_causes(outcomes: Sequence[Outcome]) -> dict[str, int]:

@@ -73,6 +73,9 @@ class DemoOptions:
     plot: Path | None = None
     engine: str = "sim"
     """``sim`` (simulated replicas) or ``vllm`` (real CPU engines, :mod:`llmstack.demo.engines`)."""
+    scale_to_zero: bool = True
+    """The last background deployment gets ``replicas.min: 0`` and an idle gap in its load: it idles to zero
+    and wakes on the requests its router holds (simulated replicas only: real engines serve one deployment)."""
 
 
 @dataclass
@@ -97,9 +100,39 @@ def _stream_specs(stack: StackSpec, router: str, options: DemoOptions) -> list[w
     specs = [workload.StreamSpec(deployments[0], "azure-conv", options.rate, options.burst, clip)]
     if options.engine == "vllm":  # real engines: the first deployment only
         return specs
-    specs += [workload.StreamSpec(d, "azure-code", options.background_rate, max_prompt_tokens=clip)
+    idle = zero_deployment(deployments, options)
+    specs += [workload.StreamSpec(d, "azure-code", options.background_rate, max_prompt_tokens=clip,
+                                  idle_gap=d == idle)
               for d in deployments[1:]]
     return specs
+
+
+ZERO_IDLE_WINDOW = "1m"
+"""The demo's idle window (simulated; the shortest allowed): with the 10 s (x speed) rate window, a 40 s run at
+--speed 10 idles to zero in its 180 s gap, a 150 s run in its 675 s one."""
+
+
+def zero_deployment(deployments: Sequence[str], options: DemoOptions) -> str | None:
+    """The deployment the demo scales to zero: the last background one (none with real engines or one deployment)."""
+    if not options.scale_to_zero or options.engine == "vllm" or len(deployments) < 2:
+        return None
+    return deployments[-1]
+
+
+def with_scale_to_zero(stack: StackSpec, deployment: str) -> StackSpec:
+    """``stack`` where ``deployment`` may idle to zero (``replicas.min: 0``, the demo's idle window)."""
+    d = stack.deployment(deployment)
+    replicas = type(d.replicas).model_validate({**d.replicas.model_dump(exclude_none=True), "min": 0,
+                                                "initial": max(1, d.replicas.start),
+                                                "idle_window": ZERO_IDLE_WINDOW})
+    deployments = [x.model_copy(update={"replicas": replicas}) if x.name == deployment else x
+                   for x in stack.deployments]
+    return stack.model_copy(update={"deployments": deployments})
+
+
+def _routed(stack: StackSpec, router: str) -> list[str]:
+    spec = next(r for r in stack.routers if r.name == router)
+    return list(dict.fromkeys(d for route in spec.routes for d in route.backends))
 
 
 def engine_pids_left(pids: Sequence[int]) -> list[int]:
@@ -131,6 +164,9 @@ class Demo:
         if self.engine == "vllm":
             first = _stream_specs(self.stack, self.router_name, options)[0].deployment
             self.stack = engines.vllm_stack(self.stack, first)
+        to_zero = zero_deployment(_routed(self.stack, self.router_name), options)
+        if to_zero is not None:
+            self.stack = with_scale_to_zero(self.stack, to_zero)
         self.streams = workload.streams(self.stack, _stream_specs(self.stack, self.router_name, options),
                                         options.duration_s * options.speed, seed=options.seed)
         self.workdir = options.workdir.resolve()

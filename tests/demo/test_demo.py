@@ -93,6 +93,20 @@ def test_demo_scales_out_and_in_under_a_burst(demo_run: tuple[dict[str, Any], Pa
 
 
 @pytest.mark.slow
+def test_demo_idles_a_deployment_to_zero_and_wakes_it_with_no_request_lost(
+        demo_run: tuple[dict[str, Any], Path]) -> None:
+    summary, _ = demo_run
+    reasoning = next(d for d in summary["deployments"] if d["deployment"] == "reasoning")
+    moves = [(c["before"], c["after"]) for c in summary["changes"] if c["deployment"] == "reasoning"]
+    assert (1, 0) in moves and any(before == 0 < after for before, after in moves), moves
+    assert reasoning["cold_starts"] >= 1 and reasoning["held_requests"] >= 1
+    assert reasoning["requests_succeeded"] == reasoning["requests_sent"], reasoning["failures"]
+    assert reasoning["held_ttft_p95_s"] is not None and reasoning["held_ttft_p95_s"] > 0
+    rules = {d["rule"] for d in summary["decisions"] if d["deployment"] == "reasoning" and d["outcome"] == "applied"}
+    assert {"idle-to-zero", "wake-from-zero"} <= rules, rules
+
+
+@pytest.mark.slow
 def test_demo_router_config_and_file_sd_match_final_replicas(demo_run: tuple[dict[str, Any], Path]) -> None:
     summary, workdir = demo_run
     final = summary["final"]["replicas"]
