@@ -15,7 +15,7 @@ The engine container therefore runs vLLM under a small ``/bin/sh`` supervisor
    ``drain``;
 2. it starts vLLM and waits;
 3. on SIGTERM (``docker stop``, a Pulumi delete with ``destroy_grace_seconds``, compose down) it
-   writes the flag, waits :data:`DEREGISTER_S` (two agent intervals and a second: HAProxy has
+   writes the flag, waits :data:`DEREGISTER_S` (four agent intervals and a second: HAProxy has
    asked the agent and drained the server), then sends vLLM SIGTERM; vLLM drains for its
    ``--shutdown-timeout`` and exits, and the supervisor exits with vLLM's status.
 
@@ -36,8 +36,9 @@ from llmstack.artifacts import haproxy
 
 AGENT_PORT = 8001
 """The drain agent's TCP port on each replica (vLLM serves 8000)."""
-DEREGISTER_S = 2 * haproxy.AGENT_INTERVAL_S + 1
-"""Wait between the drain flag and vLLM's SIGTERM: HAProxy asks the agent every second."""
+DEREGISTER_S = 4 * haproxy.AGENT_INTERVAL_S + 1
+"""Wait between the drain flag and vLLM's SIGTERM: HAProxy asks the agent every second, so this
+leaves room for three late or lost agent checks on a loaded host (5 s against a drain of minutes)."""
 DRAIN_FLAG = "/tmp/llmstack-draining"
 SUPERVISOR_NAME = "llmstack-engine"
 """``$0`` of the supervisor script (what ``ps`` shows)."""

@@ -6,7 +6,7 @@ Design notes:
   (on SIGTERM it answers ``/health`` 200, refuses new requests with 500 and exits once its
   in-flight requests are done), beside a plain stand-in replica, behind the real HAProxy with the
   generated configuration. Everything binds 127.0.0.1 on free ports and is stopped in ``finally``.
-- Long requests (6 s) are in flight when the supervisor gets SIGTERM; short requests keep
+- Long requests (9 s) are in flight when the supervisor gets SIGTERM; short requests keep
   arriving every 50 ms until the engine has exited. With the agent, none fails and every long
   one finishes. The same run without the agent (the control) loses short requests, so the check
   can fail.
@@ -40,7 +40,7 @@ from tests.artifacts.upstreams import free_port, running_haproxy, running_upstre
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
 DOCKER_SPEC = ROOT / "examples" / "docker-stack.yaml"
-LONG_S = 6.0
+LONG_S = 9.0
 
 DRAINING_ENGINE = '''
 import json, signal, sys, threading, time
@@ -148,7 +148,7 @@ def _post(client: httpx.Client, url: str, delay: float = 0.0) -> httpx.Response:
 
 
 def _wait_until_both_serve(client: httpx.Client, url: str) -> None:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30  # a loaded 2-core host starts Python slowly
     seen: set[str] = set()
     while seen != {"draining", "steady"}:
         assert time.monotonic() < deadline, f"only {seen} answered"
@@ -184,9 +184,10 @@ def _scale_in(tmp_path: Path, *, with_agent: bool) -> tuple[list[int], list[int]
 
 def test_scale_in_drains_through_the_agent_with_no_request_lost(tmp_path: Path) -> None:
     long_statuses, short, exit_code = _scale_in(tmp_path, with_agent=True)
-    assert long_statuses == [200, 200, 200, 200]
-    assert len(short) > 20 and set(short) == {200}
-    assert exit_code == 0
+    lost = {status: short.count(status) for status in set(short) - {200}}
+    assert long_statuses == [200, 200, 200, 200], long_statuses
+    assert len(short) > 20 and not lost, f"{len(short)} short requests, not served: {lost}"
+    assert exit_code == 0, exit_code
 
 
 def test_without_the_agent_requests_reach_the_draining_engine_and_fail(tmp_path: Path) -> None:
@@ -236,4 +237,4 @@ def test_a_replica_started_again_in_a_drained_slot_serves_again(tmp_path: Path) 
                 first.terminate()
                 assert first.wait(timeout=30) == 0
             with _supervised_engine(tmp_path, engine_port, agent_port):  # the first one's agent is gone
-                _wait_until_both_serve(client, url)  # fails after 15 s if the slot stayed drained
+                _wait_until_both_serve(client, url)  # fails after 30 s if the slot stayed drained
