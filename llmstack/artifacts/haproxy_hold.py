@@ -22,11 +22,10 @@ from __future__ import annotations
 import math
 
 from llmstack.capacity import throughput
-from llmstack.capacity.startup import HOLD_TIMEOUT_FACTOR, hold_timeout_s
+from llmstack.capacity.startup import hold_timeout_s
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import resolve
 
-HOLD_MARGIN = HOLD_TIMEOUT_FACTOR
 """A held request waits this many times the slowest cold start (the estimate is typical, not a bound)."""
 
 SCRIPT_NAME = "llmstack-hold.lua"
@@ -84,9 +83,9 @@ end)
 """
 
 
-def hold_line(backends: list[str], timeout_ms: int, route_up_acl: str) -> str:
-    """The frontend rule that holds a request of a route none of whose ``backends`` has a server up."""
-    return f"    http-request lua.llmstack_hold {','.join(backends)} {timeout_ms} if !{route_up_acl}"
+def hold_line(backends: list[str], timeout_ms: int, condition: str) -> str:
+    """The frontend rule that holds a request when ``condition`` (its route has no server up) holds."""
+    return f"    http-request lua.llmstack_hold {','.join(backends)} {timeout_ms} if {condition}"
 
 
 def held_metrics_line() -> str:
@@ -96,13 +95,13 @@ def held_metrics_line() -> str:
 
 def holds(stack: StackSpec) -> bool:
     """Whether the stack's routers hold requests: some deployment may scale to zero (``replicas.min: 0``)."""
-    return any(d.replicas.min == 0 for d in stack.deployments)
+    return any(d.replicas.scales_to_zero for d in stack.deployments)
 
 
 def hold_timeout(stack: StackSpec) -> str:
     """How long the routers hold a request: the longest hold of a deployment that may scale to zero
-    (:func:`llmstack.capacity.startup.hold_timeout_s`: its ``replicas.hold_timeout``, else :data:`HOLD_MARGIN`
+    (:func:`llmstack.capacity.startup.hold_timeout_s`: its ``replicas.hold_timeout``, else ``HOLD_TIMEOUT_FACTOR``
     x its cold start), as an HAProxy duration."""
     holds = [hold_timeout_s(d.replicas, throughput.profile(resolve(stack, d)))
-             for d in stack.deployments if d.replicas.min == 0]
+             for d in stack.deployments if d.replicas.scales_to_zero]
     return f"{math.ceil(max(holds, default=0.0))}s"

@@ -15,7 +15,7 @@ import yaml
 
 from llmstack.artifacts import addressing, haproxy, haproxy_hold
 from llmstack.capacity import throughput
-from llmstack.capacity.startup import startup_delay_s
+from llmstack.capacity.startup import HOLD_TIMEOUT_FACTOR, startup_delay_s
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import resolve
 from llmstack.targets.docker import containers, layout
@@ -34,7 +34,7 @@ def to_zero(stack: StackSpec, deployment: str) -> StackSpec:
 def test_hold_timeout_covers_the_slowest_cold_start_with_margin() -> None:
     stack = to_zero(stack_with(), "think")
     cold = startup_delay_s(throughput.profile(resolve(stack, stack.deployment("think"))))
-    assert haproxy_hold.hold_timeout(stack) == f"{int(-(-haproxy_hold.HOLD_MARGIN * cold // 1))}s"
+    assert haproxy_hold.hold_timeout(stack) == f"{int(-(-HOLD_TIMEOUT_FACTOR * cold // 1))}s"
     assert cold > 100, "a 70B model at TP 4 takes minutes to start"
     assert not haproxy_hold.holds(stack_with()) and haproxy_hold.holds(stack)
 

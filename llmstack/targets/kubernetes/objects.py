@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmstack.artifacts import gateway, haproxy_hold
+from llmstack.artifacts import gateway
 from llmstack.capacity import planning, startup, throughput
 from llmstack.spec.models import StackSpec
 from llmstack.spec.resolving import ResolvedDeployment
@@ -95,14 +95,14 @@ def deployment_objects(stack: StackSpec, kd: resolved.KubeDeployment, options: K
 
 
 def hold_s(kd: resolved.KubeDeployment) -> int | None:
-    """How long the endpoint picker holds a request for a deployment that may be at zero replicas: the
-    HAProxy routers' margin (``haproxy_hold.HOLD_MARGIN``, 1.5) x this deployment's cold start
-    (:func:`llmstack.capacity.startup.startup_delay_s`), at most the route timeout, which ends a held
-    request anyway; None for a deployment that always has a replica."""
-    if kd.spec.replicas.min > 0:
+    """How long the endpoint picker holds a request for a deployment that may be at zero replicas: the same
+    hold as the HAProxy routers' (:func:`llmstack.capacity.startup.hold_timeout_s`: ``replicas.hold_timeout``,
+    else 1.5 x the cold start), at most the route timeout, which ends a held request anyway; None for a
+    deployment that always has a replica."""
+    if not kd.spec.replicas.scales_to_zero:
         return None
-    cold_s = startup.startup_delay_s(throughput.profile(kd.resolved))
-    return min(gateway.ROUTE_TIMEOUT_S, math.ceil(haproxy_hold.HOLD_MARGIN * cold_s))
+    held_s = startup.hold_timeout_s(kd.spec.replicas, throughput.profile(kd.resolved))
+    return min(gateway.ROUTE_TIMEOUT_S, math.ceil(held_s))
 
 
 def router_objects(stack: StackSpec, router: resolved.KubeRouter, options: KubernetesOptions) -> list[Manifest]:

@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from llmstack.artifacts import drain, gateway, haproxy_hold
+from llmstack.artifacts import drain, gateway
 from llmstack.capacity import startup, throughput
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import objects
@@ -29,11 +29,11 @@ from tests.targets.kubernetes.validation import validate
 SCHEMA = Path(__file__).resolve().parents[2] / "data" / "epp" / "endpointpickerconfig-v1.5.0.schema.json"
 
 
-def _scale_to_zero(stack: StackSpec, deployment: str) -> StackSpec:
+def _scale_to_zero(stack: StackSpec, deployment: str, **replicas: Any) -> StackSpec:
     deployments = [d.model_dump() for d in stack.deployments]
     for d in deployments:
         if d["name"] == deployment:
-            d["replicas"] = {"min": 0, "max": 4}
+            d["replicas"] = {"min": 0, "max": 4, **replicas}
     return stack_with(deployments=deployments, routers=[r.model_dump() for r in stack.routers])
 
 
@@ -51,13 +51,18 @@ def test_zero_replica_deployment_picker_holds_requests_for_the_cold_start() -> N
     config = _picker_config(built, "chat")
     kd = objects.resolve(stack, built.options)["chat"]
     cold_s = startup.startup_delay_s(throughput.profile(kd.resolved))
-    hold = math.ceil(haproxy_hold.HOLD_MARGIN * cold_s)
+    hold = math.ceil(startup.HOLD_TIMEOUT_FACTOR * cold_s)
     assert 0 < hold < gateway.ROUTE_TIMEOUT_S
     assert config["featureGates"] == ["flowControl"]
     assert config["saturationDetector"] == {"pluginRef": "utilization-detector"}
     assert {"type": "utilization-detector"} in config["plugins"]
     assert config["flowControl"] == {"maxBytes": gateway.HOLD_MAX_BYTES,
                                      "defaultRequestTTL": f"{hold}s"}
+
+
+def test_the_picker_holds_as_long_as_the_spec_says_when_it_says() -> None:
+    stack = _scale_to_zero(gateway_stack(), "chat", hold_timeout="45s")
+    assert _picker_config(objects.build(stack), "chat")["flowControl"]["defaultRequestTTL"] == "45s"
 
 
 def test_deployments_with_a_replica_keep_the_plain_scorer_config() -> None:
