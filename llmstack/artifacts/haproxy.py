@@ -463,7 +463,7 @@ def _hold_lines(spec: RouterSpec, hold_timeout: str) -> list[str]:
     lines: list[str] = []
     for index, route in enumerate(spec.routes):
         backends = [backend_name(d) for d, w in sorted(route.backends.items(), key=lambda item: -item[1]) if w > 0]
-        lines.append(haproxy_hold.hold_line(backends, timeout_ms, f"route_up_{index}") + f" route_{index}")
+        lines.append(haproxy_hold.hold_line(backends, timeout_ms, f"!route_up_{index} route_{index}"))
     return lines
 
 

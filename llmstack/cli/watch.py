@@ -12,23 +12,13 @@ from llmstack.cli import _policy as opts
 from llmstack.cli.app import app, err_console
 from llmstack.cli.output import clean, console
 from llmstack.cli.prometheus_options import PrometheusOptions, prometheus_options
-from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.policy import applying, loop
 from llmstack.policy.audit import AuditLog
 from llmstack.policy.context import load_context
 from llmstack.policy.recommendation import Recommendation
 from llmstack.policy.rules import load_policy
-from llmstack.policy.state import ScalingState
-
-
-def _load_state(path: Path) -> ScalingState:
-    if not path.exists():
-        return ScalingState()
-    try:
-        return ScalingState.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise LlmstackError(f"state file is damaged: {exc}", path=str(path), hint="delete it to start afresh") from exc
+from llmstack.policy.state import load_state
 
 
 @app.command()
@@ -65,7 +55,7 @@ def watch(
         if result.recommendations:
             console.print(opts.table(result.recommendations, [], "applied" if result.applied else "recommended"))
 
-    loop.watch(prom.reader(), ctx.stack, load_policy(policy), interval_s=interval, state=_load_state(state_file),
+    loop.watch(prom.reader(), ctx.stack, load_policy(policy), interval_s=interval, state=load_state(state_file),
                current=ctx.current, apply=do_apply if mode else None, audit=AuditLog(audit_log), cycles=cycles,
                on_cycle=show, on_state=lambda s: atomic_write_text(state_file, json.dumps(s.to_json())),
                recording_rules=prom.recording_rules)

@@ -26,14 +26,13 @@ from llmstack.controller.desired import DesiredReplicas, KedaFastPath
 from llmstack.controller.gitops import GitOpsBackend, Repository
 from llmstack.controller.pulumi_operator import PulumiOperatorBackend
 from llmstack.controller.service import ControllerServer, Health, LoopMetrics
-from llmstack.errors import LlmstackError
 from llmstack.fileio import atomic_write_text
 from llmstack.metrics import reading
 from llmstack.policy import loop
 from llmstack.policy.audit import AuditLog
 from llmstack.policy.recommendation import Recommendation, Setting, settings_of
 from llmstack.policy.rules import Policy
-from llmstack.policy.state import ScalingState
+from llmstack.policy.state import ScalingState, load_state
 from llmstack.spec.models import StackSpec
 
 log = logging.getLogger("llmstack.controller")
@@ -96,15 +95,6 @@ def settings_in_force(stack: StackSpec, overrides: Mapping[str, Mapping[str, Any
         if name in out:
             out[name] = out[name].with_(**{k: v for k, v in knobs.items() if k in Setting.__dataclass_fields__})
     return out
-
-
-def load_state(path: Path) -> ScalingState:
-    if not path.exists():
-        return ScalingState()
-    try:
-        return ScalingState.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise LlmstackError(f"state file is damaged: {exc}", file=str(path), hint="delete it to start afresh") from exc
 
 
 def outcome(result: loop.CycleResult) -> str:

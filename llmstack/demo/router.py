@@ -61,11 +61,7 @@ def parse_sessions_csv(text: str) -> dict[tuple[str, str], int]:
 def parse_stats_csv(text: str) -> dict[str, set[str]]:
     """backend -> its server names, from HAProxy's ``/stats;csv`` (pure)."""
     out: dict[str, set[str]] = {}
-    reader = csv.DictReader(io.StringIO(text.lstrip("# ")))
-    for row in reader:
-        proxy, server = row.get("pxname"), row.get("svname")
-        if not proxy or not server or server in ("FRONTEND", "BACKEND"):
-            continue
+    for proxy, server in parse_sessions_csv(text):
         out.setdefault(proxy, set()).add(server)
     return out
 
@@ -154,15 +150,18 @@ class Router:
         if answer := self.command(f"set server {backend}/{server} state drain"):
             raise LlmstackError(f"haproxy could not drain {backend}/{server}: {answer}", path=str(self.config_path))
 
-    def sessions(self, backend: str, server: str) -> int | None:
-        """Open plus queued sessions on ``server``; None when the router does not answer or lists no such server."""
+    def _stats_csv(self) -> str | None:
+        """The live ``/stats;csv`` page; None when the router does not answer."""
         try:
             response = local_http.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=2.0)
         except httpx.HTTPError:
             return None
-        if response.status_code != 200:
-            return None
-        return parse_sessions_csv(response.text).get((backend, server))
+        return response.text if response.status_code == 200 else None
+
+    def sessions(self, backend: str, server: str) -> int | None:
+        """Open plus queued sessions on ``server``; None when the router does not answer or lists no such server."""
+        text = self._stats_csv()
+        return None if text is None else parse_sessions_csv(text).get((backend, server))
 
     def remove_server(self, backend: str, server: str, timeout_s: float = 5.0) -> bool:
         """Put ``server`` in maintenance and delete it; False when it kept connections for ``timeout_s``
@@ -179,11 +178,8 @@ class Router:
 
     def servers(self) -> dict[str, set[str]]:
         """backend -> server names, as the running router reports them (empty if it does not answer)."""
-        try:
-            response = local_http.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=2.0)
-        except httpx.HTTPError:
-            return {}
-        return parse_stats_csv(response.text) if response.status_code == 200 else {}
+        text = self._stats_csv()
+        return {} if text is None else parse_stats_csv(text)
 
     def wait_servers(self, backend: str, expected: set[str], timeout_s: float = 10.0) -> float | None:
         """Seconds until ``backend`` lists exactly ``expected``; None if it did not within ``timeout_s``."""

@@ -43,7 +43,7 @@ from llmstack.policy.recommendation import Setting, settings_of
 from llmstack.policy.rules import load_policy
 from llmstack.policy.state import ScalingState
 from llmstack.spec.loading import load_spec
-from llmstack.spec.models import StackSpec
+from llmstack.spec.models import ReplicaRange, StackSpec
 
 STACK_NAME = "demo"
 RATE_WINDOW = "10s"
@@ -88,12 +88,7 @@ class DemoResult:
 
 
 def _stream_specs(stack: StackSpec, router: str, options: DemoOptions) -> list[workload.StreamSpec]:
-    deployments: list[str] = []
-    spec = next(r for r in stack.routers if r.name == router)
-    for route in spec.routes:
-        for name in route.backends:
-            if name not in deployments:
-                deployments.append(name)
+    deployments = _routed(stack, router)
     if not deployments:
         raise LlmstackError("the stack's first router routes to no deployment", path="routers")
     clip = options.max_prompt_tokens
@@ -122,7 +117,7 @@ def zero_deployment(deployments: Sequence[str], options: DemoOptions) -> str | N
 def with_scale_to_zero(stack: StackSpec, deployment: str) -> StackSpec:
     """``stack`` where ``deployment`` may idle to zero (``replicas.min: 0``, the demo's idle window)."""
     d = stack.deployment(deployment)
-    replicas = type(d.replicas).model_validate({**d.replicas.model_dump(exclude_none=True), "min": 0,
+    replicas = ReplicaRange.model_validate({**d.replicas.model_dump(exclude_none=True), "min": 0,
                                                 "initial": max(1, d.replicas.start),
                                                 "idle_window": ZERO_IDLE_WINDOW})
     deployments = [x.model_copy(update={"replicas": replicas}) if x.name == deployment else x

@@ -6,9 +6,13 @@ Immutable: every update returns a new :class:`ScalingState`. Serialised as JSON 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+from llmstack.errors import LlmstackError
 
 HISTORY_KEEP_S = 3600.0
 
@@ -97,3 +101,13 @@ def change_kinds(kind: str, current_replicas: int, proposed_replicas: int) -> st
     if kind != "horizontal":
         return kind
     return "out" if proposed_replicas > current_replicas else "in"
+
+
+def load_state(path: Path) -> ScalingState:
+    """The policy's state saved at ``path`` (a fresh one when there is none); a damaged file is one clear error."""
+    if not path.exists():
+        return ScalingState()
+    try:
+        return ScalingState.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise LlmstackError(f"state file is damaged: {exc}", file=str(path), hint="delete it to start afresh") from exc

@@ -9,7 +9,6 @@ URL that shows it was read from the container resource.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from llmstack.spec.loading import load_spec
 from llmstack.targets.docker import layout
 from llmstack.targets.docker.components import DockerLlmStack, DockerLlmStackArgs
 from tests.conftest import ROOT
+from tests.pulumi_recording import recorded_registrations
 
 PUBLISHED = "127.0.0.9"
 
@@ -40,17 +40,7 @@ class HostMocks(pulumi.runtime.Mocks):
 
 @pytest.fixture
 def requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    seen: list[Any] = []
-    original = pulumi_mocks.MockMonitor.RegisterResource
-
-    def record(self: pulumi_mocks.MockMonitor, request: Any) -> Any:
-        seen.append(request)
-        return original(self, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    pulumi.runtime.set_mocks(HostMocks(), preview=False)
-    yield seen
+    yield recorded_registrations(monkeypatch, HostMocks())
 
 
 def _layout(name: str) -> layout.DockerLayout:

@@ -12,7 +12,6 @@ logical name reproduces the URN a stack deployed before the rename has in its st
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from llmstack.spec.loading import load_spec
 from llmstack.targets.kubernetes.components import LlmStack, LlmStackArgs
 from llmstack.targets.kubernetes.options import KubernetesOptions
 from tests.conftest import EXAMPLE_SPEC
+from tests.pulumi_recording import recorded_registrations
 
 CLUSTER_NAMESPACE = "from-the-cluster"
 
@@ -45,17 +45,7 @@ class ClusterMocks(pulumi.runtime.Mocks):
 
 @pytest.fixture
 def requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    seen: list[Any] = []
-    original = pulumi_mocks.MockMonitor.RegisterResource
-
-    def record(self: pulumi_mocks.MockMonitor, request: Any) -> Any:
-        seen.append(request)
-        return original(self, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    pulumi.runtime.set_mocks(ClusterMocks(), preview=False)
-    yield seen
+    yield recorded_registrations(monkeypatch, ClusterMocks())
 
 
 def _urn(request: Any) -> str:

@@ -9,17 +9,16 @@ spec loader's model to show the controller decides from the same stack.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pulumi
 import pytest
 import yaml
-from pulumi.runtime import mocks as pulumi_mocks
 
 from llmstack.spec.models import StackSpec
 from llmstack.targets.kubernetes import objects, rendering
+from tests.pulumi_recording import recorded_registrations
 from tests.targets.kubernetes.helpers import containers, find, stack_with
 from tests.targets.kubernetes.test_k8s_components import ClusterMocks
 from tests.targets.kubernetes.validation import validate
@@ -192,17 +191,7 @@ def test_no_controller_objects_when_disabled() -> None:
 @pytest.fixture
 def requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """Every RegisterResource request of the mock runtime (as in test_k8s_components)."""
-    seen: list[Any] = []
-    original = pulumi_mocks.MockMonitor.RegisterResource
-
-    def record(self: pulumi_mocks.MockMonitor, request: Any) -> Any:
-        seen.append(request)
-        return original(self, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", record)
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    pulumi.runtime.set_mocks(ClusterMocks(), preview=False)
-    yield seen
+    yield recorded_registrations(monkeypatch, ClusterMocks())
 
 
 @pytest.mark.parametrize("keda", [True, False])
