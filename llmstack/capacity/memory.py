@@ -63,10 +63,52 @@ ACTIVATION_VALUES_PER_TOKEN_INTERMEDIATE = 3
 """See ACTIVATION_VALUES_PER_TOKEN_HIDDEN."""
 
 SAMPLER_BYTES_PER_LOGIT = 8
-"""Bytes per (sequence, vocab entry) alive in vLLM's dummy sampler run over max_num_seqs rows: float32
-logits and one float32 temporary of the same size (probabilities). The vocab is gathered whole on the
-rank that samples. (A top-k/top-p sort would add 12 more; vLLM's FlashInfer sampler avoids it, and
-the tuning rows do not support the larger value.)"""
+"""Bytes per (sequence, vocab entry) alive in the dummy sampler run of vLLM >= 0.21 (and of 0.8-0.20 builds
+with FlashInfer's sampler): bf16 logits from compute_logits, their float32 copy, and FlashInfer's (or 0.3x's
+Triton) top-k/top-p kernel, which keeps no vocab-sized temporaries. The vocab is gathered whole on every rank."""
+
+SORT_SAMPLER_BYTES_PER_LOGIT = 28
+"""Bytes per (sequence, vocab entry) at the peak of the PyTorch-native top-k/top-p path that vLLM's dummy
+sampler run takes without FlashInfer (V0's Sampler._apply_top_k_top_p always; V1 0.8-0.10 pip wheels, which
+log "FlashInfer is not available. Falling back to the PyTorch-native implementation of top-p & top-k
+sampling"): bf16 logits 2 + float32 logits 4 + sorted values 4 + int64 sort indices 8 + top-k mask 1 +
+softmax of the sorted logits 4 + top-p mask 1 + the scattered result 4. The dummy run sets top_k = vocab - 1
+and top_p < 1 (vllm/v1/worker/gpu_model_runner.py _dummy_sampler_run; apply_top_k_top_p in
+vllm/v1/sample/ops/topk_topp_sampler.py, read in the installed 0.32 source: sort, gather, masks, softmax,
+cumsum, scatter)."""
+
+BF16_LOGIT_BYTES = 2
+"""V1 0.7.x ran no dummy sampler: its profile_run computed bf16 logits for every one of the
+max_num_batched_tokens profiled tokens ("logits = self.model.compute_logits(hidden_states, None) ...
+TODO(woosuk): Consider the memory usage of the sampler", vllm/v1/worker/gpu_model_runner.py, Jan 2025)."""
+
+
+@dataclass(frozen=True)
+class VllmProfile:
+    """How one vLLM release line's start-up profile counts memory before it sizes the KV cache."""
+
+    name: str
+    sampler_bytes_per_logit: float
+    logits_for_every_token: bool
+    cuda_graphs_in_profile: bool
+
+
+VLLM_PROFILES: dict[str, VllmProfile] = {
+    # V0 (<= 0.6.x): dummy sampler run over max_num_seqs sequences, always the PyTorch sort path; CUDA graphs
+    # captured after the KV cache, in the 1 - gpu_memory_utilization headroom
+    "v0.6": VllmProfile("v0.6", SORT_SAMPLER_BYTES_PER_LOGIT, False, False),
+    # V1 0.7.x: logits of every profiled token, no sampler run
+    "v1-0.7": VllmProfile("v1-0.7", BF16_LOGIT_BYTES, True, False),
+    # V1 0.8-0.20 without FlashInfer (pip wheels before FlashInfer became a dependency)
+    "v1-native-sampler": VllmProfile("v1-native-sampler", SORT_SAMPLER_BYTES_PER_LOGIT, False, False),
+    # V1 0.8-0.20 with FlashInfer installed (the vllm-openai docker image)
+    "v1-flashinfer-sampler": VllmProfile("v1-flashinfer-sampler", SAMPLER_BYTES_PER_LOGIT, False, False),
+    # V1 >= 0.21: CUDA-graph memory profiled before the KV cache is sized (eugr/spark-vllm-docker#396)
+    "current": VllmProfile("current", SAMPLER_BYTES_PER_LOGIT, False, True),
+}
+"""The release lines whose start-up profile the memory model reproduces; ``current`` is what plan uses."""
+
+CURRENT = VLLM_PROFILES["current"]
 
 MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN = 3
 """fused_moe's intermediate caches per routed token (token x top-k): cache1 (2 x I / TP), cache2 (I / TP) in
@@ -225,11 +267,13 @@ def default_max_num_batched_tokens(accelerator: AcceleratorSpec) -> int:
     return 2048
 
 
-def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, tensor_parallel: int) -> float:
-    """Peak activation of vLLM's profile run: a ``tokens``-token forward pass, then the dummy sampler run.
+def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, tensor_parallel: int,
+                     vllm: VllmProfile = CURRENT) -> float:
+    """Peak activation of vLLM's profile run: a ``tokens``-token forward pass, then the logits and sampler.
 
     For MoE the MLP term is fused_moe's workspace for ``tokens x top-k`` routed tokens (chunked), not the
-    experts' total width.
+    experts' total width. The logits stage has one row per dummy request (``min(tokens, max_num_seqs)``), or
+    one per profiled token in V1 0.7.
     """
     hidden = ACTIVATION_VALUES_PER_TOKEN_HIDDEN * arch.hidden_size
     width = arch.intermediate_size / tensor_parallel
@@ -239,7 +283,8 @@ def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, ten
         routed = min(tokens, FUSED_MOE_CHUNK_TOKENS) * arch.moe.experts_per_token
         mlp = routed * (MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN * width + arch.hidden_size)
     forward = (tokens * hidden + mlp) * BF16_BYTES
-    sampler = max_num_seqs * arch.vocab_size * SAMPLER_BYTES_PER_LOGIT
+    rows = tokens if vllm.logits_for_every_token else min(tokens, max_num_seqs)
+    sampler = rows * arch.vocab_size * vllm.sampler_bytes_per_logit
     return max(forward, sampler)
 
 
@@ -265,22 +310,20 @@ def breakdown(
     engine: EngineOptions,
     tensor_parallel: int = 1,
     pipeline_parallel: int = 1,
-    cuda_graphs_in_profile: bool = True,
+    vllm: VllmProfile = CURRENT,
 ) -> MemoryBreakdown:
     """Per-GPU memory of one replica and the KV cache that is left (vLLM V1's start-up profile).
 
-    ``cuda_graphs_in_profile``: vLLM >= 0.21 profiles CUDA-graph memory before sizing the KV cache
-    (eugr/spark-vllm-docker#396: "CUDA-graph memory profiling (default since v0.21)"); older versions
-    captured graphs afterwards, in the 1 - gpu_memory_utilization headroom. The validation table
-    passes False for measurements from older versions.
+    ``vllm``: which release line's profile to reproduce (VLLM_PROFILES); plan and the simulator use
+    ``current``, the validation table the line each published measurement came from.
     """
     fmt = weight_format(variant, accelerator)
     weights = weights_bytes(arch, fmt, variant.sparsity) / (tensor_parallel * pipeline_parallel)
     max_num_seqs = engine.max_num_seqs or default_max_num_seqs(accelerator)
     batched = engine.max_num_batched_tokens or default_max_num_batched_tokens(accelerator)
-    activations = activation_bytes(arch, batched, max_num_seqs, tensor_parallel)
+    activations = activation_bytes(arch, batched, max_num_seqs, tensor_parallel, vllm)
     non_torch, graphs = runtime_bytes(tensor_parallel, pipeline_parallel)
-    if not cuda_graphs_in_profile:
+    if not vllm.cuda_graphs_in_profile:
         graphs = 0.0
     gpu = cuda_total_bytes(accelerator)
     usable = gpu * engine.gpu_memory_utilization
