@@ -11,6 +11,11 @@ forward pass of ``max_num_batched_tokens`` tokens plus a dummy sampler run over 
 rows of logits, the non-torch allocations made meanwhile (cuBLAS, NCCL, custom all-reduce) and
 the CUDA-graph pool; everything left becomes KV-cache blocks of ``block_size`` tokens. vLLM logs
 the result as "GPU KV cache size: N tokens" and "Maximum concurrency for L tokens per request".
+
+Older release lines differ in what the profile counts (VLLM_PROFILES: the dummy sampler's path, logits
+rows, CUDA graphs); the validation table (benchmarks/validation) compares each published measurement with
+the line it came from. On NVSwitch Hopper/Blackwell boards NCCL's NVLink SHARP buffers (NVLS_*) are
+non-torch memory once TP > 2.
 """
 
 from __future__ import annotations
@@ -46,6 +51,27 @@ scratch): vLLM 0.6-0.8 logged ``non_torch_memory takes 0.1-0.3GiB`` for single-G
 NON_TORCH_TP_BYTES = 0.8 * GIB
 """Extra non-torch memory per GPU once TP or PP > 1: NCCL channel buffers and vLLM's custom all-reduce
 IPC buffers (vLLM logs 0.6-1.5 GiB ``non_torch_memory`` at TP 2-8)."""
+
+NVLS_BYTES_PER_RANK = 301989888
+"""NCCL's NVLink SHARP (NVLS) buffer per peer of a communicator, on every GPU of it: NCCL logs
+"NVLS comm ... nHeads 8 buffSize 4194304 memSize 2097152 nvlsPerRankSize 301989888 nvlsTotalSize 2415919104"
+(vllm-project/vllm#9699, 8 x H200, vLLM 0.6.3): each GPU holds nvlsPerRankSize x nHeads, one head per rank,
+allocated outside PyTorch (so in vLLM's non-torch memory). Assumed the same per rank at 4 ranks (same channel
+count on the same GPU generation)."""
+
+NVLS_COMMUNICATORS = 2
+"""NCCL communicators per TP group that set NVLS buffers up: vLLM's PyNcclCommunicator and torch.distributed's
+NCCL device group (its all-gather of the logits runs in the profile pass). vllm#9699 measured it end to end:
+Llama-3.1-405B TP8 on 8 x H200 had 17595 GPU blocks with NVLS and 227xx with NCCL_NVLS_ENABLE=0, i.e. about
+5,100 blocks x 0.98 MiB = 5.0 GiB per GPU, close to 2 x 2.25 GiB."""
+
+NVLS_MIN_RANKS = 3
+"""NCCL enables NVLS only for more than 2 GPUs (vllm#9699: "NVLS is only enabled for n > 2 GPUs, in H100 and
+above platforms")."""
+
+NVSWITCH_MIN_NVLINK_GB_S = 900
+"""NVLS needs the NVSwitch fabric of HGX/DGX boards (NVLink 4 at 900 GB/s and up: H100/H200 SXM, B200);
+PCIe cards and NVLink-bridge pairs (H100 NVL, 600 GB/s) have no multicast switch."""
 
 CUDA_GRAPH_BYTES = 0.35 * GIB
 """CUDA-graph pool that vLLM (>= 0.21) estimates in profiling and keeps out of the KV cache (decode graphs for the
@@ -288,10 +314,27 @@ def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, ten
     return max(forward, sampler)
 
 
-def runtime_bytes(tensor_parallel: int, pipeline_parallel: int) -> tuple[float, float]:
-    """(non-torch, CUDA-graph) bytes per GPU; both grow once the replica spans GPUs."""
+def supports_nvls(accelerator: AcceleratorSpec) -> bool:
+    """NVIDIA SM >= 9.0 on an NVSwitch fabric: NCCL sets NVLink SHARP buffers up there."""
+    cc = accelerator.compute_capability_tuple
+    return (accelerator.vendor == "nvidia" and accelerator.interconnect == "nvlink" and cc is not None
+            and cc >= (9, 0) and accelerator.interconnect_gb_s >= NVSWITCH_MIN_NVLINK_GB_S)
+
+
+def nvls_bytes(accelerator: AcceleratorSpec, tensor_parallel: int) -> float:
+    """NCCL's NVLS buffers per GPU of a TP group (0 where NCCL does not enable NVLS)."""
+    if tensor_parallel < NVLS_MIN_RANKS or not supports_nvls(accelerator):
+        return 0.0
+    return float(NVLS_COMMUNICATORS * NVLS_BYTES_PER_RANK * tensor_parallel)
+
+
+def runtime_bytes(tensor_parallel: int, pipeline_parallel: int,
+                  accelerator: AcceleratorSpec | None = None) -> tuple[float, float]:
+    """(non-torch, CUDA-graph) bytes per GPU; both grow once the replica spans GPUs (NVLS buffers on NVSwitch)."""
     multi = tensor_parallel * pipeline_parallel > 1
     non_torch = NON_TORCH_BYTES + (NON_TORCH_TP_BYTES if multi else 0.0)
+    if accelerator is not None:
+        non_torch += nvls_bytes(accelerator, tensor_parallel)
     graphs = CUDA_GRAPH_BYTES + (CUDA_GRAPH_TP_BYTES if tensor_parallel > 1 else 0.0)
     return non_torch, graphs
 
@@ -322,7 +365,7 @@ def breakdown(
     max_num_seqs = engine.max_num_seqs or default_max_num_seqs(accelerator)
     batched = engine.max_num_batched_tokens or default_max_num_batched_tokens(accelerator)
     activations = activation_bytes(arch, batched, max_num_seqs, tensor_parallel, vllm)
-    non_torch, graphs = runtime_bytes(tensor_parallel, pipeline_parallel)
+    non_torch, graphs = runtime_bytes(tensor_parallel, pipeline_parallel, accelerator)
     if not vllm.cuda_graphs_in_profile:
         graphs = 0.0
     gpu = cuda_total_bytes(accelerator)

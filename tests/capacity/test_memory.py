@@ -141,3 +141,19 @@ def test_v1_0_7_profile_computes_logits_for_every_profiled_token() -> None:
 def test_plan_uses_the_current_vllm_profile_with_cuda_graphs() -> None:
     assert memory.CURRENT.cuda_graphs_in_profile
     assert not memory.VLLM_PROFILES["v1-native-sampler"].cuda_graphs_in_profile
+
+
+def test_nvls_buffers_only_on_nvswitch_hopper_with_more_than_two_ranks() -> None:
+    # NCCL's "nvlsPerRankSize 301989888 nvlsTotalSize 2415919104" at 8 ranks (vllm#9699): 288 MiB per rank,
+    # two communicators per TP group (pynccl and torch's NCCL group)
+    h100, pcie, nvl, a100 = (accelerators.get(n) for n in ("H100-SXM-80GB", "H100-PCIe-80GB", "H100-NVL",
+                                                            "A100-SXM-80GB"))
+    assert memory.nvls_bytes(h100, 8) == 2 * 2415919104
+    assert memory.nvls_bytes(h100, 4) == 2 * 4 * 301989888
+    assert memory.nvls_bytes(h100, 2) == 0
+    assert memory.nvls_bytes(pcie, 8) == memory.nvls_bytes(nvl, 4) == memory.nvls_bytes(a100, 8) == 0
+    arch = architectures.get("Llama-3.1-70B")
+    engine = EngineOptions(max_model_len=8192)
+    tp4 = memory.breakdown(arch, BF16, h100, engine, 4, 1)
+    tp4_pcie = memory.breakdown(arch, BF16, pcie, engine, 4, 1)
+    assert tp4_pcie.kv_cache_bytes - tp4.kv_cache_bytes == pytest.approx(memory.nvls_bytes(h100, 4))
