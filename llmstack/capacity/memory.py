@@ -96,10 +96,11 @@ Triton) top-k/top-p kernel, which keeps no vocab-sized temporaries. The vocab is
 SORT_SAMPLER_BYTES_PER_LOGIT = 28
 """Bytes per (sequence, vocab entry) at the peak of the PyTorch-native top-k/top-p path that vLLM's dummy
 sampler run takes without FlashInfer (V0's Sampler._apply_top_k_top_p always; V1 0.8-0.20 builds without
-FlashInfer, e.g. the pip wheels of 0.8-0.10, which did not depend on it and log "FlashInfer is not available. Falling back to the PyTorch-native implementation of top-p & top-k
-sampling"): bf16 logits 2 + float32 logits 4 + sorted values 4 + int64 sort indices 8 + top-k mask 1 +
-softmax of the sorted logits 4 + top-p mask 1 + the scattered result 4. The dummy run sets top_k = vocab - 1
-and top_p < 1 (vllm/v1/worker/gpu_model_runner.py _dummy_sampler_run; apply_top_k_top_p in
+FlashInfer, e.g. the pip wheels of 0.8-0.10, which did not depend on it and log "FlashInfer is not
+available. Falling back to the PyTorch-native implementation of top-p & top-k sampling"): bf16 logits 2 +
+float32 logits 4 + sorted values 4 + int64 sort indices 8 + top-k mask 1 + softmax of the sorted logits 4 +
+top-p mask 1 + the scattered result 4. The dummy run sets top_k = vocab - 1 and top_p < 1
+(vllm/v1/worker/gpu_model_runner.py _dummy_sampler_run; apply_top_k_top_p in
 vllm/v1/sample/ops/topk_topp_sampler.py, read in the installed 0.32 source: sort, gather, masks, softmax,
 cumsum, scatter)."""
 
