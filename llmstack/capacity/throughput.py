@@ -128,9 +128,9 @@ class EngineProfile:
     calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
 
 
-def profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
+def profile(resolved: ResolvedDeployment, vllm: memory.VllmProfile = memory.CURRENT) -> EngineProfile:
     """The engine profile of a resolved deployment, with its calibrated profile's terms if it names one."""
-    base = model_profile(resolved, cuda_graphs_in_profile)
+    base = model_profile(resolved, vllm)
     path = resolved.deployment.profile
     if path is None:
         return base
@@ -167,15 +167,14 @@ def calibrated(base: EngineProfile, resolved: ResolvedDeployment, prof: calibrat
     return replace(base, **updates)  # type: ignore[arg-type]
 
 
-def model_profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
-    """The engine profile of a resolved deployment from the model alone (``cuda_graphs_in_profile``:
-    see memory.breakdown)."""
+def model_profile(resolved: ResolvedDeployment, vllm: memory.VllmProfile = memory.CURRENT) -> EngineProfile:
+    """The engine profile of a resolved deployment from the model alone (``vllm``: the vLLM release line
+    whose start-up profile sizes the KV cache, see memory.breakdown)."""
     arch, accel, variant = resolved.architecture, resolved.accelerator, resolved.variant
     d = resolved.deployment
     fmt = memory.weight_format(variant, accel)
     eff = kernels.efficiency(fmt.label, accel)
-    mem = memory.breakdown(arch, variant, accel, d.engine, d.tensor_parallel, d.pipeline_parallel,
-                           cuda_graphs_in_profile)
+    mem = memory.breakdown(arch, variant, accel, d.engine, d.tensor_parallel, d.pipeline_parallel, vllm)
     peak = {
         "bf16": accel.bf16_tflops,
         "fp8": accel.fp8_tflops or accel.bf16_tflops,
