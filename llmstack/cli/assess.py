@@ -14,7 +14,7 @@ from llmstack import yaml_text
 from llmstack.assess import analysis, hardware, observing, profiling
 from llmstack.capacity import profile as calibration
 from llmstack.cli.app import app
-from llmstack.cli.calibrate import profile_table
+from llmstack.cli.calibrate import parse_levels, profile_table
 from llmstack.cli.output import console, print_json
 from llmstack.cli.prometheus_options import PrometheusOptions, prometheus_options
 from llmstack.errors import LlmstackError
@@ -43,6 +43,8 @@ def assess(
         None, "--write-profile", help="fit the capacity model to the window's history and write a profile here"),
     deployment: str | None = typer.Option(None, "--deployment", help="deployment to profile (default: the only one)"),
     level_step: str = typer.Option("1m", "--level-step", help="history window per load-level sample (10s, 1m)"),
+    holdout: str | None = typer.Option(None, "--holdout", help="load levels (requests in flight) to measure but "
+                                                                "not fit, e.g. 4,16 (default: fit every level)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Report SLO attainment, utilization, bottleneck, idle cost and the levers that would help most."""
@@ -70,7 +72,9 @@ def assess(
             raise LlmstackError("assessing deployments needs the stack spec", path="--spec")
         stack = load_spec(spec)
         if write_profile is not None:
-            report["profile"] = _write_profile(prom, stack, deployment, window, window_s, step_s, write_profile)
+            held = parse_levels(holdout, "--holdout") if holdout else []
+            report["profile"] = _write_profile(prom, stack, deployment, window, (window_s, step_s), held,
+                                               write_profile)
         seen = observing.observe(prom.reader(), stack, window)
         results = analysis.assess(stack, seen.observations)
         report["window"] = window
@@ -105,14 +109,15 @@ def _profiled_deployment(stack: StackSpec, name: str | None) -> str:
     return stack.deployments[0].name
 
 
-def _write_profile(prom: PrometheusOptions, stack: StackSpec, deployment: str | None, window: str, window_s: float,
-                   step_s: float, out: Path) -> dict[str, object]:
+def _write_profile(prom: PrometheusOptions, stack: StackSpec, deployment: str | None, window: str,
+                   seconds: tuple[float, float], holdout: list[int], out: Path) -> dict[str, object]:
     """Fit the history, write the profile atomically (nothing written when the history is too thin)."""
     name = _profiled_deployment(stack, deployment)
+    window_s, step_s = seconds
     end = time.time()
     reader = prom.reader()
     fitted = profiling.fit_history(reader, stack, name, end - window_s, end, step_s, where=reader.url,
-                                   span=f"the last {window}")
+                                   span=f"the last {window}", holdout=holdout)
     atomic_write_text(out, calibration.to_yaml(fitted.profile))
     return {"path": str(out), "deployment": name, "windows": fitted.windows,
             "busy_windows": fitted.grouping.busy_windows, "dropped_levels": fitted.grouping.thin_levels,

@@ -74,3 +74,16 @@ def test_write_profile_refusals_are_one_line(args: list[str], message: str, tmp_
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_held_out_levels_do_not_count_towards_the_levels_a_fit_needs() -> None:
+    grouping = history.group_levels([window(t, c) for c in (1.0, 2.0, 4.0) for t in (10 * c, 10 * c + 5)])
+    profiling.check_enough(grouping, 6, "chat", "the last 1m", 10.0)
+    with pytest.raises(LlmstackError, match=r"3 usable load level.*1 of them held out; a fit needs at least 3"):
+        profiling.check_enough(grouping, 6, "chat", "the last 1m", 10.0, holdout=[2])
+
+
+def test_a_range_beyond_prometheus_resolution_names_a_step_that_fits() -> None:
+    with pytest.raises(LlmstackError, match="at most 11,000 points") as caught:
+        profiling.check_span(0.0, 14 * 86400.0, 60.0)
+    assert caught.value.hint == "use --level-step 110s or more"

@@ -134,6 +134,21 @@ def test_written_profile_predicts_a_held_out_load_level(spec_file: Path, served:
     assert predicted.tpot_s == pytest.approx(measured.tpot_mean_s, rel=TOLERANCE)
 
 
+def test_a_level_held_out_inside_the_window_is_shown_and_predicted(
+        spec_file: Path, served: tuple[str, PrometheusProcess], history_run: dict[str, float], tmp_path: Path) -> None:
+    _, prom = served
+    out = tmp_path / "profile.yaml"
+    window = f"{int(time.time() - history_run['fit_start'])}s"
+    result = run_cli("assess", "--prometheus", prom.url, "--spec", str(spec_file), "--window", window,
+                     "--level-step", STEP, "--write-profile", str(out), "--holdout", "8", "--json")
+    assert result.returncode == 0, result.stderr
+    levels = {lv["concurrency"]: lv for lv in json.loads(result.stdout)["profile"]["levels"]}
+    assert [c for c, lv in levels.items() if not lv["used_in_fit"]] == [8]
+    held = levels[8]
+    for kind in ("output_tokens_per_s", "ttft_mean_s", "tpot_mean_s"):
+        assert held[f"fitted_{kind}"] == pytest.approx(held[f"measured_{kind}"], rel=TOLERANCE), kind
+
+
 def _print_table(profile: calibration.CalibratedProfile, held: fitting.Observation,
                  predicted: throughput.LoadEstimate) -> None:
     """The measured-vs-fitted table (pytest -s shows it)."""
