@@ -279,12 +279,14 @@ def vertical_options(stack: StackSpec, deployment: DeploymentSpec, cur: Setting,
 
 
 def variant_options(stack: StackSpec, deployment: DeploymentSpec, cur: Setting, view: CapacityView) -> list[Setting]:
-    """The other variants on the current pool and TP that the planner generates, fit, and meet the quality floor."""
+    """The other variants on the current pool and TP that the planner generates and accepts (they fit and
+    meet the SLO at low load for the declared workload), at or above the quality floor."""
     quality = {v.name: v.quality for v in stack.model(deployment.model).variants}
-    return [cur.with_(variant=shape.variant) for shape in planning.shapes(stack, deployment)
-            if shape.variant != cur.variant and (shape.pool, shape.tensor_parallel) == (cur.pool, cur.tensor_parallel)
-            and quality[shape.variant] >= deployment.quality_floor
-            and view.fits(deployment, cur.with_(variant=shape.variant))]
+    options = [cur.with_(variant=shape.variant) for shape in planning.shapes(stack, deployment)
+               if shape.variant != cur.variant and (shape.pool, shape.tensor_parallel) == (cur.pool, cur.tensor_parallel)
+               and quality[shape.variant] >= deployment.quality_floor]
+    return [option for option in options if view.fits(deployment, option)
+            and view.sustainable_rps(deployment, option, deployment.workload) > 0]
 
 
 def _variant_choice(case: _Case, utilization: float) -> Setting | None:

@@ -220,6 +220,8 @@ class Fleet:
         """The shape new replicas get (the declared one until a move)."""
         self.shapes: dict[Shape, ShapeModel] = {declared.shape: declared}
         self.moves: list[Move] = []
+        self._replacing: list[tuple[Move, set[int]]] = []
+        """Per move: the replicas of other shapes it found, until each has stopped (then the move is done)."""
         self.rollout = Rollout.of(spec)
         self.prefix_caching = (spec.engine.enable_prefix_caching if self.config.prefix_caching is None
                                else self.config.prefix_caching)
@@ -298,10 +300,10 @@ class Fleet:
     def _stop(self, replica: Replica, now: float) -> None:
         replica.state = "stopped"
         replica.stopped_s = now
-        move = self.moves[-1] if self.moves else None
-        if move is not None and move.done_s is None and replica.shape is not self.shape and not any(
-                r.state != "stopped" and r.shape is not self.shape for r in self.replicas):
-            move.done_s = now
+        for move, replaced in self._replacing:
+            replaced.discard(replica.index)
+            if not replaced and move.done_s is None:
+                move.done_s = now
 
     def _drain(self, replica: Replica, now: float) -> None:
         """Stop sending ``replica`` requests; it stops once it has finished the ones it holds."""
@@ -355,13 +357,16 @@ class Fleet:
         """New replicas get ``change.shape``; replicas of other shapes still starting are cancelled."""
         if change.shape not in self.shapes:
             self.shapes[change.shape] = shape_model(self.stack, self.spec, change.shape)
-        self.moves.append(Move.of(now, self.shape.shape, change))
+        move = Move.of(now, self.shape.shape, change)
+        self.moves.append(move)
         self.shape = self.shapes[change.shape]
+        replaced = {r.index for r in self.replicas if r.state != "stopped" and r.shape is not self.shape}
+        self._replacing.append((move, replaced))
         for replica in self.replicas:
             if replica.state == "starting" and replica.shape is not self.shape:
                 self._stop(replica, now)
-        if not any(r.state != "stopped" and r.shape is not self.shape for r in self.replicas):
-            self.moves[-1].done_s = now
+        if not replaced:
+            move.done_s = now
 
     # ------------------------------------------------------------ requests
 

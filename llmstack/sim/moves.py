@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmstack.capacity import throughput, validity
+from llmstack.capacity import planning, throughput, validity
 from llmstack.capacity.startup import startup_delay_s
 from llmstack.capacity.throughput import EngineProfile
 from llmstack.errors import LlmstackError
@@ -42,7 +42,13 @@ class ShapeModel:
 
 
 def shape_model(stack: StackSpec, spec: DeploymentSpec, shape: Shape, startup_s: float | None = None) -> ShapeModel:
-    """``spec`` run as ``shape``; a shape the capacity model says cannot run is an error naming why."""
+    """``spec`` run as ``shape``: one of the planner's shapes that the capacity model says can run, else an error."""
+    if shape not in set(planning.shapes(stack, spec)):
+        pools = {p.name: p.gpus_per_node for p in stack.pools}
+        raise LlmstackError(f"cannot move {spec.name} to {shape.label}: not a shape the planner generates",
+                            path=f"deployments[{spec.name}]",
+                            hint=f"variants of {spec.model} on pools {sorted(pools)}, TP within a node "
+                                 f"(GPUs per node: {pools})")
     resolved = resolve(stack, spec, pool=shape.pool, variant=shape.variant, tensor_parallel=shape.tensor_parallel)
     found = validity.problems(resolved)
     if found:
@@ -55,7 +61,8 @@ def shape_model(stack: StackSpec, spec: DeploymentSpec, shape: Shape, startup_s:
 
 @dataclass
 class Move:
-    """One move in a run: when it was asked, from and to which shape, why, and when the last old replica stopped."""
+    """One move in a run: when it was asked, from and to which shape, why, and ``done_s``: when the last
+    replica of another shape that it found stopped (None: some still ran at the end)."""
 
     t: float
     from_shape: Shape
