@@ -283,8 +283,8 @@ def variant_options(stack: StackSpec, deployment: DeploymentSpec, cur: Setting, 
     meet the SLO at low load for the declared workload), at or above the quality floor."""
     quality = {v.name: v.quality for v in stack.model(deployment.model).variants}
     options = [cur.with_(variant=shape.variant) for shape in planning.shapes(stack, deployment)
-               if shape.variant != cur.variant and (shape.pool, shape.tensor_parallel) == (cur.pool, cur.tensor_parallel)
-               and quality[shape.variant] >= deployment.quality_floor]
+               if shape.variant != cur.variant and quality[shape.variant] >= deployment.quality_floor
+               and (shape.pool, shape.tensor_parallel) == (cur.pool, cur.tensor_parallel)]
     return [option for option in options if view.fits(deployment, option)
             and view.sustainable_rps(deployment, option, deployment.workload) > 0]
 

@@ -21,11 +21,13 @@ from llmstack.policy.deciding import variant_options, vertical_options
 from llmstack.policy.predicting import CapacityView
 from llmstack.spec.loading import load_spec
 from llmstack.spec.models import DeploymentSpec, StackSpec
-from llmstack.spec.scaling import Setting, settings_of
+from llmstack.spec.scaling import Setting, Shape, settings_of
 from tests.conftest import EXAMPLE_SPEC, ROOT
 
 SPECS = [EXAMPLE_SPEC, ROOT / "examples" / "docker-stack.yaml", *sorted((ROOT / "benchmarks" / "specs").glob("*.yaml")),
          ROOT / "benchmarks" / "scenarios" / "stacks.yaml"]
+WITH_OPTIONS = {"stack.yaml", "docker-stack.yaml", "stacks.yaml"}
+"""The specs with more than one pool or variant to move between (the others have none to offer)."""
 GPU_ACCELERATORS = sorted(n for n in all_accelerators() if not n.startswith(("TPU", "Gaudi")))
 
 
@@ -35,21 +37,24 @@ def planner_accepts(stack: StackSpec, d: DeploymentSpec, option: Setting) -> boo
     return planning.evaluate(stack, resolved, d.workload, declared=False).replicas_needed is not None
 
 
-def policy_options(stack: StackSpec, d: DeploymentSpec, cur: Setting) -> list[Setting]:
-    view = CapacityView(stack)
-    settings = settings_of(stack) | {d.name: cur}
-    return vertical_options(stack, d, cur, settings, view, min_kv_gain=1.0) + variant_options(stack, d, cur, view)
-
-
 def check_deployment(stack: StackSpec, d: DeploymentSpec) -> int:
     """Every option the policy offers from every shape the planner generates; how many were offered."""
     generated = list(planning.shapes(stack, d))
+    view = CapacityView(stack)
+    accepted: dict[Shape, bool] = {}
     offered = 0
     for shape in generated:
         cur = Setting(1, shape.variant, shape.pool, shape.tensor_parallel)
-        for option in policy_options(stack, d, cur):
+        if not view.fits(d, cur):
+            continue  # the policy never is in a shape that cannot run
+        settings = settings_of(stack) | {d.name: cur}
+        options = vertical_options(stack, d, cur, settings, view, min_kv_gain=1.0) + variant_options(stack, d, cur,
+                                                                                                     view)
+        for option in options:
             assert option.shape in generated, f"{d.name}: {cur.shape.label} -> {option.shape.label} not generated"
-            assert planner_accepts(stack, d, option), f"{d.name}: planner rejects {option.shape.label}"
+            if option.shape not in accepted:
+                accepted[option.shape] = planner_accepts(stack, d, option)
+            assert accepted[option.shape], f"{d.name}: planner rejects {option.shape.label}"
             offered += 1
     return offered
 
@@ -58,7 +63,7 @@ def check_deployment(stack: StackSpec, d: DeploymentSpec) -> int:
 def test_policy_offers_only_planner_shapes_on_the_shipped_specs(path: Path) -> None:
     stack = load_spec(path)
     offered = sum(check_deployment(stack, d) for d in stack.deployments)
-    assert offered > 0  # the check saw real options, not an empty list
+    assert (offered > 0) == (Path(path).name in WITH_OPTIONS)  # the check saw real options where there are some
 
 
 def test_no_tp_across_one_gpu_nodes_nor_over_a_node() -> None:
@@ -78,7 +83,8 @@ def catalog_stacks(draw: st.DrawFn) -> StackSpec:
     """One to three pools of catalog GPUs, the example stack's models, one deployment on the first pool."""
     pools = [{"name": f"p{i}", "accelerator": draw(st.sampled_from(GPU_ACCELERATORS)),
               "gpus_per_node": draw(st.sampled_from([1, 2, 4, 8])),
-              "nodes": {"min": 0, "max": draw(st.integers(1, 4))}, "cost_per_gpu_hour": draw(st.sampled_from([0.5, 2.5]))}
+              "nodes": {"min": 0, "max": draw(st.integers(1, 4))},
+              "cost_per_gpu_hour": draw(st.sampled_from([0.5, 2.5]))}
              for i in range(draw(st.integers(1, 3)))]
     example = load_spec(EXAMPLE_SPEC)
     model = draw(st.sampled_from(example.models))
@@ -92,7 +98,7 @@ def catalog_stacks(draw: st.DrawFn) -> StackSpec:
                                      "deployments": [deployment]})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(catalog_stacks())
 def test_policy_offers_only_planner_shapes_on_catalog_pools(stack: StackSpec) -> None:
     check_deployment(stack, stack.deployments[0])
