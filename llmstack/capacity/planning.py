@@ -91,7 +91,7 @@ class _AtLoad:
 
 
 def _meets(est: throughput.LoadEstimate, slo: SloSpec) -> bool:
-    return est.ttft_p95_s * 1000 <= slo.ttft_p95_ms and est.tpot_s * 1000 <= slo.tpot_p95_ms
+    return est.ttft_p95_s * 1000 <= slo.ttft_p95_ms and est.tpot_tail_s * 1000 <= slo.tpot_p95_ms
 
 
 def at_concurrency(prof: throughput.EngineProfile, workload: WorkloadSpec, clients: int, slo: SloSpec,
@@ -138,7 +138,8 @@ def _size(resolved: ResolvedDeployment, prof: throughput.EngineProfile, workload
         served = max(1e-9, est.output_tokens_per_s) * at.replicas * 3600
         fits = _meets(est, d.slo)
         reason = (f"{at.replicas} x {gpus} GPU(s) on {resolved.pool.name} serve {concurrency} clients: TTFT p95 "
-                  f"{est.ttft_p95_s * 1e3:.0f} ms (SLO {d.slo.ttft_p95_ms:.0f}), TPOT {est.tpot_s * 1e3:.1f} ms "
+                  f"{est.ttft_p95_s * 1e3:.0f} ms (SLO {d.slo.ttft_p95_ms:.0f}), "
+                  f"TPOT {'p95' if est.tpot_p95_s else 'mean'} {est.tpot_tail_s * 1e3:.1f} ms "
                   f"(SLO {d.slo.tpot_p95_ms:.0f})")
     else:
         replicas = max(1, math.ceil(workload.requests_per_s / sustainable - 1e-9))

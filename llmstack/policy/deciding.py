@@ -104,11 +104,11 @@ def _target(rule_target: float | None, fraction: float | None, signal: str,
 
 
 def demand_rps(values: Mapping[str, float], drain_s: float) -> float | None:
-    """Observed demand: completions per second plus the queue spread over ``drain_s``."""
+    """Observed demand: completions per second plus the waiting requests spread over ``drain_s``."""
     rate = values.get("request_rate")
     if rate is None:
         return None
-    return rate + values.get("queue_length", 0.0) / max(1.0, drain_s)
+    return rate + forecasting.waiting(values) / max(1.0, drain_s)
 
 
 @dataclass(frozen=True)
@@ -160,13 +160,13 @@ def _target_tracking_wishes(case: _Case) -> list[_Wish]:
     band = case.limits.tolerance
     wishes: list[_Wish] = []
     for rule in case.policy.horizontal.target_tracking:
-        value = case.values.get(rule.signal)
+        value = forecasting.waiting(case.values) if rule.signal == "queue_length" else case.values.get(rule.signal)
         target = _target(rule.target, rule.slo_fraction, rule.signal, case.deployment)
         if value is None or target is None:
             continue
         measured = value / max(1, ready) if rule.per_replica else value
         ratio = measured / target
-        queued = case.values.get("queue_length", 0.0) / max(1, ready) >= rule.min_queue_per_replica
+        queued = forecasting.waiting(case.values) / max(1, ready) >= rule.min_queue_per_replica
         if ratio > 1 + band and not queued:
             continue  # over target with nothing waiting: more replicas would not help, nor holding them
         if ratio > 1 + band:
@@ -213,7 +213,7 @@ def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
     per_replica = case.sustainable_rps(case.current) * rule.utilization
     if per_replica <= 0:
         return None
-    backlog = case.values.get("queue_length", 0.0) / max(1.0, rule.queue_drain)
+    backlog = forecasting.waiting(case.values) / max(1.0, rule.queue_drain)
     demand = case.arrivals + backlog
     ahead = backlog + forecasting.forecast_rps(state, case.name, case.now, case.arrivals, rule.forecast_window,
                                                case.view.startup_s(case.deployment, case.current))

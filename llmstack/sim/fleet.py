@@ -14,7 +14,13 @@ KV cache holds) are rejected as vLLM does, and counted in :attr:`SimResult.rejec
 Requests that arrive while no replica is up are held at the router (FIFO, arrival time unchanged,
 so their TTFT includes the hold; the router's hold action, :mod:`llmstack.artifacts.haproxy_hold`)
 and dispatched when a replica becomes ready; one held longer than the hold timeout is dropped
-(never served, an SLO miss), as the router answers 503 when its hold runs out. Scale-to-zero
+(never served, an SLO miss), as the router answers 503 when its hold runs out. The same queue holds
+what arrives while every up replica already has ``max_num_seqs`` requests (the router's per-server
+``maxconn``, :func:`llmstack.artifacts.haproxy.build_haproxy_config`, with round-robin and
+least-request balancing): a replica that frees a slot, or a new one that becomes ready, takes the
+oldest waiting request, so added capacity serves the backlog at once instead of requests staying
+queued on the replicas that were up when they arrived; the queue's ``timeout queue`` is the hold
+timeout. Scale-to-zero
 (``replicas.min: 0``): a start while no replica is up or starting is a cold start
 (:attr:`SimResult.cold_starts`). The snapshot carries the
 router's signals even with no replica up (``router_queue_length``, ``router_request_rate``), the
@@ -72,6 +78,10 @@ class FleetConfig:
     max_drain_s: float = 3600.0
     """Give up this long after the last arrival if requests still wait with no replica to serve them."""
     hold_timeout_s: float | None = None
+    router_queue: bool = True
+    """The router sends each replica at most ``max_num_seqs`` requests and queues the rest (HAProxy
+    ``maxconn``; round-robin and least-request only, a hash strategy queues on the hashed replica);
+    False: every request goes to a replica at once and waits in its engine."""
     """How long the router holds a request while no replica is up before dropping it (default: the
     deployment's ``replicas.hold_timeout``, else 1.5x ``startup_delay_s``, as capacity.startup sizes it)."""
 
@@ -281,13 +291,7 @@ class Fleet:
             return
         replica.state = "up"
         replica.busy_history.append((now, replica.busy_at(now)))
-        while self.backlog:
-            target = self._pick(self.backlog[0])
-            if target is None:
-                break
-            request = self.backlog.popleft()
-            self.held_s[request.id] = now - request.arrival_s
-            self._assign(request, target, now)
+        self._dispatch_backlog(now)
         if replica.shape is self.shape and self._old_serving():
             self._roll(now)
 
@@ -371,15 +375,18 @@ class Fleet:
     # ------------------------------------------------------------ requests
 
     def _pick(self, request: SimRequest) -> Replica | None:
+        """The replica ``request`` goes to now; None: it waits at the router (none up, or all full)."""
         up = [r for r in self.replicas if r.state == "up"]
         if not up:
             return None
         if self.config.balancer in ("session_affinity", "prefix_hash"):
             return self._hash_pick(request, up)
+        queue = self.config.router_queue
         start = self._rr % len(up)
         self._rr += 1
         if self.config.balancer == "round_robin":
-            return up[start]
+            return next((r for r in (up[(start + i) % len(up)] for i in range(len(up)))
+                         if not queue or r.engine.in_flight < r.shape.profile.max_num_seqs), None)
         best = up[start]
         best_load = best.engine.in_flight
         for i in range(len(up)):
@@ -389,7 +396,17 @@ class Fleet:
                 best, best_load = r, load
                 if load == 0:
                     break
-        return best
+        return best if not queue or best_load < best.shape.profile.max_num_seqs else None
+
+    def _dispatch_backlog(self, now: float) -> None:
+        """Hand the router's oldest waiting requests to replicas with a free slot, in arrival order."""
+        while self.backlog:
+            target = self._pick(self.backlog[0])
+            if target is None:
+                return
+            request = self.backlog.popleft()
+            self.held_s[request.id] = now - request.arrival_s
+            self._assign(request, target, now)
 
     def _hash_pick(self, request: SimRequest, up: list[Replica]) -> Replica:
         prefix = self.config.balancer == "prefix_hash"
@@ -432,6 +449,8 @@ class Fleet:
             self.tpot_window.add(now, r.tpot_s)
             self.e2e_window.add(now, delivered - r.arrival_s - held.get(r.id, 0.0))
         self._start(replica, now)
+        if finished and self.backlog:
+            self._dispatch_backlog(now)
         if replica.state == "draining" and replica.end is None and not engine.has_work:
             self._stop(replica, now)
 

@@ -76,6 +76,18 @@ def test_arrivals_count_the_queue_growth() -> None:
     assert forecasting.arrivals_rps(shrinking, state, "chat", 30.0) == 5.0
 
 
+def test_the_routers_queue_is_waiting_and_its_request_rate_is_the_arrivals() -> None:
+    """Requests waiting at the router (every server at maxconn) count as waiting; its arrival rate, when
+    scraped, is the arrivals (completions are capped by a saturated fleet)."""
+    state = ScalingState().with_observed("chat", 0.0, 5.0, 10.0, 120.0)
+    values = {"request_rate": 5.0, "queue_length": 0.0, "router_queue_length": 300.0, "running_requests": 10.0}
+    assert forecasting.waiting(values) == 300.0
+    assert forecasting.arrivals_rps(values, state, "chat", 30.0) == pytest.approx(5.0 + 300.0 / 30.0)
+    routed = {**values, "router_request_rate": 22.0}
+    assert forecasting.arrivals_rps(routed, state, "chat", 30.0) == 22.0
+    assert forecasting.arrivals_rps({**values, "router_request_rate": float("nan")}, state, "chat", 30.0) == 15.0
+
+
 def test_forecast_extrapolates_a_rise_one_start_up_ahead_and_never_a_fall() -> None:
     state = ScalingState()
     for t, rate in ((0.0, 2.0), (15.0, 3.0), (30.0, 4.0)):
