@@ -23,14 +23,14 @@ AWQ_H100_TP2 = Shape("awq", "h100", 2)
 
 
 class Mover:
-    """A fixed replica count and one scripted move at ``at_s``."""
+    """A fixed replica count and scripted moves: to ``to`` at ``at_s``, then to each of ``later`` (time, shape)."""
 
     name = "mover"
     respect_limits = True
 
-    def __init__(self, replicas: int, at_s: float, to: Shape) -> None:
-        self.replicas, self.at_s, self.to = replicas, at_s, to
-        self.asked: list[Shape] = []
+    def __init__(self, replicas: int, at_s: float, to: Shape, later: tuple[tuple[float, Shape], ...] = ()) -> None:
+        self.replicas = replicas
+        self.plan = ((at_s, to), *later)
 
     def initial_replicas(self) -> int:
         return self.replicas
@@ -39,9 +39,9 @@ class Mover:
         return self.replicas
 
     def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
-        self.asked.append(current)
-        if now_s >= self.at_s and current != self.to:
-            return ShapeChange(self.to, "scripted", f"scripted move at {self.at_s:.0f} s")
+        due = [(t, shape) for t, shape in self.plan if t <= now_s]
+        if due and due[-1][1] != current:
+            return ShapeChange(due[-1][1], "scripted", f"scripted move at {due[-1][0]:.0f} s")
         return None
 
 
@@ -151,6 +151,18 @@ def test_a_move_to_a_shape_that_cannot_run_is_one_clear_error(example_stack: Sta
     # TP 2 on a pool of 1-GPU nodes: TP does not cross nodes, the planner never offers it
     with pytest.raises(LlmstackError, match=r"cannot move chat to awq@l4 TP2: not a shape the planner generates"):
         run(example_stack, steady(1.0, 120.0), Mover(1, 30.0, Shape("awq", "l4", 2)))
+
+
+def test_moving_back_before_the_new_shape_is_ready_cancels_its_starting_replicas(example_stack: StackSpec) -> None:
+    trace = steady(0.5, 600.0)
+    result = run(example_stack, trace, Mover(2, 60.0, FP8_L4, later=((90.0, AWQ_L4),)))
+    assert [(m.from_shape, m.to_shape) for m in result.moves] == [(AWQ_L4, FP8_L4), (FP8_L4, AWQ_L4)]
+    new = [i for i, shape in enumerate(result.replica_shapes) if shape == FP8_L4]
+    assert len(new) == 1 and result.replica_gpu_seconds[new[0]] == pytest.approx(30.0)  # cancelled while starting
+    assert all(r.replica not in new for r in result.finished)
+    assert len(result.finished) == len(trace.requests)
+    assert result.replica_shapes.count(AWQ_L4) == 2  # the old replicas served on: they are the shape again
+    assert all(p.replicas_up == 2 for p in result.timeline)
 
 
 @pytest.mark.parametrize(("desired", "old", "new_up", "expected"), [
