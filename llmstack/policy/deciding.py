@@ -205,12 +205,24 @@ def _threshold_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], di
     return wishes, holding
 
 
+def _planned_rps(case: _Case, utilization: float, min_saturation_share: float) -> tuple[float, str]:
+    """What the model-based rule plans one replica to serve, and why: its rate within the SLO x
+    ``utilization``, never under ``min_saturation_share`` of its saturation rate."""
+    within = case.sustainable_rps(case.current)
+    saturation = case.view.saturation_rps(case.deployment, case.current, case.load)
+    if min_saturation_share * saturation > within * utilization:
+        return min_saturation_share * saturation, (
+            f"{min_saturation_share:.0%} of its saturation rate {saturation:.2f}: within the SLO only "
+            f"{within:.2f}, the requests' own length")
+    return within * utilization, f"{utilization:.0%} of {within:.2f} within the SLO"
+
+
 def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
     """Demand a start-up ahead (arrivals, their rising trend, the backlog) over one replica's SLO rate."""
     rule = case.policy.horizontal.model_based
     if not rule.enabled or case.arrivals is None:
         return None
-    per_replica = case.sustainable_rps(case.current) * rule.utilization
+    per_replica, basis = _planned_rps(case, rule.utilization, rule.min_saturation_share)
     if per_replica <= 0:
         return None
     backlog = forecasting.waiting(case.values) / max(1.0, rule.queue_drain)
@@ -221,8 +233,7 @@ def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
     trend = f" rising to {ahead:.2f} a start-up ahead" if ahead > demand + 1e-6 else ""
     return _Wish(need, "model-based", "slo" if need > case.current.replicas else "cost",
                  f"demand {demand:.2f} req/s{trend} over {per_replica:.2f} req/s per replica "
-                 f"({rule.utilization:.0%} of {per_replica / rule.utilization:.2f} within the SLO, "
-                 f"{case.load.prompt_tokens}+{case.load.output_tokens} tokens)",
+                 f"({basis}, {case.load.prompt_tokens}+{case.load.output_tokens} tokens)",
                  ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate"))
 
 
@@ -469,10 +480,18 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
     return recs, skips
 
 
+def _with_startup_window(limits: Guards, startup_s: float) -> Guards:
+    """``limits`` with the scale-in stabilization window at least ``stabilization_startups`` start-ups."""
+    window = max(limits.scale_in_stabilization, limits.stabilization_startups * startup_s)
+    return limits if window == limits.scale_in_stabilization else limits.model_copy(
+        update={"scale_in_stabilization": window})
+
+
 def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mapping[str, Setting], policy: Policy,
           stack: StackSpec, view: CapacityView, now: float, state: ScalingState) -> _Case:
     values = dict(snapshot.values)
-    limits = policy.guards_for(deployment.name)
+    limits = _with_startup_window(policy.guards_for(deployment.name), view.startup_s(deployment,
+                                                                                      settings[deployment.name]))
     low, high = _bounds(deployment, limits)
     scales_to_zero = low == 0
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
