@@ -207,6 +207,8 @@ class Demo:
             self.stop.set()
             for thread in threads:
                 thread.join(timeout=30)
+            if self.reconciler is not None:
+                self.reconciler.wait_drained()  # a scale-in still draining keeps its server in the router
             self._collect_once()
             self._record_final()
         finally:
