@@ -439,7 +439,7 @@ class _Steady:
 
 
 def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, group: int = 1,
-            others: float = 1.0) -> _Steady:
+            others: float = 1.0, phase_locked: float = 0.0) -> _Steady:
     """TPOT and client TTFT at request rate ``rps`` with ``batch`` sequences decoding.
 
     Requests arrive in groups of ``group`` (1: independent arrivals). Steps per second k satisfy
@@ -450,6 +450,12 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     chunk holding its prompt's end (on average half-way through the group's service, plus one chunk).
     ``others``: the share of prefills that fall into a request's decode phase and of arrivals that
     find the engine busy ((k - 1) / k with k groups in a closed loop; 1 for open-loop arrivals).
+    ``phase_locked``: in a closed loop a request arrives the API server's time after the step that
+    finished its predecessor, early in the next step, so it waits that step's remainder
+    (max(TPOT / 2, TPOT - API time)) whenever other groups keep the engine decoding (the share
+    given, min(1, k - 1)); 0 keeps open-loop arrivals' random phase (half a step, ``others``).
+    The simulator's closed loop (:mod:`llmstack.sim.closed_loop`) shows it: at 2 clients the
+    wait is a whole step, not half (tests/sim/test_closed_loop.py).
     """
     groups_per_s = rps / group
     busy = others * groups_per_s * _prefill_extra(p, workload, batch, group)
@@ -462,7 +468,9 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
         return _Steady(tpot, math.inf, math.inf, 1.0)
     chunks = len(prefill_chunks(p, workload.prompt_tokens * group, max(0, round(batch))))
     member = service * (chunks + 1) / (2 * chunks)
-    base = _api_time(p, rps * workload.output_tokens) + others * tpot / 2 + member
+    api = _api_time(p, rps * workload.output_tokens)
+    step_wait = phase_locked * max(tpot / 2, tpot - api) if phase_locked else others * tpot / 2
+    base = api + step_wait + member
     mean_wait = others * rho * service / (2 * (1 - rho))
     tail = 1 - TTFT_QUEUE_PERCENTILE
     p95_wait = MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho) if rho > tail else 0.0
@@ -523,7 +531,8 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
     batch = 1.0
     groups = active / group
     others = (groups - 1) / groups
-    steady = _steady(p, workload, rps, batch, group, others)
+    locked = min(1.0, groups - 1)
+    steady = _steady(p, workload, rps, batch, group, others, locked)
     for _ in range(60):
         if math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s):
             decode_share = (workload.output_tokens - 1) * steady.tpot_s
@@ -533,8 +542,45 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
             rps = 0.5 * rps + 0.5 * active / e2e
         else:
             rps *= 0.8
-        steady = _steady(p, workload, rps, batch, group, others)
-    return rps, steady, batch
+        steady = _steady(p, workload, rps, batch, group, others, locked)
+    if _finite(steady):
+        return rps, steady, batch
+    return _saturated_closed_loop(p, workload, active, group, others, locked)
+
+
+def _finite(steady: _Steady) -> bool:
+    return math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s)
+
+
+def _closed_loop_state(p: EngineProfile, workload: WorkloadSpec, rps: float, active: int, group: int,
+                       others: float, locked: float) -> tuple[_Steady, float]:
+    """Steady state at ``rps`` with the batch Little's law gives it (rps x decode time, at most ``active``)."""
+    batch = 1.0
+    steady = _steady(p, workload, rps, batch, group, others, locked)
+    for _ in range(12):
+        if not _finite(steady):
+            break
+        batch = min(float(active), max(1.0, rps * (workload.output_tokens - 1) * steady.tpot_s))
+        steady = _steady(p, workload, rps, batch, group, others, locked)
+    return steady, batch
+
+
+def _saturated_closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: int, others: float,
+                           locked: float) -> tuple[float, _Steady, float]:
+    """The closed loop when the damped iteration ends past the engine's capacity (a queue that never drains):
+    the largest rate ``rps`` with ``rps x E2E(rps) <= active`` (Little), found by bisection (``rps x E2E``
+    grows with ``rps``), so a saturated replica reports its capacity instead of where the iteration stopped."""
+    low, high = 0.0, active / single_request_latency(p, workload.prompt_tokens, workload.output_tokens).e2e_s
+    for _ in range(40):
+        mid = (low + high) / 2
+        steady, _ = _closed_loop_state(p, workload, mid, active, group, others, locked)
+        e2e = steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s
+        if _finite(steady) and mid * e2e <= active:
+            low = mid
+        else:
+            high = mid
+    steady, batch = _closed_loop_state(p, workload, low, active, group, others, locked)
+    return low, steady, batch
 
 
 def estimate_concurrency(p: EngineProfile, workload: WorkloadSpec, clients: int, *, synchronized: bool = False,

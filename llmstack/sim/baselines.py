@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from llmstack.sim.protocol import FromDeployment
+from llmstack.spec.scaling import Shape, ShapeChange
 
 HPA_TOLERANCE = 0.1
 HPA_SCALE_DOWN_WINDOW_S = 300.0
@@ -62,6 +63,9 @@ class Static:
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
         return self.replicas
+
+    def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
+        return None
 
 
 @dataclass

@@ -13,6 +13,7 @@ from llmstack.sim.engine import SimRequest
 from llmstack.sim.fleet import Fleet, FleetConfig, simulate
 from llmstack.sim.traces import Trace, TraceRequest
 from llmstack.spec.models import StackSpec
+from llmstack.spec.scaling import Shape, ShapeChange
 
 
 class Scripted:
@@ -31,6 +32,9 @@ class Scripted:
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
         self.seen.append(dict(signals))
         return [n for t, n in self.plan if t <= now_s][-1]
+
+    def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
+        return None
 
 
 def short_trace() -> Trace:
