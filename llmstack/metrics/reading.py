@@ -306,6 +306,21 @@ def assemble(answers: Mapping[str, list[Sample]], expected: Mapping[str, int], n
     return out
 
 
+def snapshot_of(deployment: str, now: float, raw: Mapping[str, float], replicas_reporting: int,
+                replicas_expected: int, *, window: str = catalog.RATE_WINDOW,
+                signal_names: Iterable[str] | None = None) -> SignalSnapshot:
+    """A snapshot of readings taken elsewhere (the simulator's): the same split into values, NaN and
+    missing signals as a Prometheus cycle (:func:`assemble`), and the same value checks, so
+    ``required_signals`` and the implausible-data refusal act on it alike. ``signal_names``: the
+    signals the cycle asks for (default: every catalog signal)."""
+    names = list(signal_names) if signal_names is not None else list(catalog.by_name(window))
+    values, nan, missing = _split(raw, names)
+    return SignalSnapshot(
+        deployment=deployment, timestamp=now, window=window, values=values, replicas_reporting=replicas_reporting,
+        replicas_expected=replicas_expected, oldest_sample_age_s=0.0, nan=tuple(nan), missing=tuple(missing),
+        implausible=tuple(sanity.value_problems(values, replicas_expected)))
+
+
 def read_snapshots(source: MetricsSource, expected: Mapping[str, int], now: float, *,
                    signal_names: Iterable[str] | None = None, recording_rules: bool = False,
                    window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0,

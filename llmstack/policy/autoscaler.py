@@ -3,8 +3,10 @@
 The simulated fleet computes a signal snapshot (``Mapping[str, float]`` keyed by the
 signal names of :mod:`llmstack.catalog.signals`) every 15 s and asks
 ``desired_replicas(now_s, signals, current)``. :class:`PolicyAutoscaler` turns that into a
-:class:`~llmstack.metrics.reading.SignalSnapshot` (complete: the simulator knows every
-replica), runs the same :func:`llmstack.policy.deciding.evaluate` with the same guards and
+:class:`~llmstack.metrics.reading.SignalSnapshot` with :func:`llmstack.metrics.reading.snapshot_of`
+(the split into values, NaN and missing signals and the value checks of a Prometheus cycle, so the
+data-quality refusals act in simulation too; every replica counted reports: the simulator knows
+them all), runs the same :func:`llmstack.policy.deciding.evaluate` with the same guards and
 state, and answers the horizontal proposal. A vertical or variant proposal that passed the
 guards is answered by the next ``desired_shape`` (asked at the same tick) as a
 :class:`~llmstack.spec.scaling.ShapeChange`, and the adapter decides from then on with the new
@@ -13,11 +15,10 @@ shape in force (what ``llmstack:scaling`` would hold after the move). Every prop
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from llmstack.metrics.reading import SignalSnapshot
+from llmstack.metrics import reading
 from llmstack.policy import deciding
 from llmstack.policy.recommendation import Recommendation, settings_of
 from llmstack.policy.rules import Policy, load_policy
@@ -51,10 +52,8 @@ class PolicyAutoscaler:
         self._engine_change: Recommendation | None = None
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
-        values = {k: float(v) for k, v in signals.items() if v is not None and math.isfinite(float(v))}
-        nan = tuple(k for k, v in signals.items() if v is not None and not math.isfinite(float(v))
-                    and not (k.endswith(("_p50", "_p95")) and values.get("request_rate", 0.0) == 0.0))
-        snap = SignalSnapshot(self.deployment.name, now_s, "sim", values, current, current, 0.0, nan=nan)
+        raw = {k: float(v) for k, v in signals.items() if v is not None}
+        snap = reading.snapshot_of(self.deployment.name, now_s, raw, current, current)
         base = self.setting.with_(replicas=current)
         only = self.stack.model_copy(update={"deployments": [self.deployment]})
         evaluation = deciding.evaluate({self.deployment.name: snap}, self.state, self.policy, only, now_s,

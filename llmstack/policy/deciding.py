@@ -482,7 +482,7 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
 
 def _with_startup_window(limits: Guards, startup_s: float) -> Guards:
     """``limits`` with the scale-in stabilization window at least ``stabilization_startups`` start-ups."""
-    window = max(limits.scale_in_stabilization, limits.stabilization_startups * startup_s)
+    window = limits.scale_in_window(startup_s)
     return limits if window == limits.scale_in_stabilization else limits.model_copy(
         update={"scale_in_stabilization": window})
 

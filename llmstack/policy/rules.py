@@ -129,6 +129,10 @@ class Guards(Rule):
         description="the scale-in window is at least this many replica start-ups: capacity given back is "
                     "not there again for a start-up, so a lull shorter than that is held through")
     budget_per_hour: float | None = Field(default=None, gt=0, description="default: the stack's budget_per_hour")
+
+    def scale_in_window(self, startup_s: float) -> float:
+        """The scale-in stabilization window for a deployment whose replicas take ``startup_s`` to start."""
+        return max(self.scale_in_stabilization, self.stabilization_startups * startup_s)
     min_replicas: int | None = Field(default=None, ge=0, description="default: each deployment's replicas.min")
     max_replicas: int | None = Field(default=None, ge=1, description="default: each deployment's replicas.max")
     max_actions_per_hour: int = Field(default=12, ge=1, description="per deployment, all kinds")

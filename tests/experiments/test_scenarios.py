@@ -42,7 +42,7 @@ def test_tuning_and_held_out_cells_are_apart() -> None:
 def test_held_out_slice_policy_meets_the_slo_with_fewer_gpu_hours_than_hpa() -> None:
     """A held-out cell (a stack unseen in tuning), 6 minutes: the policy vs HPA."""
     stack = load_spec(STACKS)
-    deployment = "l4-8b-awq"
+    deployment = "a100-70b-bf16-tp4"
     assert sc.split_of(deployment, "azure-conv") == "held-out"
     case = next(c for c in sc.TRACES if c.name == "azure-conv")
     trace = sc.scaled_trace(stack, deployment, case, DATA, duration_s=360.0)
