@@ -6,11 +6,13 @@ each running sequence. Its time is the larger of
 - compute: 2 x active parameters x tokens (+ attention) over ``peak x compute efficiency``, and
 - memory: weight bytes + KV-cache bytes read over ``bandwidth x bandwidth efficiency``,
 
-plus, once per step, tensor-parallel all-reduces and a fixed scheduling/sampling overhead
-(a base plus a per-sequence term). The efficiencies are pure kernel properties
-(:mod:`llmstack.capacity.kernels`): the fixed overhead is not folded into them, so it is
-counted once. The simulator (:mod:`llmstack.sim`) advances time with exactly these terms
-(:func:`decode_terms` is shared), so its batch-1 latencies equal :func:`single_request_latency`.
+plus, once per step, tensor-parallel all-reduces, a fixed scheduling/sampling overhead
+(a base, a per-layer and a per-sequence term, the last by engine generation: V0 or V1) and, for
+MoE models, the fused-MoE kernel chain's fixed time per layer (:data:`MOE_LAYER_KERNEL_S`).
+The efficiencies are pure kernel properties (:mod:`llmstack.capacity.kernels`): the fixed
+overhead is not folded into them, so it is counted once. The simulator (:mod:`llmstack.sim`)
+advances time with exactly these terms (:func:`decode_terms` is shared), so its batch-1
+latencies equal :func:`single_request_latency`.
 
 Pipeline parallelism: stages hold ``layers / PP`` and run micro-batches concurrently, so a
 step's compute is spread over ``TP x PP`` GPUs, while each stage still streams its weights
@@ -40,13 +42,40 @@ STEP_OVERHEAD_S = 0.0002
 """CPU time per engine step that the GPU waits for (scheduler, input preparation, sampler launch,
 output processing) with CUDA graphs and async output."""
 
+MOE_LAYER_KERNEL_S = 40e-6
+"""Fixed GPU time per MoE layer and step of vLLM's fused-MoE path beyond reading the routed experts' weights
+at the base bandwidth efficiency: router top-k, moe_align_block_size, the two grouped GEMMs' ramp at a few
+tokens per expert, activation and the top-k sum. Fitted as ``time = fixed + expert bytes / (bandwidth x eff)``
+to vLLM's own ``benchmarks/kernels/benchmark_moe.py`` sweeps for Qwen3-30B-A3B (E=128, N=768, top-8):
+H100 FP8, vLLM PR #24700 (Sep 2025): 40.4 us at batch 1, 118.6 at 8, 247.7 at 128 -> 31 us fixed, 83 %
+of bandwidth; A100-PCIe-40GB bf16 with the default (untuned) config, sgl-project/sglang PR #6825:
+109 us at 1, 403 at 8, 917 at 64 -> 48 us fixed, 88 %. The middle, 40 us, for every GPU; the
+bandwidth part is the base efficiency (0.85), which both fits bracket. Without it a batch-1 MoE decode
+step was ~2x too fast (A100 Qwen3-30B-A3B: 5.0 ms predicted, 9.6 ms measured)."""
+
 PER_LAYER_OVERHEAD_S = 2e-5
 """Per decoder layer and step: the ~10 small kernels (norms, rotary, activation, residual adds) that a
 CUDA graph still launches, ~2 us each. With STEP_OVERHEAD_S: 0.84 ms for a 32-layer 8B, 1.8 ms for an
 80-layer 70B (tuned on the A100 8B and 2 x H100 72B batch-1 tuning rows)."""
 
-PER_SEQUENCE_OVERHEAD_S = 4e-6
-"""Extra step time per running sequence (sampling, detokenizing, per-request bookkeeping)."""
+PER_SEQUENCE_OVERHEAD_S = 40e-6
+"""Extra step time per running sequence in the V1 engine (0.8 on): the scheduler's per-request work, KV-block
+bookkeeping, building the step's inputs, the sampler's per-row work and turning each sampled token into an
+output (update_from_output, detokenizing) that the next step waits for. V0 took about 100 us per sequence
+(:data:`V0_PER_SEQUENCE_OVERHEAD_S`); V1's persistent batch and incremental inputs cut that. 40 us is chosen
+on the tuning rows whose step is short enough for it to show (L4 Qwen2.5-0.5B at C=8/32, vLLM 0.23 on a
+4-vCPU host: ITL p50 5.1 ms at C=1 -> 7.1 ms at C=32 while weights and KV grow ~0.5 ms; MI300X Qwen3-8B at
+C=32); the 4 us used before left a tiny model's batch of 32 ~40 % too fast."""
+
+V0_PER_SEQUENCE_OVERHEAD_S = 100e-6
+"""The same per sequence in vLLM's V0 engine (<= 0.6, and the 2024 ROCm builds): "When BS is 200, [sampling,
+prepare input, process_model_output and scheduler time] together can be 20 ms" (vLLM RFC #6801, Aug 2024,
+https://github.com/vllm-project/vllm/issues/6801), i.e. ~100 us per running sequence per step."""
+
+
+def per_sequence_overhead_s(vllm: memory.VllmProfile) -> float:
+    """Per-sequence step overhead of the engine generation that ``vllm`` (a release line) belongs to."""
+    return V0_PER_SEQUENCE_OVERHEAD_S if vllm.name.startswith("v0") else PER_SEQUENCE_OVERHEAD_S
 
 API_SERVER_S = 0.008
 """Client-side TTFT beyond the engine: HTTP, tokenizing, chat template, first SSE chunk (vLLM's API
@@ -126,6 +155,7 @@ class EngineProfile:
     per_sequence_overhead_s: float = PER_SEQUENCE_OVERHEAD_S
     api_server_s: float = API_SERVER_S
     calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
+    moe_layers: int = 0  # decoder layers with a fused-MoE block (MOE_LAYER_KERNEL_S each per step)
 
 
 def profile(resolved: ResolvedDeployment, vllm: memory.VllmProfile = memory.CURRENT) -> EngineProfile:
@@ -196,6 +226,7 @@ def model_profile(resolved: ResolvedDeployment, vllm: memory.VllmProfile = memor
         weight_bytes_per_gpu=mem.weights_bytes,
         expert_weight_fraction=expert_fraction,
         expert_touch_per_token=touch,
+        moe_layers=arch.num_layers if arch.moe is not None else 0,
         kv_bytes_per_token_per_gpu=mem.kv_bytes_per_token,
         peak_flops_per_gpu=peak,
         bandwidth_per_gpu=accel.memory_bandwidth_gb_s * 1e9,
@@ -209,6 +240,7 @@ def model_profile(resolved: ResolvedDeployment, vllm: memory.VllmProfile = memor
         compute_label=fmt.label,
         compute_efficiency=eff.compute,
         bandwidth_efficiency=eff.bandwidth,
+        per_sequence_overhead_s=per_sequence_overhead_s(vllm),
     )
 
 
@@ -236,7 +268,7 @@ def allreduce_time(p: EngineProfile, tokens: int) -> float:
 def fixed_time(p: EngineProfile, tokens: int, seqs: int) -> float:
     """The part of a step that is neither compute nor memory bound: overheads, all-reduces, PP hops."""
     hops = (p.pipeline_parallel - 1) * PP_HOP_S
-    layers = PER_LAYER_OVERHEAD_S * p.num_layers / p.pipeline_parallel * p.pipeline_parallel
+    layers = PER_LAYER_OVERHEAD_S * p.num_layers + MOE_LAYER_KERNEL_S * p.moe_layers
     return p.step_overhead_s + layers + p.per_sequence_overhead_s * seqs + allreduce_time(p, tokens) + hops
 
 
@@ -511,7 +543,44 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
         else:
             rps *= 0.8
         steady = _steady(p, workload, rps, batch, group, others, locked)
-    return rps, steady, batch
+    if _finite(steady):
+        return rps, steady, batch
+    return _saturated_closed_loop(p, workload, active, group, others, locked)
+
+
+def _finite(steady: _Steady) -> bool:
+    return math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s)
+
+
+def _closed_loop_state(p: EngineProfile, workload: WorkloadSpec, rps: float, active: int, group: int,
+                       others: float, locked: float) -> tuple[_Steady, float]:
+    """Steady state at ``rps`` with the batch Little's law gives it (rps x decode time, at most ``active``)."""
+    batch = 1.0
+    steady = _steady(p, workload, rps, batch, group, others, locked)
+    for _ in range(12):
+        if not _finite(steady):
+            break
+        batch = min(float(active), max(1.0, rps * (workload.output_tokens - 1) * steady.tpot_s))
+        steady = _steady(p, workload, rps, batch, group, others, locked)
+    return steady, batch
+
+
+def _saturated_closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: int, others: float,
+                           locked: float) -> tuple[float, _Steady, float]:
+    """The closed loop when the damped iteration ends past the engine's capacity (a queue that never drains):
+    the largest rate ``rps`` with ``rps x E2E(rps) <= active`` (Little), found by bisection (``rps x E2E``
+    grows with ``rps``), so a saturated replica reports its capacity instead of where the iteration stopped."""
+    low, high = 0.0, active / single_request_latency(p, workload.prompt_tokens, workload.output_tokens).e2e_s
+    for _ in range(40):
+        mid = (low + high) / 2
+        steady, _ = _closed_loop_state(p, workload, mid, active, group, others, locked)
+        e2e = steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s
+        if _finite(steady) and mid * e2e <= active:
+            low = mid
+        else:
+            high = mid
+    steady, batch = _closed_loop_state(p, workload, low, active, group, others, locked)
+    return low, steady, batch
 
 
 def estimate_concurrency(p: EngineProfile, workload: WorkloadSpec, clients: int, *, synchronized: bool = False,

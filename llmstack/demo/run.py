@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from llmstack.artifacts.haproxy import backend_name
 from llmstack.demo import config, engines, report, workload
 from llmstack.demo.load_process import Traffic
 from llmstack.demo.monitoring import Monitoring
@@ -207,6 +208,8 @@ class Demo:
             self.stop.set()
             for thread in threads:
                 thread.join(timeout=30)
+            if self.reconciler is not None:
+                self.reconciler.wait_drained()  # a scale-in still draining keeps its server in the router
             self._collect_once()
             self._record_final()
         finally:
@@ -333,11 +336,19 @@ class Demo:
             file_sd[name] = sorted(int(t.rpartition(":")[2]) for e in entries for t in e["targets"])
         self.final = {
             "replicas": {n: sorted(p) for n, p in self.reconciler.replicas().items()},
-            "router_servers": {b: sorted(s) for b, s in self.router.servers().items()},
+            "router_servers": self._router_servers(),
             "file_sd": file_sd,
             "prometheus_targets": {d: sorted(p) for d, p in self.monitoring.targets().items()},
             "scaling": applying.current_overrides(self.stack_file),
         }
+
+    def _router_servers(self) -> dict[str, list[str]]:
+        """backend -> servers as the running router lists them; a deployment at zero replicas has an empty
+        backend, which HAProxy's stats leave out, so every deployment's backend is named."""
+        listed = self.router.servers()
+        out = {backend_name(n): sorted(listed.get(backend_name(n), set())) for n in self.fleets}
+        out.update({b: sorted(s) for b, s in listed.items()})
+        return out
 
     def _result(self, interrupted: bool) -> DemoResult:
         timeline = self.timeline.snapshot()

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from llmstack.capacity import kernels, throughput
+from llmstack.capacity import kernels, memory, throughput
 from llmstack.spec import resolving
 from llmstack.spec.models import SloSpec, WorkloadSpec
 from tests.conftest import make_stack
@@ -58,8 +58,10 @@ def test_throughput_saturates_with_batch() -> None:
     per_token = [throughput.step_time(p, decode_seqs=b, decode_context_tokens=b * 1000) / b
                  for b in (1, 8, 64, 256)]
     assert per_token == sorted(per_token, reverse=True)
-    # the roofline ceiling at 1000 tokens of context: each token must read its sequence's KV cache
-    ceiling = (3350e9 * kernels.BASE_BANDWIDTH_EFFICIENCY) / (1000 * 128 * 1024)
+    # the ceiling at 1000 tokens of context: each token must read its sequence's KV cache and pay the
+    # engine's per-sequence step overhead
+    kv_read_s = 1000 * 128 * 1024 / (3350e9 * kernels.BASE_BANDWIDTH_EFFICIENCY)
+    ceiling = 1 / (kv_read_s + p.per_sequence_overhead_s)
     rates = [b / throughput.step_time(p, decode_seqs=b, decode_context_tokens=b * 1000) for b in (256, 4096)]
     assert rates[0] < rates[1] < ceiling
     assert rates[1] > 0.8 * ceiling
@@ -112,6 +114,33 @@ def test_moe_reads_fewer_weights_at_batch_one() -> None:
     one = throughput.step_time(p, decode_seqs=1)
     full = p.weight_bytes_per_gpu / (p.bandwidth_per_gpu * p.bandwidth_efficiency)
     assert one < full * 0.5
+
+
+def test_moe_decode_pays_the_fused_moe_chain_per_layer() -> None:
+    # Qwen3-30B-A3B bf16 on one A100-80GB at batch 1: the routed experts' and dense weights at the base
+    # bandwidth efficiency, plus per layer the fused-MoE chain's fixed time and the dense per-layer launches
+    qwen = {"name": "m", "architecture": "Qwen3-30B-A3B", "variants": [{"name": "bf16", "weights": "x"}]}
+    p = _profile(model_spec=qwen, pool_spec={"name": "gpu", "accelerator": "A100-SXM-80GB", "gpus_per_node": 8,
+                                             "cost_per_gpu_hour": 2.0})
+    assert p.moe_layers == 48
+    experts = 3 * 2048 * 768 * 8 * 48 * 2  # 8 routed experts of 3 x hidden x 768, 48 layers, bf16
+    dense = p.weight_bytes_per_gpu * (1 - p.expert_weight_fraction)
+    memory_s = (experts + dense + p.kv_bytes_per_token_per_gpu) / (2039e9 * kernels.BASE_BANDWIDTH_EFFICIENCY)
+    fixed_s = throughput.STEP_OVERHEAD_S + 48 * (throughput.PER_LAYER_OVERHEAD_S + throughput.MOE_LAYER_KERNEL_S) \
+        + throughput.PER_SEQUENCE_OVERHEAD_S
+    assert throughput.step_time(p, decode_seqs=1) == pytest.approx(memory_s + fixed_s, rel=0.01)
+    assert _profile().moe_layers == 0  # dense Llama: no fused-MoE time
+
+
+def test_v0_engine_pays_more_per_running_sequence_than_v1() -> None:
+    stack = make_stack()
+    resolved = resolving.resolve(stack, stack.deployments[0])
+    v0 = throughput.profile(resolved, memory.VLLM_PROFILES["v0.6"])
+    v1 = throughput.profile(resolved)
+    assert v0.per_sequence_overhead_s == throughput.V0_PER_SEQUENCE_OVERHEAD_S
+    assert v1.per_sequence_overhead_s == throughput.PER_SEQUENCE_OVERHEAD_S
+    extra = throughput.step_time(v0, decode_seqs=64) - throughput.step_time(v1, decode_seqs=64)
+    assert extra == pytest.approx(64 * (throughput.V0_PER_SEQUENCE_OVERHEAD_S - throughput.PER_SEQUENCE_OVERHEAD_S))
 
 
 def test_pipeline_parallel_spreads_prefill_compute_not_decode_latency() -> None:
