@@ -21,13 +21,15 @@ from llmstack.capacity.profile import FittedTerms
 from llmstack.capacity.throughput import EngineProfile, LoadEstimate
 from llmstack.spec.models import WorkloadSpec
 
-TERMS = ("bandwidth_efficiency", "compute_efficiency", "step_overhead_s", "per_sequence_overhead_s", "api_server_s")
+TERMS = ("bandwidth_efficiency", "compute_efficiency", "step_overhead_s", "per_sequence_overhead_s", "api_server_s",
+         "busy_admission_s")
 BOUNDS = {
     "bandwidth_efficiency": (1e-3, 5.0),
     "compute_efficiency": (1e-3, 5.0),
     "step_overhead_s": (1e-5, 5.0),
     "per_sequence_overhead_s": (1e-7, 0.5),
     "api_server_s": (1e-4, 10.0),
+    "busy_admission_s": (1e-6, 5.0),
 }
 """Search box for each term (log-space); wide enough for a 2-core CPU engine and an 8-GPU node."""
 
@@ -35,6 +37,15 @@ PRIOR_WEIGHT = 0.1
 """Each term also pays PRIOR_WEIGHT x log(value / the model's default): the sweep's three kinds of
 measurement do not pin five terms apart (bandwidth and step overhead both set the decode step), so
 without this the fit trades them for implausible pairs that predict unseen levels badly."""
+
+UNANCHORED = frozenset({"busy_admission_s"})
+"""Terms without that pull: busy_admission_s's default only says "negligible on a GPU host", and the
+contrast of one client (an idle engine at every arrival) with several pins it by itself."""
+
+
+SECOND_START_FACTORS = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 100.0])
+"""The fit also starts from the defaults times these and keeps the better result: a term whose default
+is negligible (busy_admission_s, 0.1 ms) has no slope there, and the search would never move it."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +96,13 @@ def fit(base: EngineProfile, observations: Sequence[Observation]) -> FittedTerms
     start = np.clip(np.log([getattr(base, t) for t in TERMS]), lows + 1e-9, highs - 1e-9)
 
     prior = np.log([getattr(base, t) for t in TERMS])
+    weights = np.array([0.0 if t in UNANCHORED else PRIOR_WEIGHT for t in TERMS])
 
     def objective(x: np.ndarray) -> list[float]:
-        return residuals(with_terms(base, np.exp(x)), observations) + list(PRIOR_WEIGHT * (x - prior))
+        return residuals(with_terms(base, np.exp(x)), observations) + list(weights * (x - prior))
 
-    result = least_squares(objective, start, bounds=(lows, highs), diff_step=0.05, max_nfev=400)
-    values = dict(zip(TERMS, (float(v) for v in np.exp(result.x)), strict=True))
+    results = [least_squares(objective, x0, bounds=(lows, highs), diff_step=0.05, max_nfev=400)
+               for x0 in (start, np.clip(start + np.log(SECOND_START_FACTORS), lows + 1e-9, highs - 1e-9))]
+    best = min(results, key=lambda r: float(r.cost))
+    values = dict(zip(TERMS, (float(v) for v in np.exp(best.x)), strict=True))
     return FittedTerms(**values)

@@ -44,6 +44,8 @@ class FittedTerms(BaseModel):
     step_overhead_s: float = Field(ge=0)
     per_sequence_overhead_s: float = Field(ge=0)
     api_server_s: float = Field(ge=0)
+    busy_admission_s: float = Field(default=0.0, ge=0, description=(
+        "extra TTFT of a request that arrives while the engine is busy (absent in version-1 files: 0)"))
 
 
 class LevelResult(BaseModel):

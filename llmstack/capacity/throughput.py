@@ -52,6 +52,13 @@ API_SERVER_S = 0.008
 """Client-side TTFT beyond the engine: HTTP, tokenizing, chat template, first SSE chunk (vLLM's API
 server process on a GPU host; the 2-core CPU engine here measured ~140 ms, see vllm-cpu.md)."""
 
+BUSY_ADMISSION_S = 1e-4
+"""Extra time to first token of a request that arrives while the engine is busy with others, beyond
+waiting for the step in progress: the EngineCore takes new requests in (and sends first tokens out)
+on threads that share the GIL with its busy step loop. Negligible on a GPU host (the default); the
+2-core CPU engine measured about 15 ms (client TTFT 8.5 ms with one client, 24 ms each with two or
+four independent clients; calibrate fits it)."""
+
 API_SERVER_PER_TOKEN_S = 5e-5
 """API-server CPU time per streamed output token (detokenize, SSE chunk): the server is one process, so at
 utilisation u = output tokens/s x this, its fixed time is stretched to API_SERVER_S / (1 - u)."""
@@ -102,6 +109,7 @@ class EngineProfile:
     step_overhead_s: float = STEP_OVERHEAD_S
     per_sequence_overhead_s: float = PER_SEQUENCE_OVERHEAD_S
     api_server_s: float = API_SERVER_S
+    busy_admission_s: float = BUSY_ADMISSION_S
     calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
 
 
@@ -134,7 +142,7 @@ def calibrated(base: EngineProfile, resolved: ResolvedDeployment, prof: calibrat
     updates: dict[str, object] = dict(
         bandwidth_efficiency=t.bandwidth_efficiency, compute_efficiency=t.compute_efficiency,
         step_overhead_s=t.step_overhead_s, per_sequence_overhead_s=t.per_sequence_overhead_s,
-        api_server_s=t.api_server_s, calibrated_from=source)
+        api_server_s=t.api_server_s, busy_admission_s=t.busy_admission_s, calibrated_from=source)
     if prof.kv_cache_tokens:
         updates["kv_cache_tokens"] = prof.kv_cache_tokens
     if prof.block_size:
@@ -369,6 +377,21 @@ def _api_time(p: EngineProfile, output_tokens_per_s: float) -> float:
     return p.api_server_s / (1 - busy)
 
 
+def _admission(p: EngineProfile, busy_share: float) -> float:
+    """Mean busy-engine admission delay when ``busy_share`` of the requests share the engine with others.
+
+    On the CPU engine both requests of two sent together waited it (TTFT about 20 ms each, one alone
+    8.5 ms), so every request of a closed loop of two or more clients counts as sharing.
+    """
+    return p.busy_admission_s * busy_share
+
+
+def _api_queue(api_s: float, group: int) -> float:
+    """Mean wait at the API server of ``group`` requests that arrive together: it is one process, so it
+    takes them one after another (the k-th waits k - 1 times ``api_s``)."""
+    return api_s * (max(1, group) - 1) / 2
+
+
 @dataclass(frozen=True)
 class _Steady:
     tpot_s: float
@@ -378,7 +401,7 @@ class _Steady:
 
 
 def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, group: int = 1,
-            others: float = 1.0) -> _Steady:
+            others: float = 1.0, busy_share: float | None = None) -> _Steady:
     """TPOT and client TTFT at request rate ``rps`` with ``batch`` sequences decoding.
 
     Requests arrive in groups of ``group`` (1: independent arrivals). Steps per second k satisfy
@@ -389,6 +412,8 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     chunk holding its prompt's end (on average half-way through the group's service, plus one chunk).
     ``others``: the share of prefills that fall into a request's decode phase and of arrivals that
     find the engine busy ((k - 1) / k with k groups in a closed loop; 1 for open-loop arrivals).
+    ``busy_share``: the share of requests that pay :data:`BUSY_ADMISSION_S` (None: open-loop Poisson
+    arrivals, which find at least one of ``batch`` decoding sequences with probability 1 - exp(-batch)).
     """
     groups_per_s = rps / group
     busy = others * groups_per_s * _prefill_extra(p, workload, batch, group)
@@ -401,7 +426,9 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
         return _Steady(tpot, math.inf, math.inf, 1.0)
     chunks = len(prefill_chunks(p, workload.prompt_tokens * group, max(0, round(batch))))
     member = service * (chunks + 1) / (2 * chunks)
-    base = _api_time(p, rps * workload.output_tokens) + others * tpot / 2 + member
+    api = _api_time(p, rps * workload.output_tokens)
+    shared = 1 - math.exp(-batch) if busy_share is None else busy_share
+    base = api + _api_queue(api, group) + others * tpot / 2 + member + _admission(p, shared)
     mean_wait = others * rho * service / (2 * (1 - rho))
     tail = 1 - TTFT_QUEUE_PERCENTILE
     p95_wait = MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho) if rho > tail else 0.0
@@ -456,7 +483,8 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
     batch = 1.0
     groups = active / group
     others = (groups - 1) / groups
-    steady = _steady(p, workload, rps, batch, group, others)
+    shared = 1.0 if active > 1 else 0.0
+    steady = _steady(p, workload, rps, batch, group, others, shared)
     for _ in range(60):
         if math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s):
             decode_share = (workload.output_tokens - 1) * steady.tpot_s
@@ -466,7 +494,7 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
             rps = 0.5 * rps + 0.5 * active / e2e
         else:
             rps *= 0.8
-        steady = _steady(p, workload, rps, batch, group, others)
+        steady = _steady(p, workload, rps, batch, group, others, shared)
     return rps, steady, batch
 
 
@@ -512,7 +540,8 @@ def _first_wave_ttft(p: EngineProfile, workload: WorkloadSpec, clients: int) -> 
     """Mean client TTFT of ``clients`` requests sent at the same moment to an idle replica."""
     service = prefill_time(p, workload.prompt_tokens, prompts=clients)
     chunks = len(prefill_chunks(p, workload.prompt_tokens * clients))
-    return p.api_server_s + service * (chunks + 1) / (2 * chunks)
+    api = p.api_server_s + _api_queue(p.api_server_s, clients) + _admission(p, 1.0 if clients > 1 else 0.0)
+    return api + service * (chunks + 1) / (2 * chunks)
 
 
 def estimate_batch(p: EngineProfile, workload: WorkloadSpec, batch: int) -> LoadEstimate:

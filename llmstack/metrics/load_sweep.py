@@ -2,7 +2,10 @@
 
 For each concurrency level C, C clients send streaming ``/v1/completions`` requests back to back
 (``max_tokens`` = the output length, ``ignore_eos`` so every request generates exactly that many)
-until the level's request count is done. Per request the client records TTFT (first content
+until the level's request count is done. Each client first sends one untimed request together with
+the others: that opens its connection (on the 2-core CPU engine the first wave's TTFT was about
+10 ms longer than the next waves', the API server accepting C connections) and starts the level
+in step, as the model's synchronised closed loop assumes. Per request the client records TTFT (first content
 chunk) and TPOT ((end - first token) / (tokens - 1)), as ``vllm bench serve`` does; the engine's
 ``/metrics`` supply the KV-cache facts (``vllm:cache_config_info``). Unreachable endpoints and
 endpoints that are not OpenAI-compatible raise one :class:`LlmstackError` each.
@@ -136,6 +139,8 @@ async def _level(endpoint: str, payload: dict[str, object], clients: int, reques
 
     limits = httpx.Limits(max_connections=clients + 4)
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
+        # one untimed request per client first: opening C connections is not the engine's time
+        await asyncio.gather(*(_one(client, url, payload) for _ in range(clients)))
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(clients)))
         return timings, time.perf_counter() - started
