@@ -52,6 +52,12 @@ API_SERVER_S = 0.008
 """Client-side TTFT beyond the engine: HTTP, tokenizing, chat template, first SSE chunk (vLLM's API
 server process on a GPU host; the 2-core CPU engine here measured ~140 ms, see vllm-cpu.md)."""
 
+API_SERVER_SERIAL_S = API_SERVER_S
+"""The part of :data:`API_SERVER_S` that is CPU time of the API server's one process (tokenizing,
+building the request, the first SSE chunk): requests that arrive together wait for it one after
+another. By default all of it; calibrate fits it apart (on the loaded 2-core host part of the
+one-client TTFT was scheduling delay, which does not queue)."""
+
 BUSY_ADMISSION_S = 1e-4
 """Extra time to first token of a request that arrives while the engine is busy with others, beyond
 waiting for the step in progress: the EngineCore takes new requests in (and sends first tokens out)
@@ -109,6 +115,7 @@ class EngineProfile:
     step_overhead_s: float = STEP_OVERHEAD_S
     per_sequence_overhead_s: float = PER_SEQUENCE_OVERHEAD_S
     api_server_s: float = API_SERVER_S
+    api_server_serial_s: float = API_SERVER_SERIAL_S
     busy_admission_s: float = BUSY_ADMISSION_S
     calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
 
@@ -143,6 +150,8 @@ def calibrated(base: EngineProfile, resolved: ResolvedDeployment, prof: calibrat
         bandwidth_efficiency=t.bandwidth_efficiency, compute_efficiency=t.compute_efficiency,
         step_overhead_s=t.step_overhead_s, per_sequence_overhead_s=t.per_sequence_overhead_s,
         api_server_s=t.api_server_s, busy_admission_s=t.busy_admission_s, calibrated_from=source)
+    if t.api_server_serial_s is not None:
+        updates["api_server_serial_s"] = t.api_server_serial_s
     if prof.kv_cache_tokens:
         updates["kv_cache_tokens"] = prof.kv_cache_tokens
     if prof.block_size:
@@ -386,10 +395,11 @@ def _admission(p: EngineProfile, busy_share: float) -> float:
     return p.busy_admission_s * busy_share
 
 
-def _api_queue(api_s: float, group: int) -> float:
+def _api_queue(p: EngineProfile, group: int, stretch: float = 1.0) -> float:
     """Mean wait at the API server of ``group`` requests that arrive together: it is one process, so it
-    takes them one after another (the k-th waits k - 1 times ``api_s``)."""
-    return api_s * (max(1, group) - 1) / 2
+    takes them one after another (the k-th waits k - 1 times its serial time, ``stretch``-ed by the
+    server's streaming load)."""
+    return p.api_server_serial_s * stretch * (max(1, group) - 1) / 2
 
 
 @dataclass(frozen=True)
@@ -428,7 +438,8 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     member = service * (chunks + 1) / (2 * chunks)
     api = _api_time(p, rps * workload.output_tokens)
     shared = 1 - math.exp(-batch) if busy_share is None else busy_share
-    base = api + _api_queue(api, group) + others * tpot / 2 + member + _admission(p, shared)
+    stretch = api / p.api_server_s if p.api_server_s > 0 else 1.0
+    base = api + _api_queue(p, group, stretch) + others * tpot / 2 + member + _admission(p, shared)
     mean_wait = others * rho * service / (2 * (1 - rho))
     tail = 1 - TTFT_QUEUE_PERCENTILE
     p95_wait = MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho) if rho > tail else 0.0
@@ -540,7 +551,7 @@ def _first_wave_ttft(p: EngineProfile, workload: WorkloadSpec, clients: int) -> 
     """Mean client TTFT of ``clients`` requests sent at the same moment to an idle replica."""
     service = prefill_time(p, workload.prompt_tokens, prompts=clients)
     chunks = len(prefill_chunks(p, workload.prompt_tokens * clients))
-    api = p.api_server_s + _api_queue(p.api_server_s, clients) + _admission(p, 1.0 if clients > 1 else 0.0)
+    api = p.api_server_s + _api_queue(p, clients) + _admission(p, 1.0 if clients > 1 else 0.0)
     return api + service * (chunks + 1) / (2 * chunks)
 
 

@@ -75,15 +75,19 @@ def probe(endpoint: str, model: str) -> list[str]:
 
 
 def parse_cache_facts(text: str) -> CacheFacts:
-    """``num_gpu_blocks`` and ``block_size`` from vLLM's ``vllm:cache_config_info`` labels (pure)."""
-    for family in text_string_to_metric_families(text):
-        if family.name != "vllm:cache_config_info":
-            continue
-        for sample in family.samples:
-            labels = sample.labels
-            blocks, size = labels.get("num_gpu_blocks"), labels.get("block_size")
-            if blocks and size and blocks.isdigit() and size.isdigit():
-                return CacheFacts(int(blocks), int(size))
+    """``num_gpu_blocks`` and ``block_size`` from vLLM's ``vllm:cache_config_info`` labels (pure); none
+    when ``text`` is not a Prometheus exposition (an endpoint without ``/metrics`` may answer anything)."""
+    try:
+        for family in text_string_to_metric_families(text):
+            if family.name != "vllm:cache_config_info":
+                continue
+            for sample in family.samples:
+                labels = sample.labels
+                blocks, size = labels.get("num_gpu_blocks"), labels.get("block_size")
+                if blocks and size and blocks.isdigit() and size.isdigit():
+                    return CacheFacts(int(blocks), int(size))
+    except ValueError:
+        pass
     return CacheFacts(None, None)
 
 
@@ -107,8 +111,9 @@ async def _one(client: httpx.AsyncClient, url: str, payload: dict[str, object]) 
     usage: dict[str, int] = {}
     async with client.stream("POST", url, json=payload) as reply:
         if reply.status_code != 200:
-            body = (await reply.aread()).decode(errors="replace")[:200]
-            raise LlmstackError(f"{url} answered {reply.status_code}: {body}", path="--endpoint")
+            body = " ".join((await reply.aread()).decode(errors="replace").split())[:200]
+            raise LlmstackError(f"{url} answered {reply.status_code}: {body}", path="--endpoint",
+                                hint="point --endpoint at a vLLM (or other OpenAI-compatible) server")
         async for line in reply.aiter_lines():
             if not line.startswith("data:") or line.strip() == "data: [DONE]":
                 continue
@@ -120,6 +125,9 @@ async def _one(client: httpx.AsyncClient, url: str, payload: dict[str, object]) 
                 if first is None:
                     first = time.perf_counter()
     end = time.perf_counter()
+    if chunks == 0:
+        raise LlmstackError(f"{url} answered 200 without a stream of completion chunks (server-sent 'data:' "
+                            "events with choices): not an OpenAI-compatible streaming endpoint", path="--endpoint")
     out = int(usage.get("completion_tokens") or chunks)
     ttft = (first or end) - start
     return Timing(ttft, (end - (first or end)) / max(1, out - 1), int(usage.get("prompt_tokens") or 0), out)

@@ -63,10 +63,10 @@ def test_profile_predicts_held_out_concurrency_of_the_real_engine(vllm_engine: V
                                                                  tmp_path: Path) -> None:
     stack = load_spec(engine_spec)
     resolved = resolve(stack, stack.deployments[0])
-    # five interleaved rounds of 48 requests a level (every level whole waves), median per level: the
-    # 2-core host is shared and its load drifts (single rounds under load missed by 2-10x)
+    # seven interleaved rounds of 48 requests a level (whole waves at every level), median per level: the
+    # 2-core host is shared and its load drifts (single rounds under load were off by up to 10x)
     result = calibrating.calibrate(vllm_engine.url, vllm_engine.config.served_model_names[0], resolved,
-                                   [1, 2, 4, 6, 8], [2, 6], 48, 64, 24, rounds=5)
+                                   [1, 2, 4, 6, 8], [2, 6], 48, 64, 24, rounds=7)
     out = tmp_path / "cpu-profile.yaml"
     out.write_text(calibration.to_yaml(result))
     table = "\n".join(f"C={lv.concurrency} fit={lv.used_in_fit} tput {lv.measured_output_tokens_per_s:.1f}/"
