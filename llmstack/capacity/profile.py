@@ -47,6 +47,8 @@ class FittedTerms(BaseModel):
     api_server_s: float = Field(ge=0)
     api_server_serial_s: float | None = Field(default=None, ge=0, description=(
         "the API server's time that requests arriving together queue for (absent: all of api_server_s)"))
+    api_server_per_token_s: float | None = Field(default=None, ge=0, description=(
+        "the API server's time per streamed token (absent: the model's default)"))
     busy_admission_s: float = Field(default=0.0, ge=0, description=(
         "extra TTFT of a request that arrives while the engine is busy (absent in version-1 files: 0)"))
 

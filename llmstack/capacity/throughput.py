@@ -63,11 +63,13 @@ BUSY_ADMISSION_S = 1e-4
 waiting for the step in progress: the EngineCore takes new requests in (and sends first tokens out)
 on threads that share the GIL with its busy step loop. Negligible on a GPU host (the default); the
 2-core CPU engine measured about 15 ms (client TTFT 8.5 ms with one client, 24 ms each with two or
-four independent clients; calibrate fits it)."""
+four independent clients, equal prompts) and calibrate fitted 4.7-10 ms (unique prompts)."""
 
 API_SERVER_PER_TOKEN_S = 5e-5
 """API-server CPU time per streamed output token (detokenize, SSE chunk): the server is one process, so at
-utilisation u = output tokens/s x this, its fixed time is stretched to API_SERVER_S / (1 - u)."""
+utilisation u = output tokens/s x this, its fixed time is stretched to API_SERVER_S / (1 - u); and it
+streams a step's tokens one by one, so a client sees a step no sooner than batch x this (the ceiling
+of output tokens/s is 1 / this; calibrate fits it)."""
 
 ALLREDUCE_LATENCY_S = {"nvlink": 6e-6, "xgmi": 12e-6, "ici": 8e-6, "pcie": 15e-6, "other": 15e-6}
 """Latency of one small all-reduce between two TP ranks, by interconnect (vLLM custom all-reduce on NVLink;
@@ -117,6 +119,7 @@ class EngineProfile:
     api_server_s: float = API_SERVER_S
     api_server_serial_s: float = API_SERVER_SERIAL_S
     busy_admission_s: float = BUSY_ADMISSION_S
+    api_server_per_token_s: float = API_SERVER_PER_TOKEN_S
     calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
 
 
@@ -150,6 +153,8 @@ def calibrated(base: EngineProfile, resolved: ResolvedDeployment, prof: calibrat
         bandwidth_efficiency=t.bandwidth_efficiency, compute_efficiency=t.compute_efficiency,
         step_overhead_s=t.step_overhead_s, per_sequence_overhead_s=t.per_sequence_overhead_s,
         api_server_s=t.api_server_s, busy_admission_s=t.busy_admission_s, calibrated_from=source)
+    if t.api_server_per_token_s is not None:
+        updates["api_server_per_token_s"] = t.api_server_per_token_s
     if t.api_server_serial_s is not None:
         updates["api_server_serial_s"] = t.api_server_serial_s
     if prof.kv_cache_tokens:
@@ -382,7 +387,7 @@ def _prefill_extra(p: EngineProfile, workload: WorkloadSpec, batch: float, group
 
 def _api_time(p: EngineProfile, output_tokens_per_s: float) -> float:
     """The API server's fixed time, stretched by its own utilisation from streaming tokens."""
-    busy = min(0.95, output_tokens_per_s * API_SERVER_PER_TOKEN_S)
+    busy = min(0.95, output_tokens_per_s * p.api_server_per_token_s)
     return p.api_server_s / (1 - busy)
 
 
@@ -429,7 +434,7 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     busy = others * groups_per_s * _prefill_extra(p, workload, batch, group)
     if busy >= 1:
         return _Steady(math.inf, math.inf, math.inf, 1.0)
-    tpot = _decode_step(p, workload, batch) / (1 - busy)
+    tpot = max(_decode_step(p, workload, batch) / (1 - busy), max(1.0, batch) * p.api_server_per_token_s)
     service = _prefill_service(p, workload, batch, group)
     rho = groups_per_s * service
     if rho >= 1:

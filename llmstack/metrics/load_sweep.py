@@ -3,11 +3,11 @@
 For each concurrency level C, C clients send streaming ``/v1/completions`` requests back to back
 (``max_tokens`` = the output length, ``ignore_eos`` so every request generates exactly that many;
 every prompt unique, so vLLM's prefix cache does not skip its prefill) until the level's request
-count is done. Each client first sends one untimed request together with
-the others: that opens its connection (on the 2-core CPU engine the first wave's TTFT was about
-10 ms longer than the next waves', the API server accepting C connections) and starts the level
-in step, as the model's synchronised closed loop assumes. Per request the client records TTFT (first content
-chunk) and TPOT ((end - first token) / (tokens - 1)), as ``vllm bench serve`` does; the engine's
+count is done. Each client first sends one untimed request together with the others: that opens
+its connection (on the 2-core CPU engine the first wave's TTFT was about 10 ms longer than the
+next waves', the API server accepting C connections) and starts the level in step, as the model's
+synchronised closed loop assumes. Per request the client records TTFT (first content chunk) and
+TPOT ((end - first token) / (tokens - 1)), as ``vllm bench serve`` does; the engine's
 ``/metrics`` supply the KV-cache facts (``vllm:cache_config_info``). Unreachable endpoints and
 endpoints that are not OpenAI-compatible raise one :class:`LlmstackError` each.
 """
