@@ -72,14 +72,14 @@ def resolved_for(row: dict[str, Any], architectures: list[dict[str, Any]]) -> Re
 def predict(row: dict[str, Any], architectures: list[dict[str, Any]]) -> dict[str, float]:
     """The model's value for every kind the row measured."""
     resolved = resolved_for(row, architectures)
-    graphs = bool(row.get("cuda_graphs_in_profile", True))
+    vllm = memory.VLLM_PROFILES[row.get("vllm_profile", "current")]
     d = resolved.deployment
     mem = memory.breakdown(resolved.architecture, resolved.variant, resolved.accelerator, d.engine,
-                           d.tensor_parallel, d.pipeline_parallel, graphs)
+                           d.tensor_parallel, d.pipeline_parallel, vllm)
     out: dict[str, float] = {"kv_cache_tokens": float(mem.kv_cache_tokens), "fits": float(mem.fits)}
     load_spec = row.get("load")
     if load_spec:
-        profile = throughput.profile(resolved, graphs)
+        profile = throughput.profile(resolved, vllm)
         workload = WorkloadSpec(prompt_tokens=load_spec["prompt_tokens"], output_tokens=load_spec["output_tokens"])
         if "batch" in load_spec:
             est = throughput.estimate_batch(profile, workload, int(load_spec["batch"]))

@@ -20,7 +20,7 @@ tests/engine/test_calibrate_engine.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -89,17 +89,29 @@ def _log_ratio(predicted: float, measured: float) -> float:
     return math.log(predicted / measured)
 
 
-def residuals(p: EngineProfile, observations: Sequence[Observation]) -> list[float]:
+Predictor = Callable[[EngineProfile, Observation], LoadEstimate]
+"""The model's estimate of one observed level: :func:`predict` (a synchronised sweep) or
+:func:`predict_steady` (history from a live deployment)."""
+
+
+def predict_steady(p: EngineProfile, obs: Observation) -> LoadEstimate:
+    """Steady state of ``obs.concurrency`` requests in flight, arrivals not synchronised (live traffic)."""
+    workload = WorkloadSpec(prompt_tokens=max(1, round(obs.prompt_tokens)),
+                            output_tokens=max(2, round(obs.output_tokens)))
+    return throughput.estimate_concurrency(p, workload, obs.concurrency)
+
+
+def residuals(p: EngineProfile, observations: Sequence[Observation], predictor: Predictor = predict) -> list[float]:
     out: list[float] = []
     for obs in observations:
-        est = predict(p, obs)
+        est = predictor(p, obs)
         out += [_log_ratio(est.output_tokens_per_s, obs.output_tokens_per_s),
                 _log_ratio(est.ttft_mean_s, obs.ttft_mean_s),
                 _log_ratio(est.tpot_s, obs.tpot_mean_s)]
     return out
 
 
-def fit(base: EngineProfile, observations: Sequence[Observation]) -> FittedTerms:
+def fit(base: EngineProfile, observations: Sequence[Observation], predictor: Predictor = predict) -> FittedTerms:
     """The terms that make ``base`` reproduce ``observations`` best (least squares on log errors)."""
     if not observations:
         raise ValueError("nothing to fit: no observations")
@@ -111,7 +123,7 @@ def fit(base: EngineProfile, observations: Sequence[Observation]) -> FittedTerms
     weights = np.array([0.0 if t in UNANCHORED else PRIOR_WEIGHT for t in TERMS])
 
     def objective(x: np.ndarray) -> list[float]:
-        return residuals(with_terms(base, np.exp(x)), observations) + list(weights * (x - prior))
+        return residuals(with_terms(base, np.exp(x)), observations, predictor) + list(weights * (x - prior))
 
     results = [least_squares(objective, x0, bounds=(lows, highs), diff_step=0.05, max_nfev=400)
                for x0 in (start, np.clip(start + np.log(SECOND_START_FACTORS), lows + 1e-9, highs - 1e-9))]

@@ -11,6 +11,11 @@ forward pass of ``max_num_batched_tokens`` tokens plus a dummy sampler run over 
 rows of logits, the non-torch allocations made meanwhile (cuBLAS, NCCL, custom all-reduce) and
 the CUDA-graph pool; everything left becomes KV-cache blocks of ``block_size`` tokens. vLLM logs
 the result as "GPU KV cache size: N tokens" and "Maximum concurrency for L tokens per request".
+
+Older release lines differ in what the profile counts (VLLM_PROFILES: the dummy sampler's path, logits
+rows, CUDA graphs); the validation table (benchmarks/validation) compares each published measurement with
+the line it came from. On NVSwitch Hopper/Blackwell boards NCCL's NVLink SHARP buffers (NVLS_*) are
+non-torch memory once TP > 2.
 """
 
 from __future__ import annotations
@@ -47,6 +52,27 @@ NON_TORCH_TP_BYTES = 0.8 * GIB
 """Extra non-torch memory per GPU once TP or PP > 1: NCCL channel buffers and vLLM's custom all-reduce
 IPC buffers (vLLM logs 0.6-1.5 GiB ``non_torch_memory`` at TP 2-8)."""
 
+NVLS_BYTES_PER_RANK = 301989888
+"""NCCL's NVLink SHARP (NVLS) buffer per peer of a communicator, on every GPU of it: NCCL logs
+"NVLS comm ... nHeads 8 buffSize 4194304 memSize 2097152 nvlsPerRankSize 301989888 nvlsTotalSize 2415919104"
+(vllm-project/vllm#9699, 8 x H200, vLLM 0.6.3): each GPU holds nvlsPerRankSize x nHeads, one head per rank,
+allocated outside PyTorch (so in vLLM's non-torch memory). Assumed the same per rank at 4 ranks (same channel
+count on the same GPU generation)."""
+
+NVLS_COMMUNICATORS = 2
+"""NCCL communicators per TP group that set NVLS buffers up: vLLM's PyNcclCommunicator and torch.distributed's
+NCCL device group (its all-gather of the logits runs in the profile pass). vllm#9699 measured it end to end:
+Llama-3.1-405B TP8 on 8 x H200 had 17595 GPU blocks with NVLS and 227xx with NCCL_NVLS_ENABLE=0, i.e. about
+5,100 blocks x 0.98 MiB = 5.0 GiB per GPU, close to 2 x 2.25 GiB."""
+
+NVLS_MIN_RANKS = 3
+"""NCCL enables NVLS only for more than 2 GPUs (vllm#9699: "NVLS is only enabled for n > 2 GPUs, in H100 and
+above platforms")."""
+
+NVSWITCH_MIN_NVLINK_GB_S = 900
+"""NVLS needs the NVSwitch fabric of HGX/DGX boards (NVLink 4 at 900 GB/s and up: H100/H200 SXM, B200);
+PCIe cards and NVLink-bridge pairs (H100 NVL, 600 GB/s) have no multicast switch."""
+
 CUDA_GRAPH_BYTES = 0.35 * GIB
 """CUDA-graph pool that vLLM (>= 0.21) estimates in profiling and keeps out of the KV cache (decode graphs for the
 default capture sizes; vLLM logs ``Graph capturing finished ... took 0.3-0.6 GiB`` for 7-70B models)."""
@@ -63,10 +89,53 @@ ACTIVATION_VALUES_PER_TOKEN_INTERMEDIATE = 3
 """See ACTIVATION_VALUES_PER_TOKEN_HIDDEN."""
 
 SAMPLER_BYTES_PER_LOGIT = 8
-"""Bytes per (sequence, vocab entry) alive in vLLM's dummy sampler run over max_num_seqs rows: float32
-logits and one float32 temporary of the same size (probabilities). The vocab is gathered whole on the
-rank that samples. (A top-k/top-p sort would add 12 more; vLLM's FlashInfer sampler avoids it, and
-the tuning rows do not support the larger value.)"""
+"""Bytes per (sequence, vocab entry) alive in the dummy sampler run of vLLM >= 0.21 (and of 0.8-0.20 builds
+with FlashInfer's sampler): bf16 logits from compute_logits, their float32 copy, and FlashInfer's (or 0.3x's
+Triton) top-k/top-p kernel, which keeps no vocab-sized temporaries. The vocab is gathered whole on every rank."""
+
+SORT_SAMPLER_BYTES_PER_LOGIT = 28
+"""Bytes per (sequence, vocab entry) at the peak of the PyTorch-native top-k/top-p path that vLLM's dummy
+sampler run takes without FlashInfer (V0's Sampler._apply_top_k_top_p always; V1 0.8-0.20 builds without
+FlashInfer, e.g. the pip wheels of 0.8-0.10, which did not depend on it and log "FlashInfer is not
+available. Falling back to the PyTorch-native implementation of top-p & top-k sampling"): bf16 logits 2 +
+float32 logits 4 + sorted values 4 + int64 sort indices 8 + top-k mask 1 + softmax of the sorted logits 4 +
+top-p mask 1 + the scattered result 4. The dummy run sets top_k = vocab - 1 and top_p < 1
+(vllm/v1/worker/gpu_model_runner.py _dummy_sampler_run; apply_top_k_top_p in
+vllm/v1/sample/ops/topk_topp_sampler.py, read in the installed 0.32 source: sort, gather, masks, softmax,
+cumsum, scatter)."""
+
+BF16_LOGIT_BYTES = 2
+"""V1 0.7.x ran no dummy sampler: its profile_run computed bf16 logits for every one of the
+max_num_batched_tokens profiled tokens ("logits = self.model.compute_logits(hidden_states, None) ...
+TODO(woosuk): Consider the memory usage of the sampler", vllm/v1/worker/gpu_model_runner.py, Jan 2025)."""
+
+
+@dataclass(frozen=True)
+class VllmProfile:
+    """How one vLLM release line's start-up profile counts memory before it sizes the KV cache."""
+
+    name: str
+    sampler_bytes_per_logit: float
+    logits_for_every_token: bool
+    cuda_graphs_in_profile: bool
+
+
+VLLM_PROFILES: dict[str, VllmProfile] = {
+    # V0 (<= 0.6.x): dummy sampler run over max_num_seqs sequences, always the PyTorch sort path; CUDA graphs
+    # captured after the KV cache, in the 1 - gpu_memory_utilization headroom
+    "v0.6": VllmProfile("v0.6", SORT_SAMPLER_BYTES_PER_LOGIT, False, False),
+    # V1 0.7.x: logits of every profiled token, no sampler run
+    "v1-0.7": VllmProfile("v1-0.7", BF16_LOGIT_BYTES, True, False),
+    # V1 0.8-0.20 without FlashInfer (e.g. the 0.8-0.10 pip wheels, which did not depend on it)
+    "v1-native-sampler": VllmProfile("v1-native-sampler", SORT_SAMPLER_BYTES_PER_LOGIT, False, False),
+    # V1 0.8-0.20 with FlashInfer installed (the vllm-openai docker image)
+    "v1-flashinfer-sampler": VllmProfile("v1-flashinfer-sampler", SAMPLER_BYTES_PER_LOGIT, False, False),
+    # V1 >= 0.21: CUDA-graph memory profiled before the KV cache is sized (eugr/spark-vllm-docker#396)
+    "current": VllmProfile("current", SAMPLER_BYTES_PER_LOGIT, False, True),
+}
+"""The release lines whose start-up profile the memory model reproduces; ``current`` is what plan uses."""
+
+CURRENT = VLLM_PROFILES["current"]
 
 MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN = 3
 """fused_moe's intermediate caches per routed token (token x top-k): cache1 (2 x I / TP), cache2 (I / TP) in
@@ -225,11 +294,13 @@ def default_max_num_batched_tokens(accelerator: AcceleratorSpec) -> int:
     return 2048
 
 
-def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, tensor_parallel: int) -> float:
-    """Peak activation of vLLM's profile run: a ``tokens``-token forward pass, then the dummy sampler run.
+def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, tensor_parallel: int,
+                     vllm: VllmProfile = CURRENT) -> float:
+    """Peak activation of vLLM's profile run: a ``tokens``-token forward pass, then the logits and sampler.
 
     For MoE the MLP term is fused_moe's workspace for ``tokens x top-k`` routed tokens (chunked), not the
-    experts' total width.
+    experts' total width. The logits stage has one row per dummy request (``min(tokens, max_num_seqs)``), or
+    one per profiled token in V1 0.7.
     """
     hidden = ACTIVATION_VALUES_PER_TOKEN_HIDDEN * arch.hidden_size
     width = arch.intermediate_size / tensor_parallel
@@ -239,14 +310,32 @@ def activation_bytes(arch: ArchitectureSpec, tokens: int, max_num_seqs: int, ten
         routed = min(tokens, FUSED_MOE_CHUNK_TOKENS) * arch.moe.experts_per_token
         mlp = routed * (MOE_WORKSPACE_VALUES_PER_ROUTED_TOKEN * width + arch.hidden_size)
     forward = (tokens * hidden + mlp) * BF16_BYTES
-    sampler = max_num_seqs * arch.vocab_size * SAMPLER_BYTES_PER_LOGIT
+    rows = tokens if vllm.logits_for_every_token else min(tokens, max_num_seqs)
+    sampler = rows * arch.vocab_size * vllm.sampler_bytes_per_logit
     return max(forward, sampler)
 
 
-def runtime_bytes(tensor_parallel: int, pipeline_parallel: int) -> tuple[float, float]:
-    """(non-torch, CUDA-graph) bytes per GPU; both grow once the replica spans GPUs."""
+def supports_nvls(accelerator: AcceleratorSpec) -> bool:
+    """NVIDIA SM >= 9.0 on an NVSwitch fabric: NCCL sets NVLink SHARP buffers up there."""
+    cc = accelerator.compute_capability_tuple
+    return (accelerator.vendor == "nvidia" and accelerator.interconnect == "nvlink" and cc is not None
+            and cc >= (9, 0) and accelerator.interconnect_gb_s >= NVSWITCH_MIN_NVLINK_GB_S)
+
+
+def nvls_bytes(accelerator: AcceleratorSpec, tensor_parallel: int) -> float:
+    """NCCL's NVLS buffers per GPU of a TP group (0 where NCCL does not enable NVLS)."""
+    if tensor_parallel < NVLS_MIN_RANKS or not supports_nvls(accelerator):
+        return 0.0
+    return float(NVLS_COMMUNICATORS * NVLS_BYTES_PER_RANK * tensor_parallel)
+
+
+def runtime_bytes(tensor_parallel: int, pipeline_parallel: int,
+                  accelerator: AcceleratorSpec | None = None) -> tuple[float, float]:
+    """(non-torch, CUDA-graph) bytes per GPU; both grow once the replica spans GPUs (NVLS buffers on NVSwitch)."""
     multi = tensor_parallel * pipeline_parallel > 1
     non_torch = NON_TORCH_BYTES + (NON_TORCH_TP_BYTES if multi else 0.0)
+    if accelerator is not None:
+        non_torch += nvls_bytes(accelerator, tensor_parallel)
     graphs = CUDA_GRAPH_BYTES + (CUDA_GRAPH_TP_BYTES if tensor_parallel > 1 else 0.0)
     return non_torch, graphs
 
@@ -265,22 +354,20 @@ def breakdown(
     engine: EngineOptions,
     tensor_parallel: int = 1,
     pipeline_parallel: int = 1,
-    cuda_graphs_in_profile: bool = True,
+    vllm: VllmProfile = CURRENT,
 ) -> MemoryBreakdown:
     """Per-GPU memory of one replica and the KV cache that is left (vLLM V1's start-up profile).
 
-    ``cuda_graphs_in_profile``: vLLM >= 0.21 profiles CUDA-graph memory before sizing the KV cache
-    (eugr/spark-vllm-docker#396: "CUDA-graph memory profiling (default since v0.21)"); older versions
-    captured graphs afterwards, in the 1 - gpu_memory_utilization headroom. The validation table
-    passes False for measurements from older versions.
+    ``vllm``: which release line's profile to reproduce (VLLM_PROFILES); plan and the simulator use
+    ``current``, the validation table the line each published measurement came from.
     """
     fmt = weight_format(variant, accelerator)
     weights = weights_bytes(arch, fmt, variant.sparsity) / (tensor_parallel * pipeline_parallel)
     max_num_seqs = engine.max_num_seqs or default_max_num_seqs(accelerator)
     batched = engine.max_num_batched_tokens or default_max_num_batched_tokens(accelerator)
-    activations = activation_bytes(arch, batched, max_num_seqs, tensor_parallel)
-    non_torch, graphs = runtime_bytes(tensor_parallel, pipeline_parallel)
-    if not cuda_graphs_in_profile:
+    activations = activation_bytes(arch, batched, max_num_seqs, tensor_parallel, vllm)
+    non_torch, graphs = runtime_bytes(tensor_parallel, pipeline_parallel, accelerator)
+    if not vllm.cuda_graphs_in_profile:
         graphs = 0.0
     gpu = cuda_total_bytes(accelerator)
     usable = gpu * engine.gpu_memory_utilization

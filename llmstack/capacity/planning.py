@@ -16,6 +16,7 @@ from llmstack.capacity import memory, throughput, validity
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import DeploymentSpec, SloSpec, StackSpec, WorkloadSpec
 from llmstack.spec.resolving import ResolvedDeployment, resolve
+from llmstack.spec.scaling import Shape
 
 GIB = memory.GIB
 TP_CHOICES = (1, 2, 4, 8, 16)
@@ -90,7 +91,7 @@ class _AtLoad:
 
 
 def _meets(est: throughput.LoadEstimate, slo: SloSpec) -> bool:
-    return est.ttft_p95_s * 1000 <= slo.ttft_p95_ms and est.tpot_s * 1000 <= slo.tpot_p95_ms
+    return est.ttft_p95_s * 1000 <= slo.ttft_p95_ms and est.tpot_tail_s * 1000 <= slo.tpot_p95_ms
 
 
 def at_concurrency(prof: throughput.EngineProfile, workload: WorkloadSpec, clients: int, slo: SloSpec,
@@ -137,7 +138,8 @@ def _size(resolved: ResolvedDeployment, prof: throughput.EngineProfile, workload
         served = max(1e-9, est.output_tokens_per_s) * at.replicas * 3600
         fits = _meets(est, d.slo)
         reason = (f"{at.replicas} x {gpus} GPU(s) on {resolved.pool.name} serve {concurrency} clients: TTFT p95 "
-                  f"{est.ttft_p95_s * 1e3:.0f} ms (SLO {d.slo.ttft_p95_ms:.0f}), TPOT {est.tpot_s * 1e3:.1f} ms "
+                  f"{est.ttft_p95_s * 1e3:.0f} ms (SLO {d.slo.ttft_p95_ms:.0f}), "
+                  f"TPOT {'p95' if est.tpot_p95_s else 'mean'} {est.tpot_tail_s * 1e3:.1f} ms "
                   f"(SLO {d.slo.tpot_p95_ms:.0f})")
     else:
         replicas = max(1, math.ceil(workload.requests_per_s / sustainable - 1e-9))
@@ -204,22 +206,30 @@ def evaluate(stack: StackSpec, resolved: ResolvedDeployment, workload: WorkloadS
     )
 
 
-def candidates(stack: StackSpec, d: DeploymentSpec) -> Iterator[tuple[ResolvedDeployment, bool]]:
-    """The declared option first, then every other variant x pool x TP (PP kept as declared)."""
-    yield resolve(stack, d), True
-    seen = {(d.variant, d.pool, d.tensor_parallel)}
-    model = stack.model(d.model)
-    for variant in model.variants:
+def shapes(stack: StackSpec, d: DeploymentSpec) -> Iterator[Shape]:
+    """Every shape ``d`` could run as: the declared one first, then every other variant x pool x TP.
+
+    The one generator of alternatives: the planner evaluates these and the policy engine moves only
+    between them. TP stays inside a node (NVLink/PCIe; only PP crosses nodes) and the replica's
+    GPUs (TP x the declared PP) fit the pool.
+    """
+    declared = Shape(d.variant, d.pool, d.tensor_parallel)
+    yield declared
+    for variant in stack.model(d.model).variants:
         for pool in stack.pools:
             for tp in TP_CHOICES:
-                # TP stays inside a node (NVLink/PCIe); only PP crosses nodes
-                if tp > pool.gpus_per_node or tp * d.pipeline_parallel > pool.max_gpus:
+                shape = Shape(variant.name, pool.name, tp)
+                if tp > pool.gpus_per_node or tp * d.pipeline_parallel > pool.max_gpus or shape == declared:
                     continue
-                key = (variant.name, pool.name, tp)
-                if key in seen:
-                    continue
-                seen.add(key)
-                yield resolve(stack, d, pool=pool.name, variant=variant.name, tensor_parallel=tp), False
+                yield shape
+
+
+def candidates(stack: StackSpec, d: DeploymentSpec) -> Iterator[tuple[ResolvedDeployment, bool]]:
+    """Each of :func:`shapes` resolved, and whether it is the declared one (PP kept as declared)."""
+    for shape in shapes(stack, d):
+        declared = shape == Shape(d.variant, d.pool, d.tensor_parallel)
+        yield resolve(stack, d, pool=shape.pool, variant=shape.variant, tensor_parallel=shape.tensor_parallel), \
+            declared
 
 
 def plan(stack: StackSpec, demand: Demand | None = None, deployment: str | None = None,

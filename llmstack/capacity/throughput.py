@@ -87,6 +87,29 @@ TTFT_QUEUE_PERCENTILE = 0.95
 MD1_WAIT_FACTOR = 0.5
 """Deterministic service halves M/M/1 waiting times (Pollaczek-Khinchine)."""
 
+def slot_wait_p95_s(slots: int, batch: float, decode_s: float, tail: float = 0.05) -> float:
+    """95th-percentile wait for a batch slot: the engine runs at most ``slots`` sequences (``max_num_seqs``
+    or what the KV cache holds), each for ``decode_s``; with ``batch`` of them busy on average under
+    Poisson arrivals that is an M/M/c queue (Erlang C): a request waits with probability ``C`` and then
+    ``Exp((slots - batch) / decode_s)``, so ``P(W > t) = C exp(-(slots - batch) t / decode_s)``.
+    Near a full batch this wait, not the prefill queue, is what makes TTFT p95 run away."""
+    if slots <= 0 or batch >= slots:
+        return math.inf
+    erlang_b = 1.0
+    for k in range(1, slots + 1):
+        erlang_b = batch * erlang_b / (k + batch * erlang_b)
+    waits = slots * erlang_b / (slots - batch * (1 - erlang_b))
+    if waits <= tail:
+        return 0.0
+    return decode_s / (slots - batch) * math.log(waits / tail)
+
+
+TPOT_BATCH_Z = 1.645
+"""The open loop's TPOT p95: the requests decoding at once under Poisson arrivals are Poisson-distributed
+(M/G/inf), so the batch a request decodes in exceeds ``mean + 1.645 sqrt(mean)`` about 5 % of the time;
+TPOT p95 is the step time at that batch (capped at the largest batch). The SLO's ``tpot_p95_ms`` is
+checked against it, not against the mean TPOT."""
+
 
 @dataclass(frozen=True)
 class EngineProfile:
@@ -123,9 +146,9 @@ class EngineProfile:
     calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
 
 
-def profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
+def profile(resolved: ResolvedDeployment, vllm: memory.VllmProfile = memory.CURRENT) -> EngineProfile:
     """The engine profile of a resolved deployment, with its calibrated profile's terms if it names one."""
-    base = model_profile(resolved, cuda_graphs_in_profile)
+    base = model_profile(resolved, vllm)
     path = resolved.deployment.profile
     if path is None:
         return base
@@ -166,15 +189,14 @@ def calibrated(base: EngineProfile, resolved: ResolvedDeployment, prof: calibrat
     return replace(base, **updates)  # type: ignore[arg-type]
 
 
-def model_profile(resolved: ResolvedDeployment, cuda_graphs_in_profile: bool = True) -> EngineProfile:
-    """The engine profile of a resolved deployment from the model alone (``cuda_graphs_in_profile``:
-    see memory.breakdown)."""
+def model_profile(resolved: ResolvedDeployment, vllm: memory.VllmProfile = memory.CURRENT) -> EngineProfile:
+    """The engine profile of a resolved deployment from the model alone (``vllm``: the vLLM release line
+    whose start-up profile sizes the KV cache, see memory.breakdown)."""
     arch, accel, variant = resolved.architecture, resolved.accelerator, resolved.variant
     d = resolved.deployment
     fmt = memory.weight_format(variant, accel)
     eff = kernels.efficiency(fmt.label, accel)
-    mem = memory.breakdown(arch, variant, accel, d.engine, d.tensor_parallel, d.pipeline_parallel,
-                           cuda_graphs_in_profile)
+    mem = memory.breakdown(arch, variant, accel, d.engine, d.tensor_parallel, d.pipeline_parallel, vllm)
     peak = {
         "bf16": accel.bf16_tflops,
         "fp8": accel.fp8_tflops or accel.bf16_tflops,
@@ -355,6 +377,13 @@ class LoadEstimate:
     ttft_mean_s: float = 0.0
     batch: float = 0.0  # sequences decoding at once
     output_tokens_per_s: float = 0.0
+    tpot_p95_s: float = 0.0
+    """TPOT p95 (open loop: :data:`TPOT_BATCH_Z`); 0: not estimated, use ``tpot_s``."""
+
+    @property
+    def tpot_tail_s(self) -> float:
+        """TPOT p95 where estimated, else the mean."""
+        return max(self.tpot_s, self.tpot_p95_s)
 
 
 def max_batch(p: EngineProfile, workload: WorkloadSpec) -> int:
@@ -416,7 +445,7 @@ class _Steady:
 
 
 def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, group: int = 1,
-            others: float = 1.0, busy_share: float | None = None) -> _Steady:
+            others: float = 1.0, phase_locked: float = 0.0, busy_share: float | None = None) -> _Steady:
     """TPOT and client TTFT at request rate ``rps`` with ``batch`` sequences decoding.
 
     Requests arrive in groups of ``group`` (1: independent arrivals). Steps per second k satisfy
@@ -427,6 +456,12 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     chunk holding its prompt's end (on average half-way through the group's service, plus one chunk).
     ``others``: the share of prefills that fall into a request's decode phase and of arrivals that
     find the engine busy ((k - 1) / k with k groups in a closed loop; 1 for open-loop arrivals).
+    ``phase_locked``: in a closed loop a request arrives the API server's time after the step that
+    finished its predecessor, early in the next step, so it waits that step's remainder
+    (max(TPOT / 2, TPOT - API time)) whenever other groups keep the engine decoding (the share
+    given, min(1, k - 1)); 0 keeps open-loop arrivals' random phase (half a step, ``others``).
+    The simulator's closed loop (:mod:`llmstack.sim.closed_loop`) shows it: at 2 clients the
+    wait is a whole step, not half (tests/sim/test_closed_loop.py).
     ``busy_share``: the share of requests that pay :data:`BUSY_ADMISSION_S` (None: open-loop Poisson
     arrivals, which find at least one of ``batch`` decoding sequences with probability 1 - exp(-batch)).
     """
@@ -444,7 +479,8 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     api = _api_time(p, rps * workload.output_tokens)
     shared = 1 - math.exp(-batch) if busy_share is None else busy_share
     stretch = api / p.api_server_s if p.api_server_s > 0 else 1.0
-    base = api + _api_queue(p, group, stretch) + others * tpot / 2 + member + _admission(p, shared)
+    step_wait = phase_locked * max(tpot / 2, tpot - api) if phase_locked else others * tpot / 2
+    base = api + _api_queue(p, group, stretch) + step_wait + member + _admission(p, shared)
     mean_wait = others * rho * service / (2 * (1 - rho))
     tail = 1 - TTFT_QUEUE_PERCENTILE
     p95_wait = MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho) if rho > tail else 0.0
@@ -479,8 +515,14 @@ def estimate_load(p: EngineProfile, workload: WorkloadSpec, rps: float) -> LoadE
         steady = _steady(p, workload, rps, batch)
     saturated = not math.isfinite(steady.ttft_p95_s)
     in_system = rps * (steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s)
-    return LoadEstimate(rps, in_system, steady.tpot_s, steady.ttft_p95_s, max(steady.rho, rps / cap), saturated,
-                        steady.ttft_mean_s, batch, rps * workload.output_tokens)
+    slots = max_batch(p, workload)
+    tail_batch = min(float(slots), batch + TPOT_BATCH_Z * math.sqrt(batch))
+    tpot_p95 = _steady(p, workload, rps, tail_batch).tpot_s if math.isfinite(steady.tpot_s) else math.inf
+    decode_s = (workload.output_tokens - 1) * steady.tpot_s
+    slot_wait = slot_wait_p95_s(slots, rps * decode_s, decode_s) if math.isfinite(decode_s) else math.inf
+    return LoadEstimate(rps, in_system, steady.tpot_s, steady.ttft_p95_s + slot_wait, max(steady.rho, rps / cap),
+                        saturated or not math.isfinite(slot_wait), steady.ttft_mean_s, batch,
+                        rps * workload.output_tokens, max(steady.tpot_s, tpot_p95))
 
 
 def arrival_group(p: EngineProfile, workload: WorkloadSpec, active: int) -> int:
@@ -499,8 +541,9 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
     batch = 1.0
     groups = active / group
     others = (groups - 1) / groups
+    locked = min(1.0, groups - 1)
     shared = 1.0 if active > 1 else 0.0
-    steady = _steady(p, workload, rps, batch, group, others, shared)
+    steady = _steady(p, workload, rps, batch, group, others, locked, shared)
     for _ in range(60):
         if math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s):
             decode_share = (workload.output_tokens - 1) * steady.tpot_s
@@ -510,7 +553,7 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
             rps = 0.5 * rps + 0.5 * active / e2e
         else:
             rps *= 0.8
-        steady = _steady(p, workload, rps, batch, group, others, shared)
+        steady = _steady(p, workload, rps, batch, group, others, locked, shared)
     return rps, steady, batch
 
 
@@ -587,7 +630,7 @@ def sustainable_rps(p: EngineProfile, workload: WorkloadSpec, slo: SloSpec) -> f
 
     def meets(rps: float) -> bool:
         est = estimate_load(p, workload, rps)
-        return est.ttft_p95_s * 1000 <= slo.ttft_p95_ms and est.tpot_s * 1000 <= slo.tpot_p95_ms
+        return est.ttft_p95_s * 1000 <= slo.ttft_p95_ms and est.tpot_tail_s * 1000 <= slo.tpot_p95_ms
 
     low, high = 0.0, cap
     if not meets(cap * 1e-4):

@@ -55,7 +55,7 @@ def calibrate(
         result = calibrating.calibrate(endpoint, model, resolved, levels, held, requests_per_level, prompt_tokens,
                                        output_tokens, progress=lambda n: bar.advance(task, n), rounds=rounds)
     atomic_write_text(out, calibration.to_yaml(result))
-    console.print(_table(result))
+    console.print(profile_table(result))
     t = result.terms
     console.print(f"fitted: bandwidth efficiency {t.bandwidth_efficiency:.3f}, compute efficiency "
                   f"{t.compute_efficiency:.3f}, step overhead {t.step_overhead_s * 1e3:.2f} ms, per sequence "
@@ -66,7 +66,8 @@ def calibrate(
     console.print(f"wrote {out}; name it as deployments\\[{deployment}].profile to use it", highlight=False)
 
 
-def _table(result: calibration.CalibratedProfile) -> Table:
+def profile_table(result: calibration.CalibratedProfile) -> Table:
+    """Measured vs fitted per level (assess --write-profile prints the same table)."""
     table = Table(title=f"calibration: {result.model} at {result.endpoint}")
     for column in ("C", "fit", "out tok/s", "fitted", "err", "TTFT ms", "fitted", "err", "TPOT ms", "fitted", "err"):
         table.add_column(column)

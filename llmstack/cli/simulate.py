@@ -147,6 +147,10 @@ def _notes(runs: list[replaying.Run]) -> list[str]:
     dropped = [f"{r.score.autoscaler} {r.score.dropped}" for r in runs if r.score.dropped]
     if dropped:
         notes.append(f"dropped (held past the router's hold timeout, never served, SLO misses): {', '.join(dropped)}")
+    for run in runs:
+        for move in run.score.moves:
+            notes.append(f"{run.score.autoscaler} moved at {move['t']:.0f} s: {move['from']} -> {move['to']} "
+                         f"({move['rule']}: {move['why']})")
     if any(r.score.unfinished for r in runs):
         notes.append("some requests never finished (no replica to serve them)")
     return notes

@@ -126,7 +126,7 @@ class Reconciler:
 
     def _scale_out(self, deployment: str, current: list[int], count: int) -> list[int]:
         added = add_replicas(self.fleets[deployment], count)
-        check = config.server_check(self._options())
+        check = config.server_check(self._options()) + haproxy.server_slots(self.stack, deployment).server_options
         for port in added:
             self.router.add_server(backend_name(deployment), config.server_name(deployment, port),
                                    f"{config.HOST}:{port}", check)

@@ -11,7 +11,7 @@ from llmstack.experiments.replay import Run
 
 
 def plot_runs(runs: Sequence[Run], path: str | Path) -> Path:
-    """Three stacked panels sharing the time axis: arrivals/s, replicas up, TTFT p95 (s) per run."""
+    """Three stacked panels sharing the time axis: arrivals/s, replicas up (moves marked), TTFT p95 (s) per run."""
     try:
         import matplotlib
     except ImportError as exc:
@@ -36,6 +36,10 @@ def plot_runs(runs: Sequence[Run], path: str | Path) -> Path:
         replicas.step(t, [p.replicas_up for p in run.result.timeline], where="post", label=label)
         ttft = [p.signals.get("ttft_p95", math.nan) for p in run.result.timeline]
         latency.plot(t, ttft, linewidth=0.8, label=run.score.autoscaler)
+        for move in run.result.moves:  # vertical and variant moves: where the new shape was asked for
+            replicas.axvline(move.t / 60, color="grey", linestyle=":", linewidth=0.8)
+            replicas.annotate(move.to_shape.label, (move.t / 60, 0), xycoords=("data", "axes fraction"),
+                              fontsize=7, rotation=90, va="bottom")
     latency.axhline(slo, color="red", linestyle="--", linewidth=0.8, label="TTFT SLO")
     latency.set_yscale("log")
     replicas.set_ylabel("replicas up")

@@ -34,10 +34,15 @@ from llmstack.spec.models import StackSpec, WorkloadSpec
 from llmstack.spec.resolving import resolve
 
 DURATION_S = 600.0
-TUNING_STACKS = ("l40s-8b-fp8", "h100-70b-fp8-tp2", "a100-8b-bf16")
-TUNING_TRACES = ("azure-conv", "diurnal-bursts")
-MATRIX_TRACES = ("azure-conv", "azure-code", "mooncake-conv", "diurnal-bursts", "flash-crowd")
-"""The default matrix (8 stacks x these 5); ``slow-ramp`` and ``idle-gaps`` run when asked (CPU budget)."""
+TUNING_STACKS = ("l40s-8b-fp8", "h100-70b-fp8-tp2", "a100-8b-bf16", "l4-8b-awq")
+TUNING_TRACES = ("azure-conv", "azure-code", "mooncake-conv", "diurnal-bursts", "flash-crowd")
+"""The cells the policy was changed while looking at: the first session tuned on the first three stacks x
+azure-conv and diurnal-bursts; the third session also looked into l4-8b-awq and the other three traces
+(flash-crowd, mooncake-conv, azure-code), so those cells joined the tuning set. ``slow-ramp`` and
+``idle-gaps`` were added to the matrix after the last change and never looked at."""
+MATRIX_TRACES = ("azure-conv", "azure-code", "mooncake-conv", "diurnal-bursts", "flash-crowd", "slow-ramp",
+                 "idle-gaps")
+"""The default matrix: 8 stacks x these 7 traces."""
 ORACLE_SEARCH_RUNS = 4
 """Fleet simulations of the oracle's per-interval search in the matrix (plus its constant and floor steps)."""
 BASELINES = ("hpa", "keda", "saturation")

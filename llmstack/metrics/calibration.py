@@ -34,10 +34,10 @@ def default_holdout(levels: Sequence[int]) -> list[int]:
 
 
 def level_results(profile: throughput.EngineProfile, observations: Sequence[Observation],
-                  holdout: Sequence[int]) -> list[LevelResult]:
+                  holdout: Sequence[int], predictor: fitting.Predictor = fitting.predict) -> list[LevelResult]:
     results = []
     for obs in observations:
-        est = fitting.predict(profile, obs)
+        est = predictor(profile, obs)
         results.append(LevelResult(
             concurrency=obs.concurrency, requests=obs.requests, prompt_tokens=round(obs.prompt_tokens, 1),
             output_tokens=round(obs.output_tokens, 1), used_in_fit=obs.concurrency not in holdout,

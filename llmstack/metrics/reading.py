@@ -38,8 +38,22 @@ class MetricsSource(Protocol):
     def query(self, expr: str) -> list[Sample]: ...
 
 
-def parse_answer(body: Any, where: str) -> list[Sample]:
-    """Samples of a decoded ``/api/v1/query`` answer; anything but a well-formed vector raises (pure)."""
+@dataclass(frozen=True)
+class Series:
+    """One series of a range-query answer: (timestamp, value) points in time order."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+class RangeSource(Protocol):
+    """Anything that evaluates a PromQL range query (``/api/v1/query_range``)."""
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]: ...
+
+
+def _result(body: Any, where: str, kind: str) -> list[Any]:
+    """The ``data.result`` list of a decoded answer of ``resultType`` ``kind``; anything else raises (pure)."""
     if not isinstance(body, dict):
         raise MetricsError(f"Prometheus at {where} answered {type(body).__name__}, not a JSON object")
     if body.get("status") != "success":
@@ -48,12 +62,33 @@ def parse_answer(body: Any, where: str) -> list[Sample]:
     data = body.get("data")
     if not isinstance(data, dict):
         raise MetricsError(f"Prometheus at {where} answered success without a `data` object")
-    if data.get("resultType") != "vector":
-        raise MetricsError(f"Prometheus at {where} answered resultType {data.get('resultType')!r}, not a vector")
+    if data.get("resultType") != kind:
+        raise MetricsError(f"Prometheus at {where} answered resultType {data.get('resultType')!r}, not a {kind}")
     result = data.get("result")
     if not isinstance(result, list):
-        raise MetricsError(f"Prometheus at {where} answered a vector whose result is {type(result).__name__}")
-    return parse_vector(result, f"Prometheus at {where}")
+        raise MetricsError(f"Prometheus at {where} answered a {kind} whose result is {type(result).__name__}")
+    return result
+
+
+def parse_answer(body: Any, where: str) -> list[Sample]:
+    """Samples of a decoded ``/api/v1/query`` answer; anything but a well-formed vector raises (pure)."""
+    return parse_vector(_result(body, where, "vector"), f"Prometheus at {where}")
+
+
+def parse_matrix_answer(body: Any, where: str) -> list[Series]:
+    """Series of a decoded ``/api/v1/query_range`` answer; anything but a well-formed matrix raises (pure)."""
+    out: list[Series] = []
+    for item in _result(body, where, "matrix"):
+        try:
+            labels = item.get("metric", {})
+            if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+                raise TypeError("labels are not a mapping of strings")
+            points = tuple((float(ts), float(raw)) for ts, raw in item["values"] if isinstance(raw, str))
+            out.append(Series(dict(labels), points))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise MetricsError(f"Prometheus at {where} answered an unexpected matrix item {str(item)[:200]}: "
+                               f"{exc}") from exc
+    return out
 
 
 def parse_vector(result: Iterable[Any], where: str = "Prometheus") -> list[Sample]:
@@ -110,10 +145,19 @@ class PrometheusReader:
             raise MetricsError(f"cannot read the CA bundle {self.verify}: {exc}", path="ca_file") from exc
 
     def query(self, expr: str) -> list[Sample]:
+        return parse_answer(self._get("/api/v1/query", {"query": expr}), self.url)
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+        """``expr`` evaluated every ``step`` seconds from ``start`` to ``end`` (Unix seconds)."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        return parse_matrix_answer(self._get("/api/v1/query_range", params), self.url)
+
+    def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        """The decoded JSON answer of ``GET path``; transport faults and HTTP errors raise."""
         import httpx
 
         try:
-            response = self._client.get("/api/v1/query", params={"query": expr})
+            response = self._client.get(path, params=dict(params))
         except httpx.TimeoutException as exc:
             raise MetricsError(f"Prometheus at {self.url} did not answer within {self.timeout_s:g} s",
                                hint="check its load or raise the timeout") from exc
@@ -125,9 +169,9 @@ class PrometheusReader:
                                hint="check the Prometheus URL and that Prometheus runs") from exc
         except httpx.HTTPError as exc:
             raise MetricsError(f"Prometheus at {self.url} failed: {type(exc).__name__}: {exc}") from exc
-        return self._samples(response)
+        return self._body(response)
 
-    def _samples(self, response: Any) -> list[Sample]:
+    def _body(self, response: Any) -> Any:
         try:
             body = response.json()
         except (ValueError, RecursionError):
@@ -137,7 +181,7 @@ class PrometheusReader:
             raise MetricsError(f"Prometheus at {self.url} answered HTTP {response.status_code}: {detail}")
         if body is None:
             raise MetricsError(f"Prometheus at {self.url} sent an answer that is not JSON")
-        return parse_answer(body, self.url)
+        return body
 
     def close(self) -> None:
         self._client.close()
@@ -260,6 +304,21 @@ def assemble(answers: Mapping[str, list[Sample]], expected: Mapping[str, int], n
             missing=tuple(missing), stale=age is not None and age > stale_after_s, implausible=tuple(implausible),
         )
     return out
+
+
+def snapshot_of(deployment: str, now: float, raw: Mapping[str, float], replicas_reporting: int,
+                replicas_expected: int, *, window: str = catalog.RATE_WINDOW,
+                signal_names: Iterable[str] | None = None) -> SignalSnapshot:
+    """A snapshot of readings taken elsewhere (the simulator's): the same split into values, NaN and
+    missing signals as a Prometheus cycle (:func:`assemble`), and the same value checks, so
+    ``required_signals`` and the implausible-data refusal act on it alike. ``signal_names``: the
+    signals the cycle asks for (default: every catalog signal)."""
+    names = list(signal_names) if signal_names is not None else list(catalog.by_name(window))
+    values, nan, missing = _split(raw, names)
+    return SignalSnapshot(
+        deployment=deployment, timestamp=now, window=window, values=values, replicas_reporting=replicas_reporting,
+        replicas_expected=replicas_expected, oldest_sample_age_s=0.0, nan=tuple(nan), missing=tuple(missing),
+        implausible=tuple(sanity.value_problems(values, replicas_expected)))
 
 
 def read_snapshots(source: MetricsSource, expected: Mapping[str, int], now: float, *,

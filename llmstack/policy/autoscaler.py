@@ -3,24 +3,28 @@
 The simulated fleet computes a signal snapshot (``Mapping[str, float]`` keyed by the
 signal names of :mod:`llmstack.catalog.signals`) every 15 s and asks
 ``desired_replicas(now_s, signals, current)``. :class:`PolicyAutoscaler` turns that into a
-:class:`~llmstack.metrics.reading.SignalSnapshot` (complete: the simulator knows every
-replica), runs the same :func:`llmstack.policy.deciding.evaluate` with the same guards and
-state, and answers the horizontal proposal. Vertical and variant proposals are recorded in
-``log`` but not acted on: the simulated fleet has one variant on one pool.
+:class:`~llmstack.metrics.reading.SignalSnapshot` with :func:`llmstack.metrics.reading.snapshot_of`
+(the split into values, NaN and missing signals and the value checks of a Prometheus cycle, so the
+data-quality refusals act in simulation too; every replica counted reports: the simulator knows
+them all), runs the same :func:`llmstack.policy.deciding.evaluate` with the same guards and
+state, and answers the horizontal proposal. A vertical or variant proposal that passed the
+guards is answered by the next ``desired_shape`` (asked at the same tick) as a
+:class:`~llmstack.spec.scaling.ShapeChange`, and the adapter decides from then on with the new
+shape in force (what ``llmstack:scaling`` would hold after the move). Every proposal is in ``log``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from llmstack.metrics.reading import SignalSnapshot
+from llmstack.metrics import reading
 from llmstack.policy import deciding
 from llmstack.policy.recommendation import Recommendation, settings_of
 from llmstack.policy.rules import Policy, load_policy
 from llmstack.policy.state import ScalingState, change_kinds
 from llmstack.spec.models import DeploymentSpec, StackSpec
+from llmstack.spec.scaling import Shape, ShapeChange
 
 
 class PolicyAutoscaler:
@@ -43,13 +47,14 @@ class PolicyAutoscaler:
         self.name = name or f"policy:{policy.name}"
         self.state = ScalingState()
         self.log: list[Recommendation] = []
+        self.setting = settings_of(stack)[self.deployment.name]
+        """The setting in force (replicas aside): the declared one until a move."""
+        self._engine_change: Recommendation | None = None
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
-        values = {k: float(v) for k, v in signals.items() if v is not None and math.isfinite(float(v))}
-        nan = tuple(k for k, v in signals.items() if v is not None and not math.isfinite(float(v))
-                    and not (k.endswith(("_p50", "_p95")) and values.get("request_rate", 0.0) == 0.0))
-        snap = SignalSnapshot(self.deployment.name, now_s, "sim", values, current, current, 0.0, nan=nan)
-        base = settings_of(self.stack)[self.deployment.name].with_(replicas=current)
+        raw = {k: float(v) for k, v in signals.items() if v is not None}
+        snap = reading.snapshot_of(self.deployment.name, now_s, raw, current, current)
+        base = self.setting.with_(replicas=current)
         only = self.stack.model_copy(update={"deployments": [self.deployment]})
         evaluation = deciding.evaluate({self.deployment.name: snap}, self.state, self.policy, only, now_s,
                                        {self.deployment.name: base})
@@ -59,9 +64,20 @@ class PolicyAutoscaler:
             self.log.append(rec)
             if rec.kind == "horizontal":
                 answer = rec.proposed.replicas
-                self.state = self.state.with_actions(
-                    [(rec.deployment, change_kinds(rec.kind, current, answer))], now_s)
+            else:
+                self._engine_change = rec
+            self.state = self.state.with_actions(
+                [(rec.deployment, change_kinds(rec.kind, current, rec.proposed.replicas))], now_s)
         return answer
+
+    def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
+        """The vertical or variant move this tick's evaluation kept (None: none)."""
+        self.setting = self.setting.with_shape(current)
+        rec, self._engine_change = self._engine_change, None
+        if rec is None or rec.proposed.shape == current:
+            return None
+        self.setting = self.setting.with_shape(rec.proposed.shape)
+        return ShapeChange(rec.proposed.shape, rec.rule, rec.reason)
 
 
 def policy_autoscaler(path: str, stack: StackSpec, deployment: str | DeploymentSpec) -> PolicyAutoscaler:

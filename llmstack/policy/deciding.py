@@ -30,7 +30,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from llmstack.capacity.planning import TP_CHOICES
+from llmstack.capacity import planning
 from llmstack.errors import LlmstackError
 from llmstack.metrics.reading import SignalSnapshot
 from llmstack.policy import forecasting, guards, zero
@@ -104,11 +104,11 @@ def _target(rule_target: float | None, fraction: float | None, signal: str,
 
 
 def demand_rps(values: Mapping[str, float], drain_s: float) -> float | None:
-    """Observed demand: completions per second plus the queue spread over ``drain_s``."""
+    """Observed demand: completions per second plus the waiting requests spread over ``drain_s``."""
     rate = values.get("request_rate")
     if rate is None:
         return None
-    return rate + values.get("queue_length", 0.0) / max(1.0, drain_s)
+    return rate + forecasting.waiting(values) / max(1.0, drain_s)
 
 
 @dataclass(frozen=True)
@@ -160,13 +160,13 @@ def _target_tracking_wishes(case: _Case) -> list[_Wish]:
     band = case.limits.tolerance
     wishes: list[_Wish] = []
     for rule in case.policy.horizontal.target_tracking:
-        value = case.values.get(rule.signal)
+        value = forecasting.waiting(case.values) if rule.signal == "queue_length" else case.values.get(rule.signal)
         target = _target(rule.target, rule.slo_fraction, rule.signal, case.deployment)
         if value is None or target is None:
             continue
         measured = value / max(1, ready) if rule.per_replica else value
         ratio = measured / target
-        queued = case.values.get("queue_length", 0.0) / max(1, ready) >= rule.min_queue_per_replica
+        queued = forecasting.waiting(case.values) / max(1, ready) >= rule.min_queue_per_replica
         if ratio > 1 + band and not queued:
             continue  # over target with nothing waiting: more replicas would not help, nor holding them
         if ratio > 1 + band:
@@ -205,15 +205,27 @@ def _threshold_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], di
     return wishes, holding
 
 
+def _planned_rps(case: _Case, utilization: float, min_saturation_share: float) -> tuple[float, str]:
+    """What the model-based rule plans one replica to serve, and why: its rate within the SLO x
+    ``utilization``, never under ``min_saturation_share`` of its saturation rate."""
+    within = case.sustainable_rps(case.current)
+    saturation = case.view.saturation_rps(case.deployment, case.current, case.load)
+    if min_saturation_share * saturation > within * utilization:
+        return min_saturation_share * saturation, (
+            f"{min_saturation_share:.0%} of its saturation rate {saturation:.2f}: within the SLO only "
+            f"{within:.2f}, the requests' own length")
+    return within * utilization, f"{utilization:.0%} of {within:.2f} within the SLO"
+
+
 def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
     """Demand a start-up ahead (arrivals, their rising trend, the backlog) over one replica's SLO rate."""
     rule = case.policy.horizontal.model_based
     if not rule.enabled or case.arrivals is None:
         return None
-    per_replica = case.sustainable_rps(case.current) * rule.utilization
+    per_replica, basis = _planned_rps(case, rule.utilization, rule.min_saturation_share)
     if per_replica <= 0:
         return None
-    backlog = case.values.get("queue_length", 0.0) / max(1.0, rule.queue_drain)
+    backlog = forecasting.waiting(case.values) / max(1.0, rule.queue_drain)
     demand = case.arrivals + backlog
     ahead = backlog + forecasting.forecast_rps(state, case.name, case.now, case.arrivals, rule.forecast_window,
                                                case.view.startup_s(case.deployment, case.current))
@@ -221,8 +233,7 @@ def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
     trend = f" rising to {ahead:.2f} a start-up ahead" if ahead > demand + 1e-6 else ""
     return _Wish(need, "model-based", "slo" if need > case.current.replicas else "cost",
                  f"demand {demand:.2f} req/s{trend} over {per_replica:.2f} req/s per replica "
-                 f"({rule.utilization:.0%} of {per_replica / rule.utilization:.2f} within the SLO, "
-                 f"{case.load.prompt_tokens}+{case.load.output_tokens} tokens)",
+                 f"({basis}, {case.load.prompt_tokens}+{case.load.output_tokens} tokens)",
                  ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate"))
 
 
@@ -257,41 +268,50 @@ def _pool_free_gpus(stack: StackSpec, current: Mapping[str, Setting], pool: str,
 
 def vertical_options(stack: StackSpec, deployment: DeploymentSpec, cur: Setting, current: Mapping[str, Setting],
                      view: CapacityView, min_kv_gain: float) -> list[Setting]:
-    """Settings with more KV cache per replica that fit and whose pool has room, cheapest first."""
+    """Settings with more KV cache per replica that fit and whose pool has room, cheapest first.
+
+    Only shapes of the planner's generator (:func:`llmstack.capacity.planning.shapes`: TP inside a
+    node) in the current variant, and only those that meet the SLO at low load for the declared
+    workload (the planner rejects the others).
+    """
     base_kv = view.profile(deployment, cur).kv_cache_tokens
     options: list[tuple[float, int, Setting]] = []
-    for pool in stack.pools:
-        for tp in TP_CHOICES:
-            option = cur.with_(pool=pool.name, tensor_parallel=tp)
-            if option == cur or tp * deployment.pipeline_parallel > pool.max_gpus:
-                continue
-            if not view.fits(deployment, option):
-                continue
-            kv = view.profile(deployment, option).kv_cache_tokens
-            if kv < min_kv_gain * base_kv:
-                continue
-            if _pool_free_gpus(stack, current, pool.name, deployment.name) < option.gpus(deployment):
-                continue
-            options.append((view.cost_per_hour(deployment, option), -kv, option))
+    for shape in planning.shapes(stack, deployment):
+        option = cur.with_(pool=shape.pool, tensor_parallel=shape.tensor_parallel)
+        if shape.variant != cur.variant or option == cur or not view.fits(deployment, option):
+            continue
+        kv = view.profile(deployment, option).kv_cache_tokens
+        if kv < min_kv_gain * base_kv or view.sustainable_rps(deployment, option, deployment.workload) <= 0:
+            continue
+        if _pool_free_gpus(stack, current, shape.pool, deployment.name) < option.gpus(deployment):
+            continue
+        options.append((view.cost_per_hour(deployment, option), -kv, option))
     return [option for _, _, option in sorted(options, key=lambda entry: (entry[0], entry[1]))]
+
+
+def variant_options(stack: StackSpec, deployment: DeploymentSpec, cur: Setting, view: CapacityView) -> list[Setting]:
+    """The other variants on the current pool and TP that the planner generates and accepts (they fit and
+    meet the SLO at low load for the declared workload), at or above the quality floor."""
+    quality = {v.name: v.quality for v in stack.model(deployment.model).variants}
+    options = [cur.with_(variant=shape.variant) for shape in planning.shapes(stack, deployment)
+               if shape.variant != cur.variant and quality[shape.variant] >= deployment.quality_floor
+               and (shape.pool, shape.tensor_parallel) == (cur.pool, cur.tensor_parallel)]
+    return [option for option in options if view.fits(deployment, option)
+            and view.sustainable_rps(deployment, option, deployment.workload) > 0]
 
 
 def _variant_choice(case: _Case, utilization: float) -> Setting | None:
     """The best variant to relieve pressure: fits, at or above the quality floor, sustains more."""
     deployment, cur = case.deployment, case.current
     now_rps = case.sustainable_rps(cur)
+    quality = {v.name: v.quality for v in case.stack.model(deployment.model).variants}
     best: tuple[int, float, float, Setting] | None = None
-    for variant in case.stack.model(deployment.model).variants:
-        if variant.name == cur.variant or variant.quality < deployment.quality_floor:
-            continue
-        option = cur.with_(variant=variant.name)
-        if not case.view.fits(deployment, option):
-            continue
+    for option in variant_options(case.stack, deployment, cur, case.view):
         rps = case.sustainable_rps(option)
         if rps <= now_rps * 1.1:
             continue
         need = math.ceil(case.demand / max(1e-9, rps * utilization))
-        key = (0 if need <= case.high else 1, -variant.quality, -rps, option)
+        key = (0 if need <= case.high else 1, -quality[option.variant], -rps, option)
         if best is None or key[:3] < best[:3]:
             best = key
     return None if best is None else best[3]
@@ -460,10 +480,18 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
     return recs, skips
 
 
+def _with_startup_window(limits: Guards, startup_s: float) -> Guards:
+    """``limits`` with the scale-in stabilization window at least ``stabilization_startups`` start-ups."""
+    window = limits.scale_in_window(startup_s)
+    return limits if window == limits.scale_in_stabilization else limits.model_copy(
+        update={"scale_in_stabilization": window})
+
+
 def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mapping[str, Setting], policy: Policy,
           stack: StackSpec, view: CapacityView, now: float, state: ScalingState) -> _Case:
     values = dict(snapshot.values)
-    limits = policy.guards_for(deployment.name)
+    limits = _with_startup_window(policy.guards_for(deployment.name), view.startup_s(deployment,
+                                                                                      settings[deployment.name]))
     low, high = _bounds(deployment, limits)
     scales_to_zero = low == 0
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0

@@ -1,9 +1,12 @@
 """Demand now and a start-up ahead, from the signals of this cycle and the ones before (pure).
 
-- **Arrivals.** ``request_rate`` counts completions, which a saturated fleet caps at its capacity;
-  requests that arrived but did not finish are in the system (waiting or running). So arrivals
-  over the last interval = completions + the growth of ``queue_length + running_requests``
-  (conservation of requests): a growing queue raises the estimate at once, the fast reaction.
+- **Arrivals.** The router counts them (``router_request_rate``: HAProxy's requests to the
+  deployment's backend, plus those its hold took in); that is the figure when the router's exporter
+  is scraped. Without it: ``request_rate`` counts completions, which a saturated fleet caps at its
+  capacity; requests that arrived but did not finish are in the system (waiting at the router or in
+  an engine, or running). So arrivals over the last interval = completions + the growth of
+  :func:`in_system` (conservation of requests): a growing queue raises the estimate at once, the
+  fast reaction.
 - **Demand** = arrivals + the queue spread over ``queue_drain`` (the backlog to work off).
 - **Forecast**: the arrivals' rising trend (least-squares slope over ``forecast_window``) times
   the replica start-up time, so capacity is requested a start-up ahead of the load. Only a rise is
@@ -20,15 +23,25 @@ IN_SYSTEM_SPAN_S = 60.0
 """Queue growth is measured against the oldest cycle within this span (the rates' 1-minute window)."""
 
 
+def waiting(values: Mapping[str, float]) -> float:
+    """Requests waiting anywhere: in the engines' queues (``queue_length``) and at the router
+    (``router_queue_length``: every server at its ``maxconn``, or held with none up)."""
+    return values.get("queue_length", 0.0) + values.get("router_queue_length", 0.0)
+
+
 def in_system(values: Mapping[str, float]) -> float:
-    return values.get("queue_length", 0.0) + values.get("running_requests", 0.0)
+    return waiting(values) + values.get("running_requests", 0.0)
 
 
 def arrivals_rps(values: Mapping[str, float], state: ScalingState, deployment: str, now: float) -> float | None:
-    """Completions per second plus the growth of the requests in the system since the oldest recent cycle."""
+    """The router's arrival rate when it is scraped, else completions per second plus the growth of the
+    requests in the system since the oldest recent cycle."""
     rate = values.get("request_rate")
     if rate is None:
         return None
+    routed = values.get("router_request_rate")
+    if routed is not None and routed == routed:  # NaN: no router series
+        return routed
     recent = [(t, n) for t, _, n in state.observed.get(deployment, ()) if 0 < now - t <= IN_SYSTEM_SPAN_S]
     if not recent:
         return rate

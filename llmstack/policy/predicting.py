@@ -81,6 +81,10 @@ class CapacityView:
         """Requests/s one replica of ``setting`` sustains within ``d``'s SLO."""
         return _sustainable(self.profile(d, setting), w.prompt_tokens, w.output_tokens, d.slo)
 
+    def saturation_rps(self, d: DeploymentSpec, setting: Setting, w: WorkloadSpec) -> float:
+        """Requests/s one replica of ``setting`` completes with a full batch (its throughput ceiling)."""
+        return throughput.saturation_rps(self.profile(d, setting), w)
+
     def ttft_p95_s(self, d: DeploymentSpec, setting: Setting, w: WorkloadSpec, demand: float) -> float:
         """Estimated TTFT p95 with ``demand`` requests/s spread over the setting's replicas."""
         if setting.replicas <= 0:

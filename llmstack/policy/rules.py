@@ -79,6 +79,11 @@ class ModelBased(Rule):
     min_request_rate: float = Field(default=0.0, ge=0)
     forecast_window: Duration = Field(default=120.0, description="fit the demand's rising trend over this "
                                       "and plan a replica start-up ahead (0: no forecast)")
+    min_saturation_share: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="plan a replica at no less than this share of its saturation rate: below about half, "
+                    "queueing adds under half a service time (M/D/1), so an SLO still missed there is the "
+                    "requests' own length, which more replicas do not shorten")
 
 
 class Horizontal(Rule):
@@ -119,7 +124,15 @@ class Guards(Rule):
     scale_out_cooldown: Duration = 60.0
     scale_in_cooldown: Duration = 300.0
     scale_in_stabilization: Duration = 300.0
+    stabilization_startups: float = Field(
+        default=0.0, ge=0,
+        description="the scale-in window is at least this many replica start-ups: capacity given back is "
+                    "not there again for a start-up, so a lull shorter than that is held through")
     budget_per_hour: float | None = Field(default=None, gt=0, description="default: the stack's budget_per_hour")
+
+    def scale_in_window(self, startup_s: float) -> float:
+        """The scale-in stabilization window for a deployment whose replicas take ``startup_s`` to start."""
+        return max(self.scale_in_stabilization, self.stabilization_startups * startup_s)
     min_replicas: int | None = Field(default=None, ge=0, description="default: each deployment's replicas.min")
     max_replicas: int | None = Field(default=None, ge=1, description="default: each deployment's replicas.max")
     max_actions_per_hour: int = Field(default=12, ge=1, description="per deployment, all kinds")

@@ -8,14 +8,15 @@ Names:
   ``ceil(current x metric / target)``, no change within the 0.1 tolerance, scale-up at most
   ``max(100 %, 4 pods)`` per period, scale-down to the highest recommendation of the last 300 s
   (the default stabilization window).
-- ``keda[:THRESHOLD]``: vLLM production-stack's KEDA ScaledObject on ``num_requests_waiting``,
-  threshold 5 per replica (an AverageValue target, so ``ceil(queue / 5)`` with HPA's tolerance);
+- ``keda[:THRESHOLD]``: vLLM production-stack's KEDA ScaledObject on ``num_requests_waiting``
+  (plus the router's queue: behind llmstack's router an engine holds at most ``max_num_seqs``, so
+  the rest wait there), threshold 5 per replica (an AverageValue target, so ``ceil(queue / 5)`` with HPA's tolerance);
   scale-down waits for a 360 s cooldown (the highest recommendation of the last 360 s). At zero
   replicas the engines export no queue, so (for ``replicas.min: 0``) it activates on the router's
   held requests (``router_queue_length``, the second trigger a scale-to-zero ScaledObject needs),
   one replica per ``THRESHOLD`` held, at least one.
 - ``saturation``: llm-d workload-variant-autoscaler style. A replica is saturated at >= 80 %
-  KV cache or >= 5 waiting requests; add one replica when the spare capacity (80 % minus KV
+  KV cache or >= 5 waiting requests (engine and router queues); add one replica when the spare capacity (80 % minus KV
   usage, or 5 minus the queue per replica) falls under 10 % KV or 3 queue slots; remove one
   only when the load spread over one fewer replica would not trigger a scale-up; hold while
   replicas are still starting or draining (one change at a time).
@@ -32,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from llmstack.sim.protocol import FromDeployment
+from llmstack.spec.scaling import Shape, ShapeChange
 
 HPA_TOLERANCE = 0.1
 HPA_SCALE_DOWN_WINDOW_S = 300.0
@@ -61,6 +63,9 @@ class Static:
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
         return self.replicas
+
+    def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
+        return None
 
 
 @dataclass
@@ -97,6 +102,13 @@ class Hpa(FromDeployment):
         return self.state.decide(now_s, current, None if util is None else util / self.target)
 
 
+def _waiting(signals: Mapping[str, float]) -> float | None:
+    """Requests waiting for a replica: in the engines (``num_requests_waiting``) and at the router, whose
+    servers take at most ``max_num_seqs`` each (:mod:`llmstack.sim.fleet`); None with no engine series."""
+    queue = _present(signals, "queue_length")
+    return None if queue is None else queue + (_present(signals, "router_queue_length") or 0.0)
+
+
 @dataclass
 class Keda(FromDeployment):
     threshold: float = KEDA_THRESHOLD
@@ -104,7 +116,7 @@ class Keda(FromDeployment):
     state: _Stabilized = field(default_factory=lambda: _Stabilized(KEDA_COOLDOWN_S))
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
-        queue = _present(signals, "queue_length")
+        queue = _waiting(signals)
         held = _present(signals, "router_queue_length")
         if current == 0 and queue is None and held:
             return self.state.decide(now_s, 0, None, raw=math.ceil(held / self.threshold))
@@ -125,7 +137,7 @@ class Saturation(FromDeployment):
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
         up = int(_present(signals, "replicas_up") or 0)
         kv = _present(signals, "kv_cache_usage")
-        queue = _present(signals, "queue_length")
+        queue = _waiting(signals)
         if up == 0 or kv is None or queue is None:
             return max(current, 1)
         if up != current:

@@ -14,12 +14,24 @@ KV cache holds) are rejected as vLLM does, and counted in :attr:`SimResult.rejec
 Requests that arrive while no replica is up are held at the router (FIFO, arrival time unchanged,
 so their TTFT includes the hold; the router's hold action, :mod:`llmstack.artifacts.haproxy_hold`)
 and dispatched when a replica becomes ready; one held longer than the hold timeout is dropped
-(never served, an SLO miss), as the router answers 503 when its hold runs out. Scale-to-zero
+(never served, an SLO miss), as the router answers 503 when its hold runs out. The same queue holds
+what arrives while every up replica already has ``max_num_seqs`` requests (the router's per-server
+``maxconn``, :func:`llmstack.artifacts.haproxy.build_haproxy_config`, with round-robin and
+least-request balancing): a replica that frees a slot, or a new one that becomes ready, takes the
+oldest waiting request, so added capacity serves the backlog at once instead of requests staying
+queued on the replicas that were up when they arrived; the queue's ``timeout queue`` is the hold
+timeout. Scale-to-zero
 (``replicas.min: 0``): a start while no replica is up or starting is a cold start
 (:attr:`SimResult.cold_starts`). The snapshot carries the
 router's signals even with no replica up (``router_queue_length``, ``router_request_rate``), the
 wake signal of a deployment at zero. The engines' TTFT and e2e histograms leave the hold out, as
 vLLM measures from the moment it receives a request.
+
+Vertical and variant moves (:mod:`llmstack.sim.moves`): when the autoscaler answers a new shape
+(variant, pool, TP), new replicas get that shape's engine (its step times, KV cache, start-up) and
+roll out as the deployment's update strategy does; old replicas keep serving until replaced, then
+drain. The count the autoscaler is asked about is the deployment's desired size, whichever shapes
+serve it meanwhile.
 """
 
 from __future__ import annotations
@@ -37,10 +49,12 @@ from llmstack.capacity.throughput import EngineProfile
 from llmstack.errors import LlmstackError
 from llmstack.sim import balancing
 from llmstack.sim.engine import Engine, SimRequest
+from llmstack.sim.moves import Move, Rollout, ShapeModel, shape_model
 from llmstack.sim.protocol import Autoscaler, histogram_quantile, vllm_buckets
 from llmstack.sim.traces import Trace
 from llmstack.spec.models import DeploymentSpec, PoolSpec, StackSpec
 from llmstack.spec.resolving import resolve
+from llmstack.spec.scaling import Shape, ShapeChange
 
 Balancer = Literal["round_robin", "least_request", "session_affinity", "prefix_hash"]
 """Every strategy a router can declare (``RouterStrategy``); the hash ones are in :mod:`.balancing`."""
@@ -64,6 +78,10 @@ class FleetConfig:
     max_drain_s: float = 3600.0
     """Give up this long after the last arrival if requests still wait with no replica to serve them."""
     hold_timeout_s: float | None = None
+    router_queue: bool = True
+    """The router sends each replica at most ``max_num_seqs`` requests and queues the rest (HAProxy
+    ``maxconn``; round-robin and least-request only, a hash strategy queues on the hashed replica);
+    False: every request goes to a replica at once and waits in its engine."""
     """How long the router holds a request while no replica is up before dropping it (default: the
     deployment's ``replicas.hold_timeout``, else 1.5x ``startup_delay_s``, as capacity.startup sizes it)."""
 
@@ -71,12 +89,13 @@ class FleetConfig:
 class Replica:
     """One simulated engine and its lifecycle."""
 
-    __slots__ = ("busy_history", "drain_s", "end", "engine", "index", "ready_s", "requested_s", "state",
+    __slots__ = ("busy_history", "drain_s", "end", "engine", "index", "ready_s", "requested_s", "shape", "state",
                  "stopped_s", "version")
 
-    def __init__(self, index: int, engine: Engine, requested_s: float, ready_s: float) -> None:
+    def __init__(self, index: int, engine: Engine, requested_s: float, ready_s: float, shape: ShapeModel) -> None:
         self.index = index
         self.engine = engine
+        self.shape = shape
         self.requested_s = requested_s
         self.ready_s = ready_s
         self.stopped_s: float | None = None
@@ -131,6 +150,12 @@ class SimResult:
     pool: PoolSpec
     end_s: float
     preemptions: int
+    replica_shapes: list[Shape]
+    """Per replica: the shape it ran as."""
+    shapes: Mapping[Shape, ShapeModel]
+    """Every shape the run used (the declared one first), with its GPUs per replica and pool."""
+    moves: list[Move]
+    """Vertical and variant moves, in order."""
     config: FleetConfig = field(default_factory=FleetConfig)
     held_s: Mapping[int, float] = field(default_factory=dict)
     """Request id -> seconds it was held at the router before a replica took it (held requests only)."""
@@ -145,20 +170,29 @@ class SimResult:
     @property
     def drain_gpu_hours(self) -> float:
         """GPU-hours replicas spent finishing their requests after a scale-in (the price of graceful drain)."""
-        return sum(self.replica_drain_seconds) * self.gpus_per_replica / 3600.0
+        return sum(seconds * self.shapes[shape].gpus_per_replica
+                   for seconds, shape in zip(self.replica_drain_seconds, self.replica_shapes, strict=True)) / 3600.0
 
     @property
     def finished(self) -> list[SimRequest]:
         return [r for r in self.requests if r.finish_s is not None]
 
     @property
+    def gpu_hours_by_shape(self) -> dict[Shape, float]:
+        """GPU-hours per shape: each replica's seconds times its shape's GPUs (TP x PP)."""
+        hours = dict.fromkeys(self.shapes, 0.0)
+        for seconds, shape in zip(self.replica_gpu_seconds, self.replica_shapes, strict=True):
+            hours[shape] += seconds * self.shapes[shape].gpus_per_replica / 3600.0
+        return hours
+
+    @property
     def gpu_hours(self) -> float:
-        return sum(self.replica_gpu_seconds) * self.gpus_per_replica / 3600.0
+        return sum(self.gpu_hours_by_shape.values())
 
     @property
     def cost(self) -> float:
-        """Dollars of the run: its GPU-hours at the pool's price."""
-        return self.pool.cost_per_hour(self.gpu_hours)
+        """Dollars of the run: each shape's GPU-hours at its pool's price."""
+        return sum(self.shapes[shape].pool.cost_per_hour(hours) for shape, hours in self.gpu_hours_by_shape.items())
 
 
 class _Window:
@@ -190,6 +224,15 @@ class Fleet:
         self.profile = throughput.profile(self.resolved)
         self.autoscaler = autoscaler
         self.config = config or FleetConfig()
+        declared = ShapeModel(Shape(spec.variant, spec.pool, spec.tensor_parallel), self.profile,
+                              spec.gpus_per_replica, self.resolved.pool, self.config.startup_delay_s)
+        self.shape = declared
+        """The shape new replicas get (the declared one until a move)."""
+        self.shapes: dict[Shape, ShapeModel] = {declared.shape: declared}
+        self.moves: list[Move] = []
+        self._replacing: list[tuple[Move, set[int]]] = []
+        """Per move: the replicas of other shapes it found, until each has stopped (then the move is done)."""
+        self.rollout = Rollout.of(spec)
         self.prefix_caching = (spec.engine.enable_prefix_caching if self.config.prefix_caching is None
                                else self.config.prefix_caching)
         self.replicas: list[Replica] = []
@@ -232,9 +275,10 @@ class Fleet:
         heapq.heappush(self.heap, (t, self._order, kind, replica.index, replica.version))
 
     def add_replica(self, now: float, *, ready: bool = False) -> Replica:
-        engine = Engine(self.profile, prefix_caching=self.prefix_caching)
-        delay = 0.0 if ready else self.config.startup_delay_s
-        replica = Replica(len(self.replicas), engine, now, now + delay)
+        shape = self.shape
+        engine = Engine(shape.profile, prefix_caching=self.prefix_caching)
+        delay = 0.0 if ready else shape.startup_s
+        replica = Replica(len(self.replicas), engine, now, now + delay, shape)
         self.replicas.append(replica)
         if delay <= 0:
             self._ready(replica, now)
@@ -247,13 +291,9 @@ class Fleet:
             return
         replica.state = "up"
         replica.busy_history.append((now, replica.busy_at(now)))
-        while self.backlog:
-            target = self._pick(self.backlog[0])
-            if target is None:
-                break
-            request = self.backlog.popleft()
-            self.held_s[request.id] = now - request.arrival_s
-            self._assign(request, target, now)
+        self._dispatch_backlog(now)
+        if replica.shape is self.shape and self._old_serving():
+            self._roll(now)
 
     def _expire(self, now: float) -> None:
         """Drop the held requests whose hold timeout has passed (the queue is in arrival order)."""
@@ -264,15 +304,31 @@ class Fleet:
     def _stop(self, replica: Replica, now: float) -> None:
         replica.state = "stopped"
         replica.stopped_s = now
+        for move, replaced in self._replacing:
+            replaced.discard(replica.index)
+            if not replaced and move.done_s is None:
+                move.done_s = now
+
+    def _drain(self, replica: Replica, now: float) -> None:
+        """Stop sending ``replica`` requests; it stops once it has finished the ones it holds."""
+        replica.state = "draining"
+        replica.drain_s = now
+        if not replica.engine.has_work and not replica.engine.busy:
+            self._stop(replica, now)
 
     def active(self) -> list[Replica]:
-        """Replicas counted as the deployment's size: starting or up (not draining)."""
-        return [r for r in self.replicas if r.state in ("starting", "up")]
+        """Replicas of the current shape counted as the deployment's size: starting or up (not draining)."""
+        return [r for r in self.replicas if r.state in ("starting", "up") and r.shape is self.shape]
+
+    def _old_serving(self) -> list[Replica]:
+        """Replicas of an earlier shape still taking requests (a move rolling out)."""
+        return [r for r in self.replicas if r.state == "up" and r.shape is not self.shape]
 
     def scale_to(self, target: int, now: float) -> None:
+        """Start or stop replicas of the current shape until ``target`` are starting or up."""
         current = self.active()
         if target > len(current):
-            if not current:  # nothing up or starting: a start from zero
+            if not any(r.state in ("starting", "up") for r in self.replicas):  # a start from zero
                 self.cold_starts += 1
             for _ in range(target - len(current)):
                 self.add_replica(now)
@@ -284,23 +340,53 @@ class Fleet:
                 if replica.state == "starting":
                     self._stop(replica, now)
                 else:
-                    replica.state = "draining"
-                    replica.drain_s = now
-                    if not replica.engine.has_work and not replica.engine.busy:
-                        self._stop(replica, now)
+                    self._drain(replica, now)
+
+    def _roll(self, now: float) -> None:
+        """Toward ``desired`` replicas of the current shape: old-shape replicas drain as new ones become ready."""
+        while True:
+            old = self._old_serving()
+            if not old:
+                self.scale_to(self.desired, now)
+                return
+            new_up = sum(1 for r in self.active() if r.state == "up")
+            new_target, drain = self.rollout.step(self.desired, len(old), new_up)
+            self.scale_to(new_target, now)
+            if drain == 0:
+                return
+            for replica in sorted(old, key=lambda r: (r.engine.in_flight, -r.index))[:drain]:
+                self._drain(replica, now)
+
+    def move_to(self, change: ShapeChange, now: float) -> None:
+        """New replicas get ``change.shape``; replicas of other shapes still starting are cancelled."""
+        if change.shape not in self.shapes:
+            self.shapes[change.shape] = shape_model(self.stack, self.spec, change.shape)
+        move = Move.of(now, self.shape.shape, change)
+        self.moves.append(move)
+        self.shape = self.shapes[change.shape]
+        replaced = {r.index for r in self.replicas if r.state != "stopped" and r.shape is not self.shape}
+        self._replacing.append((move, replaced))
+        for replica in self.replicas:
+            if replica.state == "starting" and replica.shape is not self.shape:
+                self._stop(replica, now)
+        if not replaced:
+            move.done_s = now
 
     # ------------------------------------------------------------ requests
 
     def _pick(self, request: SimRequest) -> Replica | None:
+        """The replica ``request`` goes to now; None: it waits at the router (none up, or all full)."""
         up = [r for r in self.replicas if r.state == "up"]
         if not up:
             return None
         if self.config.balancer in ("session_affinity", "prefix_hash"):
             return self._hash_pick(request, up)
+        queue = self.config.router_queue
         start = self._rr % len(up)
         self._rr += 1
         if self.config.balancer == "round_robin":
-            return up[start]
+            return next((r for r in (up[(start + i) % len(up)] for i in range(len(up)))
+                         if not queue or r.engine.in_flight < r.shape.profile.max_num_seqs), None)
         best = up[start]
         best_load = best.engine.in_flight
         for i in range(len(up)):
@@ -310,7 +396,17 @@ class Fleet:
                 best, best_load = r, load
                 if load == 0:
                     break
-        return best
+        return best if not queue or best_load < best.shape.profile.max_num_seqs else None
+
+    def _dispatch_backlog(self, now: float) -> None:
+        """Hand the router's oldest waiting requests to replicas with a free slot, in arrival order."""
+        while self.backlog:
+            target = self._pick(self.backlog[0])
+            if target is None:
+                return
+            request = self.backlog.popleft()
+            self.held_s[request.id] = now - request.arrival_s
+            self._assign(request, target, now)
 
     def _hash_pick(self, request: SimRequest, up: list[Replica]) -> Replica:
         prefix = self.config.balancer == "prefix_hash"
@@ -353,6 +449,8 @@ class Fleet:
             self.tpot_window.add(now, r.tpot_s)
             self.e2e_window.add(now, delivered - r.arrival_s - held.get(r.id, 0.0))
         self._start(replica, now)
+        if finished and self.backlog:
+            self._dispatch_backlog(now)
         if replica.state == "draining" and replica.end is None and not engine.has_work:
             self._stop(replica, now)
 
@@ -500,6 +598,7 @@ class Fleet:
             requests=requests, rejected_over_context=rejected, skipped_rows=trace.skipped_rows,
             timeline=self.timeline, scale_events=self.scale_events,
             replica_gpu_seconds=[r.gpu_seconds(end) for r in self.replicas],
+            replica_shapes=[r.shape.shape for r in self.replicas], shapes=dict(self.shapes), moves=list(self.moves),
             gpus_per_replica=self.spec.gpus_per_replica, pool=self.resolved.pool,
             end_s=end, preemptions=sum(r.engine.preemptions for r in self.replicas), config=self.config,
             held_s=dict(self.held_s), dropped=self.dropped, cold_starts=self.cold_starts,
@@ -518,16 +617,20 @@ class Fleet:
             if replica.engine.busy:
                 replica.engine.advance_to(now)
         signals = self.signals(now)
-        current = len(self.active())
+        current = self.desired
         wanted = self.autoscaler.desired_replicas(now, signals, current)
+        change = self.autoscaler.desired_shape(now, self.shape.shape)
+        if change is not None and change.shape != self.shape.shape:
+            self.move_to(change, now)
         target = self._clamp(wanted)
         if target != current:
             self.scale_events.append(ScaleEvent(now, current, target))
-            self.scale_to(target, now)
         self.desired = target
+        self._roll(now)
         up = sum(1 for r in self.replicas if r.state == "up")
+        total = sum(1 for r in self.replicas if r.state in ("starting", "up"))
         self.timeline.append(TimelinePoint(now, self.arrivals_since_tick / self.config.interval_s, up,
-                                           len(self.active()), target, signals))
+                                           total, target, signals))
         self.arrivals_since_tick = 0
 
 

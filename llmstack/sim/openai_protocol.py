@@ -13,7 +13,8 @@ against a running CPU engine (tests/contract/):
   ``stream_options.include_usage``, in its own chunk with ``choices: []``;
 - ``max_tokens`` is clipped to what the context leaves (finish ``length``); a prompt longer than
   the context is 400; without ``max_tokens`` a chat reply ends by itself (finish ``stop``) after
-  ``NATURAL_REPLY_TOKENS`` tokens, a completion after vLLM's default 16 (finish ``length``);
+  a length drawn around ``NATURAL_REPLY_TOKENS`` tokens (the traces' spread), a completion
+  after vLLM's default 16 (finish ``length``);
 - prompt tokens are counted after the chat template (Llama 3's: a BOS, a header per message and
   the assistant header), at 4 characters per text token and 1 per special token;
 - generated text is a deterministic word sequence (greedy: seeded by the prompt; sampled: by
@@ -31,10 +32,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llmstack.sim import lengths
+
 COMPLETION_DEFAULT_MAX_TOKENS = 16
 """vLLM's ``CompletionRequest.max_tokens`` default."""
 NATURAL_REPLY_TOKENS = 128
-"""A chat reply without ``max_tokens`` ends by itself (the model's end-of-turn token) after this many tokens."""
+"""A chat reply without ``max_tokens`` ends by itself (the model's end-of-turn token) after a length drawn from
+the traces' output-length spread (:mod:`llmstack.sim.lengths`) around this mean, seeded like its text."""
 CHARS_PER_TOKEN = 4
 MAX_N = 64
 SPECIAL = ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
@@ -264,7 +268,8 @@ def plan_choice(g: Generation, index: int, max_model_len: int, rng: random.Rando
     if g.max_tokens is not None:
         limit, natural = min(g.max_tokens, room), False
     elif g.chat:
-        limit, natural = min(NATURAL_REPLY_TOKENS, room), room >= NATURAL_REPLY_TOKENS
+        length = natural_reply_tokens(g, index, rng)
+        limit, natural = min(length, room), room >= length
     else:
         limit, natural = min(COMPLETION_DEFAULT_MAX_TOKENS, room), False
     pieces = _words(g, index, limit, rng)
@@ -272,6 +277,17 @@ def plan_choice(g: Generation, index: int, max_model_len: int, rng: random.Rando
     if stopped is not None:
         return Choice(index, stopped[0], "stop", stopped[1])
     return Choice(index, tuple(pieces), "stop" if natural else "length", None)
+
+
+def natural_reply_tokens(g: Generation, index: int, rng: random.Random | None = None) -> int:
+    """Where a chat reply without ``max_tokens`` ends: deterministic for greedy and seeded requests."""
+    if g.temperature < 1e-5:
+        source = random.Random(f"reply-length:{zlib.crc32(g.prompt.encode())}")
+    elif g.seed is not None:
+        source = random.Random(f"reply-length:{g.seed}:{index}")
+    else:
+        source = rng or random.Random()
+    return lengths.draw(source, NATURAL_REPLY_TOKENS, lengths.OUTPUT_SIGMA)
 
 
 def _words(g: Generation, index: int, count: int, rng: random.Random | None) -> list[str]:

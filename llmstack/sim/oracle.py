@@ -26,6 +26,7 @@ from llmstack.sim.fleet import Fleet, FleetConfig, SimResult
 from llmstack.sim.traces import Trace
 from llmstack.spec.models import DeploymentSpec, SloSpec, StackSpec, WorkloadSpec
 from llmstack.spec.resolving import resolve
+from llmstack.spec.scaling import Shape, ShapeChange
 
 CALIBRATION_SAMPLES = 3000
 CALIBRATION_QUANTILE = 0.99
@@ -141,6 +142,9 @@ class Oracle:
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
         return self._at(now_s)
+
+    def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
+        return None  # the bound is over replica schedules of the declared shape
 
 
 def _peak_rates(trace: Trace, interval_s: float, window_s: float) -> list[float]:

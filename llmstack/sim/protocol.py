@@ -22,6 +22,12 @@ router's hold) are
 present on every snapshot: ``router_queue_length`` (requests held while no replica is up) and
 ``router_request_rate`` (arrivals over the window). With no replica up, they and ``replicas_up`` (0)
 are the only ones: the engines' series would not exist.
+
+Right after ``desired_replicas``, at the same tick, the fleet asks ``desired_shape(now_s, current)``
+for a move to another :class:`~llmstack.spec.scaling.Shape` (variant, pool, TP): a
+:class:`~llmstack.spec.scaling.ShapeChange` starts replicas of the new shape and drains the old ones
+as they become ready (:mod:`llmstack.sim.fleet`); None keeps the shape. The types live in
+:mod:`llmstack.spec.scaling` so that the policy engine answers them without importing the simulator.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from llmstack.catalog.loading import data_file
+from llmstack.spec.scaling import Shape, ShapeChange
 
 SIGNAL_NAMES = (
     "request_rate", "queue_length", "running_requests", "kv_cache_usage", "kv_cache_usage_max", "ttft_p50",
@@ -44,10 +51,11 @@ ROUTER_SIGNAL_NAMES = ("router_queue_length", "router_request_rate")
 
 @runtime_checkable
 class Autoscaler(Protocol):
-    """Decides a deployment's replica count from a signal snapshot.
+    """Decides a deployment's replica count (and, optionally, a new shape) from a signal snapshot.
 
     Every member is part of the interface: the fleet reads no optional attributes.
-    :class:`FromDeployment` gives the usual answers to the first two.
+    :class:`FromDeployment` gives the usual answers to ``respect_limits``, ``initial_replicas`` and
+    ``desired_shape`` (never move).
     """
 
     name: str
@@ -60,6 +68,10 @@ class Autoscaler(Protocol):
 
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int: ...
 
+    def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
+        """Asked right after ``desired_replicas`` at the same tick: move to another shape (None: keep ``current``)."""
+        ...
+
 
 class FromDeployment:
     """Starts at the deployment's ``replicas.start`` and is clamped to its replica range."""
@@ -67,6 +79,9 @@ class FromDeployment:
     respect_limits = True
 
     def initial_replicas(self) -> int | None:
+        return None
+
+    def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
         return None
 
 

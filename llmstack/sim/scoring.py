@@ -10,6 +10,8 @@
 - scale to zero: ``dropped`` (held past the hold timeout, never served: SLO misses),
   ``cold_starts`` (starts from zero replicas), ``held_requests`` and their TTFT
   (``held_ttft_p50_s``, ``held_ttft_p95_s``, the hold plus the first token) apart from the rest;
+- ``moves``: vertical and variant moves (time, from, to, rule, why, when the last old replica
+  stopped) and ``gpu_hours_by_shape`` (each shape's replicas x their GPUs, part of ``gpu_hours``);
 - ``burst_reaction_s``: for each burst onset (a tick whose last-interval arrival rate is at least
   1.5x the mean of the previous 5 minutes and 1 req/s above it, bursts at least 5 minutes apart),
   the time until the fleet had more replicas up than at the onset; the mean over onsets the
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from llmstack.sim.fleet import SimResult
 
@@ -78,6 +80,10 @@ class Score:
     """How long the router held a request before dropping it."""
     drain_gpu_hours: float = 0.0
     """GPU-hours of replicas finishing their requests after a scale-in (included in ``gpu_hours``)."""
+    moves: list[dict[str, object]] = field(default_factory=list)
+    """Vertical and variant moves: ``t``, ``from``, ``to``, ``rule``, ``why``, ``done_s``."""
+    gpu_hours_by_shape: dict[str, float] = field(default_factory=dict)
+    """GPU-hours per shape (``variant@pool TPn``)."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -159,4 +165,6 @@ def score(result: SimResult) -> Score:
         held_max_s=max((result.held_s[r.id] for r in held), default=math.nan),
         hold_timeout_s=result.hold_timeout_s,
         drain_gpu_hours=result.drain_gpu_hours,
+        moves=[move.to_json() for move in result.moves],
+        gpu_hours_by_shape={shape.label: hours for shape, hours in result.gpu_hours_by_shape.items()},
     )

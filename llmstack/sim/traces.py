@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from llmstack.errors import SpecError
+from llmstack.sim import lengths
 from llmstack.spec.loading import read_text
 
 MAX_REQUESTS = 2_000_000
 """Requests a trace may hold (read, generated or after rate scaling): beyond it a run would not end in useful time."""
 MAX_DURATION_S = 31 * 86400.0
 """A trace spans at most 31 days (the public traces span hours to days)."""
-MAX_TOKENS = 10_000_000
+MAX_TOKENS = lengths.MAX_LENGTH
 """Prompt or output tokens of one request: above any model's context window."""
 MAX_SIGMA = 4.0
 """Lognormal sigma of synthetic token lengths (4 already spreads lengths over six orders of magnitude)."""
@@ -257,7 +258,8 @@ def load_trace(source: str | Path, *, skip_bad_rows: bool = False) -> Trace:
 
     Synthetic specs: ``poisson:rate=5,duration=10m``, ``diurnal:rate=5,peak=3,period=1h,duration=2h``,
     ``bursts:rate=2,burst=10,every=10m,length=1m,duration=1h``, ``gaps:rate=1,on=10m,off=15m,duration=2h``
-    (plus ``prompt=``, ``output=``, ``seed=``).
+    (plus ``prompt=``, ``output=``, ``sigma=``, ``output_sigma=``, ``seed=``; output lengths spread by
+    default, :class:`Spread`).
     Files: ``.jsonl`` is Mooncake; a CSV whose header has ``TIMESTAMP`` is Azure, ``Request tokens`` BurstGPT.
     """
     text = str(source)
@@ -349,13 +351,6 @@ def scale_rate(trace: Trace, factor: float, *, seed: int = 0) -> Trace:
 # ---------------------------------------------------------------- synthetic
 
 
-def _lengths(rng: random.Random, mean: float, sigma: float) -> int:
-    if sigma <= 0:
-        return max(1, round(mean))
-    mu = math.log(mean) - sigma * sigma / 2  # lognormal with the requested mean
-    return max(1, min(MAX_TOKENS, round(rng.lognormvariate(mu, sigma))))
-
-
 def _check(name: str, key: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
     """``value`` finite and within low..high (``low_open``: above low), or one line naming the argument."""
     ok = math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
@@ -367,22 +362,47 @@ def _check(name: str, key: str, value: float, low: float, high: float, *, low_op
 
 
 def _check_generator(name: str, peak_rate: float, duration_s: float, prompt: float, output: float,
-                     sigma: float) -> None:
+                     spread: Spread) -> None:
     _check(name, "rate", peak_rate, 0.0, 1e6, low_open=True)
     _check(name, "duration", duration_s, 0.0, MAX_DURATION_S, low_open=True)
     _check(name, "prompt", prompt, 1.0, MAX_TOKENS)
     _check(name, "output", output, 1.0, MAX_TOKENS)
-    _check(name, "sigma", sigma, 0.0, MAX_SIGMA)
+    for key, value in (("sigma", spread.sigma), ("output_sigma", spread.output_sigma)):
+        if value is not None:
+            _check(name, key, value, 0.0, MAX_SIGMA)
     if peak_rate * duration_s > MAX_REQUESTS:
         raise SpecError(f"rate x duration is {peak_rate * duration_s:.3g} requests (at most {MAX_REQUESTS:,})",
                         path=f"synthetic trace {name}", hint="lower the rate or the duration")
 
 
+@dataclass(frozen=True)
+class Spread:
+    """Lognormal log-sds of a generator's token lengths.
+
+    ``sigma`` (default 0: every prompt has the mean) spreads prompts and, unless ``output_sigma``
+    is given, outputs too, drawn from the arrival stream as before. Given neither, outputs spread
+    with the traces' fitted :data:`llmstack.sim.lengths.OUTPUT_SIGMA`; ``output_sigma`` (and that
+    default) draw from a stream of their own, so the arrivals of a seed do not move.
+    """
+
+    sigma: float | None = None
+    output_sigma: float | None = None
+
+    def output_draws(self, arrivals: random.Random, seed: int) -> tuple[random.Random, float]:
+        """The random stream and log-sd that output lengths come from."""
+        if self.output_sigma is None and self.sigma is not None:
+            return arrivals, self.sigma
+        own = random.Random(f"output-lengths:{seed}")
+        return own, lengths.OUTPUT_SIGMA if self.output_sigma is None else self.output_sigma
+
+
 def _inhomogeneous(rate_at: Callable[[float], float], peak_rate: float, duration_s: float, prompt: float,
-                   output: float, sigma: float, seed: int, name: str) -> Trace:
+                   output: float, spread: Spread, seed: int, name: str) -> Trace:
     """Poisson arrivals with a time-varying rate (thinning), token lengths lognormal around their means."""
-    _check_generator(name, peak_rate, duration_s, prompt, output, sigma)
+    _check_generator(name, peak_rate, duration_s, prompt, output, spread)
     rng = random.Random(seed)
+    output_rng, output_sigma = spread.output_draws(rng, seed)
+    prompt_sigma = spread.sigma or 0.0
     t = 0.0
     out: list[TraceRequest] = []
     while True:
@@ -390,34 +410,37 @@ def _inhomogeneous(rate_at: Callable[[float], float], peak_rate: float, duration
         if t >= duration_s:
             break
         if rng.random() * peak_rate <= rate_at(t):
-            out.append(TraceRequest(t, _lengths(rng, prompt, sigma), _lengths(rng, output, sigma)))
+            out.append(TraceRequest(t, lengths.draw(rng, prompt, prompt_sigma),
+                                    lengths.draw(output_rng, output, output_sigma)))
     if not out:
         raise SpecError(f"synthetic trace {name!r} produced no requests", hint="raise rate or duration")
     return Trace(name, tuple(out))
 
 
 def poisson(rate: float, duration_s: float, *, prompt_tokens: float = 1024, output_tokens: float = 256,
-            sigma: float = 0.0, seed: int = 0) -> Trace:
-    """Constant-rate Poisson arrivals."""
-    return _inhomogeneous(lambda _t: rate, rate, duration_s, prompt_tokens, output_tokens, sigma, seed,
-                          f"poisson {rate:g}/s")
+            sigma: float | None = None, output_sigma: float | None = None, seed: int = 0) -> Trace:
+    """Constant-rate Poisson arrivals (length spread: :class:`Spread`)."""
+    return _inhomogeneous(lambda _t: rate, rate, duration_s, prompt_tokens, output_tokens,
+                          Spread(sigma, output_sigma), seed, f"poisson {rate:g}/s")
 
 
 def diurnal(rate: float, duration_s: float, *, peak: float = 3.0, period_s: float = 86400.0,
-            prompt_tokens: float = 1024, output_tokens: float = 256, sigma: float = 0.0, seed: int = 0) -> Trace:
+            prompt_tokens: float = 1024, output_tokens: float = 256, sigma: float | None = None,
+            output_sigma: float | None = None, seed: int = 0) -> Trace:
     """A day-shaped rate: ``rate`` at the trough, ``peak`` x rate at the crest, one cycle per ``period_s``."""
     _check("diurnal", "period", period_s, 0.0, math.inf, low_open=True)
     _check("diurnal", "peak", peak, 0.0, 1e3)
+
     def rate_at(t: float) -> float:
         return rate * (1 + (peak - 1) * (1 - math.cos(2 * math.pi * t / period_s)) / 2)
 
-    return _inhomogeneous(rate_at, rate * max(1.0, peak), duration_s, prompt_tokens, output_tokens, sigma, seed,
-                          f"diurnal {rate:g}/s x{peak:g}")
+    return _inhomogeneous(rate_at, rate * max(1.0, peak), duration_s, prompt_tokens, output_tokens,
+                          Spread(sigma, output_sigma), seed, f"diurnal {rate:g}/s x{peak:g}")
 
 
 def bursts(rate: float, duration_s: float, *, burst: float = 5.0, every_s: float = 600.0, length_s: float = 60.0,
            start_s: float | None = None, prompt_tokens: float = 1024, output_tokens: float = 256,
-           sigma: float = 0.0, seed: int = 0) -> Trace:
+           sigma: float | None = None, output_sigma: float | None = None, seed: int = 0) -> Trace:
     """A base rate with bursts of ``burst`` x rate lasting ``length_s``, one every ``every_s`` from ``start_s``."""
     _check("bursts", "every", every_s, 0.0, math.inf, low_open=True)
     _check("bursts", "length", length_s, 0.0, math.inf)
@@ -430,12 +453,13 @@ def bursts(rate: float, duration_s: float, *, burst: float = 5.0, every_s: float
         in_burst = t >= first and (t - first) % every_s < length_s
         return rate * burst if in_burst else rate
 
-    return _inhomogeneous(rate_at, rate * max(1.0, burst), duration_s, prompt_tokens, output_tokens, sigma, seed,
-                          f"bursts {rate:g}/s x{burst:g}")
+    return _inhomogeneous(rate_at, rate * max(1.0, burst), duration_s, prompt_tokens, output_tokens,
+                          Spread(sigma, output_sigma), seed, f"bursts {rate:g}/s x{burst:g}")
 
 
 def gaps(rate: float, duration_s: float, *, on_s: float = 600.0, off_s: float = 900.0,
-         prompt_tokens: float = 1024, output_tokens: float = 256, sigma: float = 0.0, seed: int = 0) -> Trace:
+         prompt_tokens: float = 1024, output_tokens: float = 256, sigma: float | None = None,
+         output_sigma: float | None = None, seed: int = 0) -> Trace:
     """``rate`` for ``on_s``, then no arrivals at all for ``off_s``, repeated (a model idle between uses)."""
     _check("gaps", "on", on_s, 0.0, math.inf, low_open=True)
     _check("gaps", "off", off_s, 0.0, math.inf)
@@ -443,15 +467,16 @@ def gaps(rate: float, duration_s: float, *, on_s: float = 600.0, off_s: float = 
     def rate_at(t: float) -> float:
         return rate if t % (on_s + off_s) < on_s else 0.0
 
-    return _inhomogeneous(rate_at, rate, duration_s, prompt_tokens, output_tokens, sigma, seed,
-                          f"gaps {rate:g}/s {on_s:g}s on {off_s:g}s off")
+    return _inhomogeneous(rate_at, rate, duration_s, prompt_tokens, output_tokens, Spread(sigma, output_sigma),
+                          seed, f"gaps {rate:g}/s {on_s:g}s on {off_s:g}s off")
 
 
 SYNTHETIC = {"poisson": poisson, "diurnal": diurnal, "bursts": bursts, "gaps": gaps}
 _DURATION_KEYS = {"duration": "duration_s", "period": "period_s", "every": "every_s", "length": "length_s",
                   "start": "start_s", "on": "on_s", "off": "off_s"}
 _FLOAT_KEYS = {"rate": "rate", "peak": "peak", "burst": "burst", "prompt": "prompt_tokens",
-               "output": "output_tokens", "sigma": "sigma"}
+               "output": "output_tokens", "sigma": "sigma",
+               "output_sigma": "output_sigma"}
 
 
 def synthetic(text: str) -> Trace:

@@ -24,6 +24,32 @@ CONFIG_KEY = "llmstack:scaling"
 
 
 @dataclass(frozen=True)
+class Shape:
+    """What each replica of a deployment runs as: variant, pool and tensor-parallel size (the engine knobs).
+
+    Pipeline stages stay as the deployment declares them; a change of shape is a vertical (pool, TP)
+    or variant move, and new replicas of the new shape replace the old ones.
+    """
+
+    variant: str
+    pool: str
+    tensor_parallel: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}@{self.pool} TP{self.tensor_parallel}"
+
+
+@dataclass(frozen=True)
+class ShapeChange:
+    """A move of a deployment to another shape, with the rule that asked for it and why (in numbers)."""
+
+    shape: Shape
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Setting:
     """The four knobs of ``llmstack:scaling`` for one deployment, all set (the one type for them)."""
 
@@ -34,6 +60,13 @@ class Setting:
 
     def with_(self, **changes: Any) -> Setting:
         return replace(self, **changes)
+
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.variant, self.pool, self.tensor_parallel)
+
+    def with_shape(self, shape: Shape) -> Setting:
+        return replace(self, variant=shape.variant, pool=shape.pool, tensor_parallel=shape.tensor_parallel)
 
     def gpus(self, deployment: DeploymentSpec) -> int:
         """GPUs all replicas of this setting take (``deployment`` gives the pipeline stages)."""

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from llmstack.artifacts import haproxy
+from llmstack.capacity import startup, throughput
 from llmstack.errors import LlmstackError
 from llmstack.spec.models import RouterSpec, RouteSpec, StackSpec
+from llmstack.spec.resolving import resolve
 
 HAPROXY = "/usr/sbin/haproxy"
 
@@ -187,9 +189,10 @@ def test_drain_agent_is_asked_on_static_and_template_servers_only_when_given(tmp
     result = haproxy_check(config, tmp_path)
     assert result.returncode == 0 and "WARNING" not in result.stdout + result.stderr, result.stdout + result.stderr
     agent = f" agent-check agent-port 8001 agent-inter {haproxy.AGENT_INTERVAL_S}s"
-    assert f"server s1 10.0.0.1:8000 check{agent}\n" in config
-    assert "server s2 10.0.0.2:8000 check\n" in config
-    assert f"resolve-prefer ipv4{agent}\n" in config
+    slots = haproxy.server_slots(stack_with(), "canary").server_options
+    assert f"server s1 10.0.0.1:8000 check{agent}{slots}\n" in config
+    assert f"server s2 10.0.0.2:8000 check{slots}\n" in config
+    assert f"resolve-prefer ipv4{agent}{slots}\n" in config
     assert "agent-check" not in haproxy.build_haproxy_config(stack_with(), "gw", STATIC)
 
 
@@ -198,3 +201,17 @@ def test_drain_agent_is_asked_on_static_and_template_servers_only_when_given(tmp
 def test_bad_agent_port_rejected(make: Any) -> None:
     with pytest.raises(LlmstackError, match="agent port"):
         make()
+
+
+def test_each_server_takes_max_num_seqs_and_the_rest_wait_for_a_start_up() -> None:
+    """Every server line carries the engine's max_num_seqs as maxconn; the backend queue waits as long as
+    the hold timeout (a replica's start-up), so a replica that starts takes the waiting requests."""
+    stack = stack_with()
+    config = haproxy.build_haproxy_config(stack, "gw", STATIC)
+    for deployment in ("stable", "canary"):
+        spec = stack.deployment(deployment)
+        profile = throughput.profile(resolve(stack, spec))
+        backend = config.split(f"backend be_{deployment}\n")[1].split("\nbackend ")[0]
+        servers = [line for line in backend.splitlines() if line.strip().startswith("server")]
+        assert servers and all(line.endswith(f" maxconn {profile.max_num_seqs}") for line in servers), backend
+        assert f"    timeout queue {round(startup.hold_timeout_s(spec.replicas, profile))}s\n" in backend

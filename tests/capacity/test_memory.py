@@ -115,3 +115,45 @@ def test_legacy_memory_gb_of_inline_accelerator_becomes_mib() -> None:
     from llmstack.spec.models import AcceleratorSpec
     accel = AcceleratorSpec(name="V100", memory_gb=32, memory_bandwidth_gb_s=900, bf16_tflops=125)
     assert accel.memory_mib == int(32e9 / 2**20) and "memory_gb" in (accel.memory_source or "")
+
+
+def test_sort_path_sampler_leaves_less_kv_cache_than_flashinfer() -> None:
+    # vLLM's dummy sampler run (top_k = vocab - 1, top_p < 1) over max_num_seqs rows: the PyTorch sort path
+    # holds sorted values, int64 indices, masks and softmax, FlashInfer's kernel none of them
+    arch, accel = architectures.get("Llama-3.1-8B"), accelerators.get("A100-SXM-80GB")
+    engine = EngineOptions(max_model_len=8192, max_num_batched_tokens=512, max_num_seqs=512)
+    native = memory.breakdown(arch, BF16, accel, engine, vllm=memory.VLLM_PROFILES["v1-native-sampler"])
+    flashinfer = memory.breakdown(arch, BF16, accel, engine, vllm=memory.VLLM_PROFILES["v1-flashinfer-sampler"])
+    logits = 512 * arch.vocab_size
+    assert native.activation_bytes == pytest.approx(logits * memory.SORT_SAMPLER_BYTES_PER_LOGIT)
+    assert flashinfer.kv_cache_bytes - native.kv_cache_bytes == pytest.approx(
+        logits * (memory.SORT_SAMPLER_BYTES_PER_LOGIT - memory.SAMPLER_BYTES_PER_LOGIT))
+
+
+def test_v1_0_7_profile_computes_logits_for_every_profiled_token() -> None:
+    arch = architectures.get("Llama-3.1-8B")
+    v07 = memory.VLLM_PROFILES["v1-0.7"]
+    # 8192 tokens in 256 dummy requests: 0.7 kept bf16 logits for all 8192 rows, later lines one per request
+    assert memory.activation_bytes(arch, 8192, 256, 1, v07) == 8192 * arch.vocab_size * memory.BF16_LOGIT_BYTES
+    assert memory.activation_bytes(arch, 8192, 256, 1) < memory.activation_bytes(arch, 8192, 256, 1, v07)
+
+
+def test_plan_uses_the_current_vllm_profile_with_cuda_graphs() -> None:
+    assert memory.CURRENT.cuda_graphs_in_profile
+    assert not memory.VLLM_PROFILES["v1-native-sampler"].cuda_graphs_in_profile
+
+
+def test_nvls_buffers_only_on_nvswitch_hopper_with_more_than_two_ranks() -> None:
+    # NCCL's "nvlsPerRankSize 301989888 nvlsTotalSize 2415919104" at 8 ranks (vllm#9699): 288 MiB per rank,
+    # two communicators per TP group (pynccl and torch's NCCL group)
+    h100, pcie, nvl, a100 = (accelerators.get(n) for n in ("H100-SXM-80GB", "H100-PCIe-80GB", "H100-NVL",
+                                                            "A100-SXM-80GB"))
+    assert memory.nvls_bytes(h100, 8) == 2 * 2415919104
+    assert memory.nvls_bytes(h100, 4) == 2 * 4 * 301989888
+    assert memory.nvls_bytes(h100, 2) == 0
+    assert memory.nvls_bytes(pcie, 8) == memory.nvls_bytes(nvl, 4) == memory.nvls_bytes(a100, 8) == 0
+    arch = architectures.get("Llama-3.1-70B")
+    engine = EngineOptions(max_model_len=8192)
+    tp4 = memory.breakdown(arch, BF16, h100, engine, 4, 1)
+    tp4_pcie = memory.breakdown(arch, BF16, pcie, engine, 4, 1)
+    assert tp4_pcie.kv_cache_bytes - tp4.kv_cache_bytes == pytest.approx(memory.nvls_bytes(h100, 4))

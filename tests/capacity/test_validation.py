@@ -56,3 +56,16 @@ def test_every_fit_verdict_is_right(table: tuple[ModuleType, list, dict]) -> Non
     _, comparisons, _ = table
     wrong = [c.row for c in comparisons if c.kind == "fits" and c.error != 0]
     assert wrong == []
+
+
+def test_every_kv_row_names_the_vllm_release_line_of_its_start_up_profile(
+        table: tuple[ModuleType, list, dict]) -> None:
+    # KV sizes depend on what the version's profile counts (sampler path, logits rows, CUDA graphs): a row
+    # without vllm_profile would silently be compared with today's vLLM
+    from llmstack.capacity import memory
+
+    module, _, _ = table
+    rows, _ = module.load()
+    kv_rows = [r for r in rows if {"kv_cache_tokens", "fits"} & set(r["measured"])]
+    assert kv_rows and all(r.get("vllm_profile") in memory.VLLM_PROFILES for r in kv_rows), \
+        [r["id"] for r in kv_rows if r.get("vllm_profile") not in memory.VLLM_PROFILES]

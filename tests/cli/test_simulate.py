@@ -82,3 +82,20 @@ def test_simulate_reports_dropped_cold_starts_and_held_ttft_for_scale_to_zero() 
     text = run_cli(*args)
     assert text.returncode == 0, text.stderr
     assert "cold starts" in text.stdout and "held TTFT p95" in text.stdout and "dropped" in text.stdout
+
+
+def test_simulate_json_reports_a_policy_variant_move(tmp_path: Path) -> None:
+    """The example's chat capped at 2 replicas under 3 req/s: the policy switches variant, and says so."""
+    spec = tmp_path / "stack.yaml"
+    spec.write_text(EXAMPLE_SPEC.read_text(encoding="utf-8").replace("replicas: {min: 1, max: 8, initial: 2}",
+                                                                     "replicas: {min: 1, max: 2, initial: 1}"),
+                    encoding="utf-8")
+    result = run_cli("simulate", "--spec", str(spec), "--deployment", "chat", "--trace", "poisson:rate=3,duration=12m",
+                     "--autoscaler", f"policy:{ROOT / 'policies' / 'default.yaml'}", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    move = data["moves"][0]
+    assert set(move) == {"t", "from", "to", "rule", "why", "done_s"}
+    assert move["from"] == "awq@l4 TP1" and move["rule"] == "variant-pressure" and "at max 2" in move["why"]
+    assert set(data["gpu_hours_by_shape"]) == {"awq@l4 TP1", move["to"]}
+    assert sum(data["gpu_hours_by_shape"].values()) == pytest.approx(data["gpu_hours"])

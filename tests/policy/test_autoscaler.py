@@ -31,3 +31,16 @@ def test_adapter_accepts_deployment_spec_and_nan_idle_quantiles() -> None:
     scaler = policy_autoscaler(POLICY, stack, stack.deployment("chat"))
     idle = signals(0.0, 0, float("nan"))
     assert scaler.desired_replicas(0.0, idle, 2) == 2
+
+
+def test_the_simulators_snapshot_is_judged_like_a_prometheus_cycle() -> None:
+    """A required signal missing, or a value no fleet reports, refuses the cycle in simulation as it
+    does from Prometheus (metrics.reading.snapshot_of): no change, and the skip says why."""
+    stack = load_spec(EXAMPLE_SPEC)
+    burst = signals(6.0, 40, 2.5)
+    missing = {k: v for k, v in burst.items() if k != "kv_cache_usage"}
+    scaler = policy_autoscaler(POLICY, stack, "chat")
+    assert scaler.desired_replicas(0.0, missing, 2) == 2
+    negative = {**burst, "queue_length": -3.0}
+    assert policy_autoscaler(POLICY, stack, "chat").desired_replicas(0.0, negative, 2) == 2
+    assert policy_autoscaler(POLICY, stack, "chat").desired_replicas(0.0, burst, 2) > 2

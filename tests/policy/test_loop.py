@@ -18,6 +18,7 @@ import pytest
 from llmstack.metrics.reading import MetricsError, PrometheusReader, Sample
 from llmstack.policy import loop
 from llmstack.policy.audit import AuditLog
+from llmstack.policy.predicting import CapacityView
 from llmstack.policy.recommendation import Setting
 from llmstack.policy.rules import Policy, load_policy
 from llmstack.policy.state import ScalingState
@@ -92,7 +93,7 @@ def test_scale_in_only_after_stabilization_window(
     source = PrometheusReader(prom.url)
     current = {"chat": Setting(2, "awq", "l4", 1)}
     state = ScalingState()
-    window = policy.guards.scale_in_stabilization
+    window = policy.guards.scale_in_window(CapacityView(stack).startup_s(stack.deployment("chat"), current["chat"]))
     first = None
     for step in range(0, int(window // 15) + 4):
         now = 10_000.0 + step * 15

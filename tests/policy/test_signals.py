@@ -6,6 +6,7 @@ import pytest
 
 from llmstack.metrics.reading import SignalSnapshot
 from llmstack.policy import deciding, forecasting
+from llmstack.policy.predicting import CapacityView, workload
 from llmstack.policy.recommendation import Recommendation, Setting
 from llmstack.policy.rules import Policy, load_policy
 from llmstack.policy.state import ScalingState
@@ -76,6 +77,18 @@ def test_arrivals_count_the_queue_growth() -> None:
     assert forecasting.arrivals_rps(shrinking, state, "chat", 30.0) == 5.0
 
 
+def test_the_routers_queue_is_waiting_and_its_request_rate_is_the_arrivals() -> None:
+    """Requests waiting at the router (every server at maxconn) count as waiting; its arrival rate, when
+    scraped, is the arrivals (completions are capped by a saturated fleet)."""
+    state = ScalingState().with_observed("chat", 0.0, 5.0, 10.0, 120.0)
+    values = {"request_rate": 5.0, "queue_length": 0.0, "router_queue_length": 300.0, "running_requests": 10.0}
+    assert forecasting.waiting(values) == 300.0
+    assert forecasting.arrivals_rps(values, state, "chat", 30.0) == pytest.approx(5.0 + 300.0 / 30.0)
+    routed = {**values, "router_request_rate": 22.0}
+    assert forecasting.arrivals_rps(routed, state, "chat", 30.0) == 22.0
+    assert forecasting.arrivals_rps({**values, "router_request_rate": float("nan")}, state, "chat", 30.0) == 15.0
+
+
 def test_forecast_extrapolates_a_rise_one_start_up_ahead_and_never_a_fall() -> None:
     state = ScalingState()
     for t, rate in ((0.0, 2.0), (15.0, 3.0), (30.0, 4.0)):
@@ -85,3 +98,50 @@ def test_forecast_extrapolates_a_rise_one_start_up_ahead_and_never_a_fall() -> N
     for t, rate in ((0.0, 6.0), (15.0, 5.0), (30.0, 4.0)):
         falling = falling.with_observed("chat", t, rate, 0.0, 120.0)
     assert forecasting.forecast_rps(falling, "chat", 45.0, 3.0, 120.0, 150.0) == 3.0
+
+
+def _first_scale_in(stack: StackSpec, policy: Policy) -> float:
+    """Seconds until 6 replicas serving a trickle (0.3 req/s) are first scaled in."""
+    current = {"chat": Setting(6, "awq", "l4", 1)}
+    state = ScalingState()
+    for t in range(0, 1200, 15):
+        ev = deciding.evaluate(snap(6, queue_length=0.0, request_rate=0.3, prompt_tokens_rate=300,
+                                    generation_tokens_rate=75), state, policy, stack, float(t), current)
+        state = ev.state
+        if any(r.proposed.replicas < 6 for r in chat(ev)):
+            return float(t)
+    raise AssertionError("never scaled in")
+
+
+def test_scale_in_waits_at_least_the_given_number_of_start_ups(stack: StackSpec, policy: Policy) -> None:
+    """Capacity given back takes a start-up to come back: the window grows to 2 start-ups when that is
+    longer than scale_in_stabilization, and the skip says how long."""
+    short = policy.model_copy(update={"guards": policy.guards.model_copy(
+        update={"scale_in_stabilization": 60.0, "stabilization_startups": 0.0})})
+    startup_bound = short.model_copy(update={"guards": short.guards.model_copy(
+        update={"stabilization_startups": 2.0})})
+    view = CapacityView(stack)
+    startup = view.startup_s(stack.deployment("chat"), Setting(8, "awq", "l4", 1))
+    assert startup > 60
+    assert _first_scale_in(stack, short) < 2 * startup
+    assert _first_scale_in(stack, startup_bound) >= 2 * startup
+
+
+def test_a_replica_is_planned_at_no_less_than_its_saturation_share(stack: StackSpec, policy: Policy) -> None:
+    """Requests so long that the SLO rate is a sliver of the saturation rate: the model-based rule plans at
+    the floor and says so, instead of a replica per fraction of a request per second."""
+    floored = policy.model_copy(update={"horizontal": policy.horizontal.model_copy(update={
+        "model_based": policy.horizontal.model_based.model_copy(update={"min_saturation_share": 0.5})})})
+    values = {"request_rate": 2.0, "prompt_tokens_rate": 2.0 * 2000, "generation_tokens_rate": 2.0 * 300,
+              "ttft_p95": 0.5, "running_requests": 12.0}
+    current = {"chat": Setting(2, "awq", "l4", 1)}
+    plain = chat(deciding.evaluate(snap(2, **values), ScalingState(), policy, stack, 0.0, current))
+    ev = chat(deciding.evaluate(snap(2, **values), ScalingState(), floored, stack, 0.0, current))
+    view = CapacityView(stack)
+    load = workload(stack.deployment("chat"), snap(2, **values)["chat"].values)
+    saturation = view.saturation_rps(stack.deployment("chat"), current["chat"], load)
+    within = view.sustainable_rps(stack.deployment("chat"), current["chat"], load)
+    assert within < 0.5 * saturation  # the case the floor is for
+    assert plain and plain[0].rule == "model-based" and plain[0].proposed.replicas > 2
+    assert not ev or ev[0].proposed.replicas < plain[0].proposed.replicas
+    assert all("saturation rate" in r.reason for r in ev if r.rule == "model-based")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 
 from llmstack.policy.autoscaler import policy_autoscaler
+from llmstack.policy.predicting import CapacityView
+from llmstack.policy.recommendation import settings_of
 from llmstack.spec.loading import load_spec
 from llmstack.spec.models import StackSpec
 from tests.conftest import ROOT
@@ -41,5 +43,8 @@ def test_fleet_leaves_its_maximum_after_a_burst(high: int) -> None:
         history.append(current)
     first_in = next((i for i, n in enumerate(history, 1) if n < high), None)
     assert first_in is not None, f"stuck at the maximum {high} for 30 minutes: {history[-5:]}"
-    assert 15.0 * first_in <= 180.0  # stabilization (2 m) plus a cycle, not never
+    base = stack.deployment("chat")
+    window = scaler.policy.guards.scale_in_window(
+        CapacityView(stack).startup_s(base, settings_of(stack)["chat"]))
+    assert 15.0 * first_in <= window + 30.0  # the stabilization window plus two cycles, not never
     assert history[-1] <= 4, history  # ends near the demand, not near the maximum

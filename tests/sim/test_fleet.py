@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,7 @@ from llmstack.sim.engine import SimRequest
 from llmstack.sim.fleet import Fleet, FleetConfig, simulate
 from llmstack.sim.traces import Trace, TraceRequest
 from llmstack.spec.models import StackSpec
+from llmstack.spec.scaling import Shape, ShapeChange
 
 
 class Scripted:
@@ -30,6 +32,9 @@ class Scripted:
     def desired_replicas(self, now_s: float, signals: Mapping[str, float], current: int) -> int:
         self.seen.append(dict(signals))
         return [n for t, n in self.plan if t <= now_s][-1]
+
+    def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
+        return None
 
 
 def short_trace() -> Trace:
@@ -123,3 +128,35 @@ def test_fleet_clamps_to_the_replica_range_only_when_the_autoscaler_asks(
     trace = traces.slice_trace(traces.load_trace("azure-conv"), 0, 120)
     result = simulate(example_stack, "chat", trace, Fixed(10, respect_limits), FleetConfig())
     assert {p.replicas_up for p in result.timeline} == {replicas_up}
+
+
+@pytest.mark.parametrize("balancer", ["least_request", "round_robin"])
+def test_a_replica_that_starts_takes_the_requests_waiting_at_the_router(balancer: str) -> None:
+    """The router sends a replica at most max_num_seqs requests (HAProxy maxconn); the rest wait at the
+    router, so the replica started for them serves them. Without the router queue they stay on replica 0."""
+    from tests.conftest import make_stack
+
+    stack = make_stack(replicas={"min": 1, "max": 2}, engine={"max_num_seqs": 4})
+    trace = Trace("burst", tuple(TraceRequest(i * 0.02, 200, 2000) for i in range(40)))
+    plan = [(0.0, 1), (15.0, 2)]
+    config = FleetConfig(startup_delay_s=30, balancer=balancer, hold_timeout_s=600)
+    queued = simulate(stack, "chat", trace, Scripted(plan), config)
+    sent = simulate(stack, "chat", trace, Scripted(plan), replace(config, router_queue=False))
+    assert len(queued.finished) == len(sent.finished) == 40
+    assert {r.replica for r in sent.requests} == {0}
+    served_by_new = [r for r in queued.requests if r.replica == 1]
+    assert served_by_new and all(r.arrival_s < 1.0 for r in served_by_new)  # arrived 44 s before it was ready
+    assert min(r.first_scheduled_s or 0.0 for r in served_by_new) >= 45.0
+    first_tick = queued.timeline[0].signals
+    assert first_tick["router_queue_length"] > 0 and first_tick["running_requests"] <= 4
+    assert max(r.finish_s or 0.0 for r in queued.requests) < max(r.finish_s or 0.0 for r in sent.requests)
+
+
+def test_a_request_waiting_at_the_router_past_the_queue_timeout_is_dropped() -> None:
+    """HAProxy answers 503 once a request has waited ``timeout queue`` (the hold timeout) for a slot."""
+    from tests.conftest import make_stack
+
+    stack = make_stack(replicas={"min": 1, "max": 1}, engine={"max_num_seqs": 4})
+    trace = Trace("burst", tuple(TraceRequest(i * 0.02, 200, 2000) for i in range(12)))
+    result = simulate(stack, "chat", trace, Scripted([(0.0, 1)]), FleetConfig(hold_timeout_s=5))
+    assert result.dropped == 8 and len(result.finished) == 4
