@@ -2,8 +2,9 @@
 
 ``llmstack calibrate`` measures an OpenAI-compatible endpoint under a closed-loop sweep and fits
 the capacity model's efficiency terms (bandwidth and compute efficiency, fixed and per-sequence
-step overhead, API-server time); the result is a :class:`CalibratedProfile` keyed by what it
-was measured on (architecture, variant, accelerator, TP, engine version). A deployment names one
+step overhead, API-server time and the serial part of it, busy-engine admission); the result is a
+:class:`CalibratedProfile` keyed by what it was measured on (architecture, variant, accelerator,
+TP, engine version). A deployment names one
 with ``deployments[].profile``; :func:`apply` swaps the fitted terms into that deployment's
 :class:`~llmstack.capacity.throughput.EngineProfile` after checking the key matches.
 """
@@ -44,6 +45,12 @@ class FittedTerms(BaseModel):
     step_overhead_s: float = Field(ge=0)
     per_sequence_overhead_s: float = Field(ge=0)
     api_server_s: float = Field(ge=0)
+    api_server_serial_s: float | None = Field(default=None, ge=0, description=(
+        "the API server's time that requests arriving together queue for (absent: all of api_server_s)"))
+    api_server_per_token_s: float | None = Field(default=None, ge=0, description=(
+        "the API server's time per streamed token (absent: the model's default)"))
+    busy_admission_s: float = Field(default=0.0, ge=0, description=(
+        "extra TTFT of a request that arrives while the engine is busy (absent in version-1 files: 0)"))
 
 
 class LevelResult(BaseModel):

@@ -81,9 +81,24 @@ API_SERVER_S = 0.008
 """Client-side TTFT beyond the engine: HTTP, tokenizing, chat template, first SSE chunk (vLLM's API
 server process on a GPU host; the 2-core CPU engine here measured ~140 ms, see vllm-cpu.md)."""
 
+API_SERVER_SERIAL_S = API_SERVER_S
+"""The part of :data:`API_SERVER_S` that is CPU time of the API server's one process (tokenizing,
+building the request, the first SSE chunk): requests that arrive together wait for it one after
+another. By default all of it; calibrate fits it apart (on the loaded 2-core host part of the
+one-client TTFT was scheduling delay, which does not queue)."""
+
+BUSY_ADMISSION_S = 1e-4
+"""Extra time to first token of a request that arrives while the engine is busy with others, beyond
+waiting for the step in progress: the EngineCore takes new requests in (and sends first tokens out)
+on threads that share the GIL with its busy step loop. Negligible on a GPU host (the default); the
+2-core CPU engine measured about 15 ms (client TTFT 8.5 ms with one client, 24 ms each with two or
+four independent clients, equal prompts) and calibrate fitted 4.7-10 ms (unique prompts)."""
+
 API_SERVER_PER_TOKEN_S = 5e-5
 """API-server CPU time per streamed output token (detokenize, SSE chunk): the server is one process, so at
-utilisation u = output tokens/s x this, its fixed time is stretched to API_SERVER_S / (1 - u)."""
+utilisation u = output tokens/s x this, its fixed time is stretched to API_SERVER_S / (1 - u); and it
+streams a step's tokens one by one, so a client sees a step no sooner than batch x this (the ceiling
+of output tokens/s is 1 / this; calibrate fits it)."""
 
 ALLREDUCE_LATENCY_S = {"nvlink": 6e-6, "xgmi": 12e-6, "ici": 8e-6, "pcie": 15e-6, "other": 15e-6}
 """Latency of one small all-reduce between two TP ranks, by interconnect (vLLM custom all-reduce on NVLink;
@@ -154,6 +169,9 @@ class EngineProfile:
     step_overhead_s: float = STEP_OVERHEAD_S
     per_sequence_overhead_s: float = PER_SEQUENCE_OVERHEAD_S
     api_server_s: float = API_SERVER_S
+    api_server_serial_s: float = API_SERVER_SERIAL_S
+    busy_admission_s: float = BUSY_ADMISSION_S
+    api_server_per_token_s: float = API_SERVER_PER_TOKEN_S
     calibrated_from: str | None = None  # the profile file whose fitted terms replaced the defaults
     moe_layers: int = 0  # decoder layers with a fused-MoE block (MOE_LAYER_KERNEL_S each per step)
 
@@ -187,7 +205,11 @@ def calibrated(base: EngineProfile, resolved: ResolvedDeployment, prof: calibrat
     updates: dict[str, object] = dict(
         bandwidth_efficiency=t.bandwidth_efficiency, compute_efficiency=t.compute_efficiency,
         step_overhead_s=t.step_overhead_s, per_sequence_overhead_s=t.per_sequence_overhead_s,
-        api_server_s=t.api_server_s, calibrated_from=source)
+        api_server_s=t.api_server_s, busy_admission_s=t.busy_admission_s, calibrated_from=source)
+    if t.api_server_per_token_s is not None:
+        updates["api_server_per_token_s"] = t.api_server_per_token_s
+    if t.api_server_serial_s is not None:
+        updates["api_server_serial_s"] = t.api_server_serial_s
     if prof.kv_cache_tokens:
         updates["kv_cache_tokens"] = prof.kv_cache_tokens
     if prof.block_size:
@@ -426,8 +448,24 @@ def _prefill_extra(p: EngineProfile, workload: WorkloadSpec, batch: float, group
 
 def _api_time(p: EngineProfile, output_tokens_per_s: float) -> float:
     """The API server's fixed time, stretched by its own utilisation from streaming tokens."""
-    busy = min(0.95, output_tokens_per_s * API_SERVER_PER_TOKEN_S)
+    busy = min(0.95, output_tokens_per_s * p.api_server_per_token_s)
     return p.api_server_s / (1 - busy)
+
+
+def _admission(p: EngineProfile, busy_share: float) -> float:
+    """Mean busy-engine admission delay when ``busy_share`` of the requests share the engine with others.
+
+    On the CPU engine both requests of two sent together waited it (TTFT about 20 ms each, one alone
+    8.5 ms), so every request of a closed loop of two or more clients counts as sharing.
+    """
+    return p.busy_admission_s * busy_share
+
+
+def _api_queue(p: EngineProfile, group: int, stretch: float = 1.0) -> float:
+    """Mean wait at the API server of ``group`` requests that arrive together: it is one process, so it
+    takes them one after another (the k-th waits k - 1 times its serial time, ``stretch``-ed by the
+    server's streaming load)."""
+    return p.api_server_serial_s * stretch * (max(1, group) - 1) / 2
 
 
 @dataclass(frozen=True)
@@ -439,7 +477,7 @@ class _Steady:
 
 
 def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, group: int = 1,
-            others: float = 1.0, phase_locked: float = 0.0) -> _Steady:
+            others: float = 1.0, phase_locked: float = 0.0, busy_share: float | None = None) -> _Steady:
     """TPOT and client TTFT at request rate ``rps`` with ``batch`` sequences decoding.
 
     Requests arrive in groups of ``group`` (1: independent arrivals). Steps per second k satisfy
@@ -456,12 +494,14 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     given, min(1, k - 1)); 0 keeps open-loop arrivals' random phase (half a step, ``others``).
     The simulator's closed loop (:mod:`llmstack.sim.closed_loop`) shows it: at 2 clients the
     wait is a whole step, not half (tests/sim/test_closed_loop.py).
+    ``busy_share``: the share of requests that pay :data:`BUSY_ADMISSION_S` (None: open-loop Poisson
+    arrivals, which find at least one of ``batch`` decoding sequences with probability 1 - exp(-batch)).
     """
     groups_per_s = rps / group
     busy = others * groups_per_s * _prefill_extra(p, workload, batch, group)
     if busy >= 1:
         return _Steady(math.inf, math.inf, math.inf, 1.0)
-    tpot = _decode_step(p, workload, batch) / (1 - busy)
+    tpot = max(_decode_step(p, workload, batch) / (1 - busy), max(1.0, batch) * p.api_server_per_token_s)
     service = _prefill_service(p, workload, batch, group)
     rho = groups_per_s * service
     if rho >= 1:
@@ -469,8 +509,10 @@ def _steady(p: EngineProfile, workload: WorkloadSpec, rps: float, batch: float, 
     chunks = len(prefill_chunks(p, workload.prompt_tokens * group, max(0, round(batch))))
     member = service * (chunks + 1) / (2 * chunks)
     api = _api_time(p, rps * workload.output_tokens)
+    shared = 1 - math.exp(-batch) if busy_share is None else busy_share
+    stretch = api / p.api_server_s if p.api_server_s > 0 else 1.0
     step_wait = phase_locked * max(tpot / 2, tpot - api) if phase_locked else others * tpot / 2
-    base = api + step_wait + member
+    base = api + _api_queue(p, group, stretch) + step_wait + member + _admission(p, shared)
     mean_wait = others * rho * service / (2 * (1 - rho))
     tail = 1 - TTFT_QUEUE_PERCENTILE
     p95_wait = MD1_WAIT_FACTOR * math.log(rho / tail) * service / (1 - rho) if rho > tail else 0.0
@@ -532,7 +574,8 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
     groups = active / group
     others = (groups - 1) / groups
     locked = min(1.0, groups - 1)
-    steady = _steady(p, workload, rps, batch, group, others, locked)
+    shared = 1.0 if active > 1 else 0.0
+    steady = _steady(p, workload, rps, batch, group, others, locked, shared)
     for _ in range(60):
         if math.isfinite(steady.ttft_mean_s) and math.isfinite(steady.tpot_s):
             decode_share = (workload.output_tokens - 1) * steady.tpot_s
@@ -542,10 +585,10 @@ def _closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: i
             rps = 0.5 * rps + 0.5 * active / e2e
         else:
             rps *= 0.8
-        steady = _steady(p, workload, rps, batch, group, others, locked)
+        steady = _steady(p, workload, rps, batch, group, others, locked, shared)
     if _finite(steady):
         return rps, steady, batch
-    return _saturated_closed_loop(p, workload, active, group, others, locked)
+    return _saturated_closed_loop(p, workload, active, group, others, locked, shared)
 
 
 def _finite(steady: _Steady) -> bool:
@@ -553,33 +596,33 @@ def _finite(steady: _Steady) -> bool:
 
 
 def _closed_loop_state(p: EngineProfile, workload: WorkloadSpec, rps: float, active: int, group: int,
-                       others: float, locked: float) -> tuple[_Steady, float]:
+                       others: float, locked: float, shared: float) -> tuple[_Steady, float]:
     """Steady state at ``rps`` with the batch Little's law gives it (rps x decode time, at most ``active``)."""
     batch = 1.0
-    steady = _steady(p, workload, rps, batch, group, others, locked)
+    steady = _steady(p, workload, rps, batch, group, others, locked, shared)
     for _ in range(12):
         if not _finite(steady):
             break
         batch = min(float(active), max(1.0, rps * (workload.output_tokens - 1) * steady.tpot_s))
-        steady = _steady(p, workload, rps, batch, group, others, locked)
+        steady = _steady(p, workload, rps, batch, group, others, locked, shared)
     return steady, batch
 
 
 def _saturated_closed_loop(p: EngineProfile, workload: WorkloadSpec, active: int, group: int, others: float,
-                           locked: float) -> tuple[float, _Steady, float]:
+                           locked: float, shared: float) -> tuple[float, _Steady, float]:
     """The closed loop when the damped iteration ends past the engine's capacity (a queue that never drains):
     the largest rate ``rps`` with ``rps x E2E(rps) <= active`` (Little), found by bisection (``rps x E2E``
     grows with ``rps``), so a saturated replica reports its capacity instead of where the iteration stopped."""
     low, high = 0.0, active / single_request_latency(p, workload.prompt_tokens, workload.output_tokens).e2e_s
     for _ in range(40):
         mid = (low + high) / 2
-        steady, _ = _closed_loop_state(p, workload, mid, active, group, others, locked)
+        steady, _ = _closed_loop_state(p, workload, mid, active, group, others, locked, shared)
         e2e = steady.ttft_mean_s + (workload.output_tokens - 1) * steady.tpot_s
         if _finite(steady) and mid * e2e <= active:
             low = mid
         else:
             high = mid
-    steady, batch = _closed_loop_state(p, workload, low, active, group, others, locked)
+    steady, batch = _closed_loop_state(p, workload, low, active, group, others, locked, shared)
     return low, steady, batch
 
 
@@ -625,7 +668,8 @@ def _first_wave_ttft(p: EngineProfile, workload: WorkloadSpec, clients: int) -> 
     """Mean client TTFT of ``clients`` requests sent at the same moment to an idle replica."""
     service = prefill_time(p, workload.prompt_tokens, prompts=clients)
     chunks = len(prefill_chunks(p, workload.prompt_tokens * clients))
-    return p.api_server_s + service * (chunks + 1) / (2 * chunks)
+    api = p.api_server_s + _api_queue(p, clients) + _admission(p, 1.0 if clients > 1 else 0.0)
+    return api + service * (chunks + 1) / (2 * chunks)
 
 
 def estimate_batch(p: EngineProfile, workload: WorkloadSpec, batch: int) -> LoadEstimate:

@@ -59,7 +59,9 @@ def calibrate(
     t = result.terms
     console.print(f"fitted: bandwidth efficiency {t.bandwidth_efficiency:.3f}, compute efficiency "
                   f"{t.compute_efficiency:.3f}, step overhead {t.step_overhead_s * 1e3:.2f} ms, per sequence "
-                  f"{t.per_sequence_overhead_s * 1e6:.1f} us, API server {t.api_server_s * 1e3:.1f} ms; "
+                  f"{t.per_sequence_overhead_s * 1e6:.1f} us, API server {t.api_server_s * 1e3:.1f} ms "
+                  f"({(t.api_server_serial_s or t.api_server_s) * 1e3:.1f} ms of it serial), busy-engine "
+                  f"admission {t.busy_admission_s * 1e3:.1f} ms; "
                   f"KV cache {result.kv_cache_tokens or 'unknown'} tokens")
     console.print(f"wrote {out}; name it as deployments\\[{deployment}].profile to use it", highlight=False)
 

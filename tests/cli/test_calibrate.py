@@ -87,9 +87,14 @@ def test_plan_uses_a_named_profile_and_says_so(spec_file: Path, simulated: str, 
     assert f"speed from calibrated profile {out.resolve()}" in plan.stdout.replace("\n", "")
 
 
-def test_profile_for_another_architecture_is_one_line_exit_2(spec_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("key", "named"), [
+    ({"architecture": "Llama-3.1-8B", "accelerator": "L4"}, "architecture 'Llama-3.1-8B'"),
+    ({"architecture": "Llama-3.2-1B", "accelerator": "H100-SXM-80GB"}, "accelerator 'H100-SXM-80GB'"),
+], ids=["another-architecture", "another-gpu"])
+def test_profile_for_another_architecture_or_gpu_is_one_line_exit_2(spec_file: Path, tmp_path: Path,
+                                                                    key: dict[str, str], named: str) -> None:
     profile = calibration.CalibratedProfile(
-        key=calibration.ProfileKey(architecture="Llama-3.1-8B", variant="bf16", accelerator="L4", tensor_parallel=1),
+        key=calibration.ProfileKey(variant="bf16", tensor_parallel=1, **key),
         terms=calibration.FittedTerms(bandwidth_efficiency=0.8, compute_efficiency=0.5, step_overhead_s=0.001,
                                       per_sequence_overhead_s=1e-6, api_server_s=0.01),
         endpoint="http://127.0.0.1:1", model="m", measured_at="2026-12-01T00:00:00+00:00")
@@ -101,7 +106,7 @@ def test_profile_for_another_architecture_is_one_line_exit_2(spec_file: Path, tm
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert "does not apply" in lines[0] and "architecture 'Llama-3.1-8B'" in lines[0]
+    assert "does not apply" in lines[0] and named in lines[0]
 
 
 def _free_port() -> int:
@@ -119,9 +124,14 @@ def test_unreachable_endpoint_is_one_line_exit_2(spec_file: Path, tmp_path: Path
 
 
 class _NotOpenAI(http.server.BaseHTTPRequestHandler):
+    """A web server, not an LLM API: every GET is an HTML page."""
+
     def do_GET(self) -> None:
-        body = b"<html>hello</html>"
-        self.send_response(200)
+        self._send(200, "text/html", b"<html>hello</html>")
+
+    def _send(self, status: int, kind: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -130,16 +140,50 @@ class _NotOpenAI(http.server.BaseHTTPRequestHandler):
         return
 
 
-def test_endpoint_that_is_not_openai_is_one_line_exit_2(spec_file: Path, tmp_path: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotOpenAI)
+class _ModelsOnly(_NotOpenAI):
+    """Lists model ``m`` like an OpenAI server, but has no completions endpoint (a multi-line HTML 404)."""
+
+    def do_GET(self) -> None:
+        self._send(200, "application/json", b'{"object": "list", "data": [{"id": "m"}]}')
+
+    def do_POST(self) -> None:
+        self._send(404, "text/html", b"<html>\n<h1>Not Found</h1>\n</html>\n")
+
+
+class _NotStreaming(_ModelsOnly):
+    """Answers completions with one plain JSON body, no server-sent events."""
+
+    def do_POST(self) -> None:
+        self._send(200, "application/json", b'{"choices": [{"text": "hi"}]}')
+
+
+def _calibrate_against(handler: type[http.server.BaseHTTPRequestHandler], tmp_path: Path, spec_file: Path,
+                       model: str = "m") -> subprocess.CompletedProcess[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        result = run_cli("calibrate", "--endpoint", f"http://127.0.0.1:{server.server_port}", "--model", "m",
-                         "--spec", str(spec_file), "--deployment", "chat", "--out", str(tmp_path / "p.yaml"))
+        return run_cli("calibrate", "--endpoint", f"http://127.0.0.1:{server.server_port}", "--model", model,
+                       "--spec", str(spec_file), "--deployment", "chat", "--concurrency", "1,2", "--requests", "1",
+                       "--out", str(tmp_path / "p.yaml"))
     finally:
         server.shutdown()
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "not OpenAI-compatible" in result.stderr
+
+
+@pytest.mark.parametrize(("handler", "model", "says"), [
+    (_NotOpenAI, "m", "not OpenAI-compatible: GET /v1/models answered 200 without a model list"),
+    (_ModelsOnly, "m", "/v1/completions answered 404: <html> <h1>Not Found</h1> </html>"),
+    (_NotStreaming, "m", "not an OpenAI-compatible streaming endpoint"),
+    (_ModelsOnly, "other", "does not serve model 'other'"),
+], ids=["html-site", "no-completions", "not-streaming", "another-model"])
+def test_endpoint_that_is_not_openai_is_one_line_exit_2(spec_file: Path, tmp_path: Path,
+                                                        handler: type[http.server.BaseHTTPRequestHandler],
+                                                        model: str, says: str) -> None:
+    result = _calibrate_against(handler, tmp_path, spec_file, model)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert says in lines[0]
+    assert not (tmp_path / "p.yaml").exists()
 
 
 def test_bad_concurrency_list_is_one_line_exit_2(spec_file: Path, tmp_path: Path) -> None:
