@@ -50,8 +50,8 @@ STACK_NAME = "demo"
 RATE_WINDOW = "10s"
 """Wall-clock window of rates and quantiles (x speed simulated seconds)."""
 DEMO_POLICY_NOTE = ("policies/demo.yaml (over default.yaml) shortens the scale-in stabilization and cooldowns "
-                    "for a short run, plans replicas at 50 % of the capacity model's rate, and turns the "
-                    "vertical and variant rules off (the demo reconciles replica counts)")
+                    "for a short run, keeps default.yaml's start-up-bound window and saturation floor off, and "
+                    "turns the vertical and variant rules off (the demo reconciles replica counts)")
 
 
 @dataclass(frozen=True)
