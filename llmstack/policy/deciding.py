@@ -1,34 +1,38 @@
 """Decide: signals + state + policy + stack -> recommendations (pure).
 
-Per deployment, in this order:
+Per deployment, in this order (:func:`evaluate`, :func:`_decide_deployment`):
 
 1. **Data quality** (safety): stale, NaN/Inf, missing required signals, completeness below
    ``data.min_completeness`` or a failed read -> no action, a :class:`Skip` marked ``refused``.
 2. **Horizontal**: every rule proposes a replica count; the largest wins (HPA's rule for
    several metrics). Target tracking and thresholds scale out (SLO); the model-based rule
-   (demand / what one replica sustains within the SLO) scales both ways. A scale-in is a
-   cost action: it passes the stabilization window, tolerance, step and cooldown guards.
+   (demand / what one replica sustains within the SLO) scales both ways.
 3. **Vertical** (safety): KV-cache saturation or preemptions held ``for`` -> the cheapest
    option on another pool or TP size that the capacity model says fits, holds at least
    ``min_kv_gain`` x the KV tokens, and whose pool has room.
 4. **Variant**: sustained pressure at max replicas (SLO) or the stack over budget (cost) ->
    a variant at or above the deployment's ``quality_floor`` that sustains more; back to
    the declared variant when the declared one would fit comfortably again (cost).
+5. **Conflicts**: **safety > SLO > cost**. One engine change (vertical or variant) per
+   deployment and cycle, vertical first; a cost action (scale-in, switch back) is dropped when
+   a higher class acts on the same deployment.
+6. **Guards**: each candidate left passes the chain the policy sets (:func:`llmstack.policy.guards.chain`:
+   clamp, tolerance, stabilization window, step for replica changes; cooldown, rate limit and
+   budget for every change), re-predicted where a guard shrank it.
 
 Scale to zero (``replicas.min: 0``, :mod:`llmstack.policy.zero`): a deployment at 0 replicas
-skips steps 1-4 (its engines export nothing) and is woken from the router's signals; one with
-replicas goes to 0 only through the idle-to-zero rule (every other proposal is floored at 1).
+skips steps 1-6 (its engines export nothing) and is woken from the router's signals; one with
+replicas goes to 0 only through the idle-to-zero rule (every other proposal is floored at 1),
+held back by the cooldown and rate limit of the same chain (:func:`llmstack.policy.guards.hold_chain`).
 
-Conflicts: **safety > SLO > cost**. One engine change (vertical or variant) per deployment
-and cycle, vertical first; a cost action (scale-in, switch back) is dropped when a higher
-class acts on the same deployment. Output is sorted by that priority, then deployment.
+Output is sorted by priority class, then deployment.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from llmstack.capacity import planning
 from llmstack.errors import LlmstackError
@@ -129,6 +133,9 @@ class _Case:
     low: int
     high: int
     limits: Guards
+    """The policy's guards for this deployment."""
+    scale_in_window: float
+    """The scale-in stabilization window for this deployment's start-up time (:meth:`Guards.scale_in_window`)."""
     policy: Policy
     stack: StackSpec
     view: CapacityView
@@ -152,6 +159,9 @@ class _Case:
 
     def sustainable_rps(self, setting: Setting) -> float:
         return self.view.sustainable_rps(self.deployment, setting, self.load)
+
+    def guard_context(self, state: ScalingState) -> guards.GuardContext:
+        return guards.GuardContext(state, self.now, self.low, self.high, self.scale_in_window)
 
 
 def _target_tracking_wishes(case: _Case) -> list[_Wish]:
@@ -362,7 +372,7 @@ def capacity_problems(case: _Case) -> list[str]:
 
 def _record_desired(case: _Case, state: ScalingState, desired: int) -> ScalingState:
     """Remember the desired count for the stabilization window (the first cycle also remembers the current)."""
-    keep_s = max(case.limits.scale_in_stabilization, 60.0)
+    keep_s = max(case.scale_in_window, 60.0)
     if not state.desired.get(case.name):  # first cycle: the current count counts as desired (as HPA starts)
         state = state.with_desired(case.name, case.current.replicas, case.now, keep_s)
     return state.with_desired(case.name, min(case.high, max(case.low, desired)), case.now, keep_s)
@@ -467,10 +477,11 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
     """The guards over each kept candidate; the stack cost follows the ones that pass (for the budget guard)."""
     recs: list[Recommendation] = []
     skips: list[Skip] = []
-    per_replica_cost = case.view.cost_per_hour(case.deployment, case.current.with_(replicas=1))
+    chain = guards.chain(case.policy, case.name, budget_limit)
+    context = replace(case.guard_context(state), cost_per_replica=case.view.cost_per_hour(
+        case.deployment, case.current.with_(replicas=1)))
     for candidate in kept:
-        result = _guard(candidate, state, case.limits, case.low, case.high, case.now, stack_cost, budget_limit,
-                        case.policy, per_replica_cost, case.predict)
+        result = guards.run(chain, candidate, replace(context, stack_cost=stack_cost), case.predict)
         if isinstance(result, Skip):
             skips.append(result)
             continue
@@ -480,18 +491,11 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
     return recs, skips
 
 
-def _with_startup_window(limits: Guards, startup_s: float) -> Guards:
-    """``limits`` with the scale-in stabilization window at least ``stabilization_startups`` start-ups."""
-    window = limits.scale_in_window(startup_s)
-    return limits if window == limits.scale_in_stabilization else limits.model_copy(
-        update={"scale_in_stabilization": window})
-
-
 def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mapping[str, Setting], policy: Policy,
           stack: StackSpec, view: CapacityView, now: float, state: ScalingState) -> _Case:
     values = dict(snapshot.values)
-    limits = _with_startup_window(policy.guards_for(deployment.name), view.startup_s(deployment,
-                                                                                      settings[deployment.name]))
+    limits = policy.guards_for(deployment.name)
+    window = limits.scale_in_window(view.startup_s(deployment, settings[deployment.name]))
     low, high = _bounds(deployment, limits)
     scales_to_zero = low == 0
     demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
@@ -500,7 +504,7 @@ def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mappin
     # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
     load = workload(deployment, values)
     return _Case(deployment, snapshot, settings[deployment.name], settings, values, load, demand, arrivals,
-                 max(low, 1), high, limits, policy, stack, view, now, scales_to_zero)
+                 max(low, 1), high, limits, window, policy, stack, view, now, scales_to_zero)
 
 
 def _observe(case: _Case, state: ScalingState) -> ScalingState:
@@ -557,10 +561,7 @@ def _idle_to_zero(case: _Case, state: ScalingState) -> tuple[Recommendation | Sk
     if isinstance(move, str):
         return Skip(case.name, move, rule="idle-to-zero"), state
     rec = case.propose("horizontal", case.current.with_(replicas=0), move.rule, "cost", move.reason, move.used)
-    result = guards.cooldown(rec, state, case.limits, case.now)
-    if isinstance(result, Recommendation):
-        result = guards.rate_limit(result, state, case.limits.max_actions_per_hour, case.now)
-    return result, state
+    return guards.run(guards.hold_chain(case.policy, case.name), rec, case.guard_context(state), case.predict), state
 
 
 def _per_replica_rps(case: _Case) -> float:
@@ -633,41 +634,6 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
                           for r in more if r.predicted is not None)
     recs.sort(key=lambda r: (PRIORITY_ORDER[r.priority], r.deployment))
     return Evaluation(recs, skips, state)
-
-
-def _guard(rec: Recommendation, state: ScalingState, limits: Guards, low: int, high: int, now: float,
-           stack_cost: float, budget_limit: float | None, policy: Policy, per_replica_cost: float,
-           repredict: Callable[[Setting], Prediction]) -> Recommendation | Skip:
-    """Run the guards in order: clamp, tolerance, stabilization, step, cooldown, rate limit, budget.
-
-    Tolerance judges the rules' own proposal (HPA's order: the tolerance on the metric ratio, then
-    the behaviour limits): judged after the step limit, a one-replica scale-in from more than
-    ``1 / tolerance`` replicas always fell inside the band, and the fleet never left its maximum.
-    """
-    result: Recommendation | Skip = rec
-    if rec.kind == "horizontal":
-        result = guards.clamp(rec, low, high)
-        if isinstance(result, Recommendation):
-            result = guards.tolerance(result, limits.tolerance)
-        if isinstance(result, Recommendation):
-            result = guards.stabilize(result, state, limits.scale_in_stabilization, now)
-        if isinstance(result, Recommendation):
-            result = guards.max_step(result, limits)
-    if isinstance(result, Recommendation):
-        result = guards.cooldown(result, state, limits, now, vertical_s=policy.vertical.cooldown,
-                                 variant_s=policy.variants.cooldown)
-    if isinstance(result, Recommendation):
-        result = guards.rate_limit(result, state, limits.max_actions_per_hour, now)
-    if isinstance(result, Recommendation) and result.proposed != rec.proposed:
-        result = result.with_(predicted=repredict(result.proposed),
-                              reason=f"{rec.reason} ({'; '.join(result.notes)})")
-    if isinstance(result, Recommendation):
-        limited = guards.budget(result, stack_cost, budget_limit, per_replica_cost)
-        if isinstance(limited, Recommendation) and limited.proposed != result.proposed:
-            limited = limited.with_(predicted=repredict(limited.proposed),
-                                    reason=f"{rec.reason} ({'; '.join(limited.notes)})")
-        result = limited
-    return result
 
 
 def decide(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, policy: Policy, stack: StackSpec,

@@ -3,14 +3,21 @@
 Each takes a recommendation and returns it (possibly with a smaller change) or a
 :class:`~llmstack.policy.recommendation.Skip` saying why it was dropped. Pure: time and
 state are arguments.
+
+:func:`chain` builds the ordered list of guards a policy sets for one deployment (each a
+:class:`Guard`: ``(recommendation, context) -> recommendation | skip``, its settings taken from
+the policy, what changes per cycle read from a :class:`GuardContext`); :func:`run` applies a
+chain, stops at the first skip and re-predicts a proposal a guard changed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from llmstack.policy.recommendation import Recommendation, Skip
-from llmstack.policy.rules import Guards
+from llmstack.policy.recommendation import Prediction, Recommendation, Setting, Skip
+from llmstack.policy.rules import Guards, Policy
 from llmstack.policy.state import ScalingState, change_kinds
 
 Result = Recommendation | Skip
@@ -112,3 +119,98 @@ def budget(rec: Recommendation, stack_cost: float, limit: float | None, cost_per
                              f"budget ${limit:.2f}/h allows only +{room} replica(s)")
     return Skip(rec.deployment, f"held: stack would cost ${stack_cost + delta:.2f}/h, over the "
                 f"${limit:.2f}/h budget", rule=rec.rule)
+
+
+@dataclass(frozen=True)
+class GuardContext:
+    """What the guards read about one deployment in one cycle (the policy's settings are in the chain)."""
+
+    state: ScalingState
+    now: float
+    low: int
+    high: int
+    """The replica range the clamp keeps to."""
+    scale_in_window: float
+    """The scale-in stabilization window: ``scale_in_stabilization``, at least ``stabilization_startups``
+    start-ups of this deployment (:meth:`llmstack.policy.rules.Guards.scale_in_window`)."""
+    stack_cost: float = 0.0
+    """The stack's cost per hour with the changes already accepted this cycle (the budget guard)."""
+    cost_per_replica: float = 0.0
+    """What one more replica of this deployment costs per hour (the budget guard)."""
+
+
+@dataclass(frozen=True)
+class Guard:
+    """One post-processor of a recommendation: ``check(rec, context)`` keeps, shrinks or refuses it."""
+
+    name: str
+    check: Callable[[Recommendation, GuardContext], Result]
+    horizontal_only: bool = False
+    """Applies to replica changes only (vertical and variant moves pass it untouched)."""
+    reads_prediction: bool = False
+    """Reads ``rec.predicted``: :func:`run` re-predicts a changed proposal before it."""
+
+    def applies_to(self, rec: Recommendation) -> bool:
+        return rec.kind == "horizontal" or not self.horizontal_only
+
+    def __call__(self, rec: Recommendation, context: GuardContext) -> Result:
+        return self.check(rec, context)
+
+
+def hold_chain(policy: Policy, deployment: str) -> tuple[Guard, ...]:
+    """The guards that hold any change back for a while: cooldown, then the rate limit."""
+    limits = policy.guards_for(deployment)
+    vertical_s, variant_s = policy.vertical.cooldown, policy.variants.cooldown
+    return (Guard("cooldown", lambda rec, c: cooldown(rec, c.state, limits, c.now, vertical_s=vertical_s,
+                                                      variant_s=variant_s)),
+            Guard("rate-limit", lambda rec, c: rate_limit(rec, c.state, limits.max_actions_per_hour, c.now)))
+
+
+def chain(policy: Policy, deployment: str, budget_limit: float | None) -> tuple[Guard, ...]:
+    """The guards ``policy`` sets for ``deployment``, in order: clamp, tolerance, stabilization, step
+    (replica changes only), cooldown, rate limit, budget (none without ``budget_limit``).
+
+    Tolerance judges the rules' own proposal (HPA's order: the tolerance on the metric ratio, then
+    the behaviour limits): judged after the step limit, a one-replica scale-in from more than
+    ``1 / tolerance`` replicas always fell inside the band, and the fleet never left its maximum.
+    The budget comes last and judges the proposal as the other guards left it, re-predicted.
+    """
+    limits = policy.guards_for(deployment)
+    shaping = (Guard("clamp", lambda rec, c: clamp(rec, c.low, c.high), horizontal_only=True),
+               Guard("tolerance", lambda rec, _c: tolerance(rec, limits.tolerance), horizontal_only=True),
+               Guard("stabilization", lambda rec, c: stabilize(rec, c.state, c.scale_in_window, c.now),
+                     horizontal_only=True),
+               Guard("step", lambda rec, _c: max_step(rec, limits), horizontal_only=True))
+    spend: tuple[Guard, ...] = () if budget_limit is None else (
+        Guard("budget", lambda rec, c: budget(rec, c.stack_cost, budget_limit, c.cost_per_replica),
+              reads_prediction=True),)
+    return (*shaping, *hold_chain(policy, deployment), *spend)
+
+
+def run(guards: Iterable[Guard], rec: Recommendation, context: GuardContext,
+        repredict: Callable[[Setting], Prediction]) -> Result:
+    """Apply ``guards`` in order to ``rec``; the first skip ends it.
+
+    A proposal a guard changed is re-predicted (its reason gets the guards' notes) before a guard
+    that reads the prediction and at the end.
+    """
+    result, predicted_for = rec, rec.proposed
+    for guard in guards:
+        if not guard.applies_to(rec):
+            continue
+        if guard.reads_prediction:
+            result, predicted_for = _repredicted(rec, result, predicted_for, repredict)
+        checked = guard(result, context)
+        if isinstance(checked, Skip):
+            return checked
+        result = checked
+    return _repredicted(rec, result, predicted_for, repredict)[0]
+
+
+def _repredicted(original: Recommendation, rec: Recommendation, predicted_for: Setting,
+                 repredict: Callable[[Setting], Prediction]) -> tuple[Recommendation, Setting]:
+    """``rec`` with a fresh prediction when its proposal is not the one last predicted."""
+    if rec.proposed == predicted_for:
+        return rec, predicted_for
+    return rec.with_(predicted=repredict(rec.proposed),
+                     reason=f"{original.reason} ({'; '.join(rec.notes)})"), rec.proposed
