@@ -3,7 +3,8 @@
 Per deployment, in this order (:func:`evaluate`, :func:`_decide_deployment`):
 
 1. **Data quality** (safety): stale, NaN/Inf, missing required signals, completeness below
-   ``data.min_completeness`` or a failed read -> no action, a :class:`Skip` marked ``refused``.
+   ``data.min_completeness``, a failed read or readings the fleet cannot produce -> no action,
+   a :class:`Skip` marked ``refused``.
 2. **Horizontal**: every rule proposes a replica count; the largest wins (HPA's rule for
    several metrics). Target tracking and thresholds scale out (SLO); the model-based rule
    (demand / what one replica sustains within the SLO) scales both ways.
@@ -21,7 +22,7 @@ Per deployment, in this order (:func:`evaluate`, :func:`_decide_deployment`):
    budget for every change), re-predicted where a guard shrank it.
 
 Scale to zero (``replicas.min: 0``, :mod:`llmstack.policy.zero`): a deployment at 0 replicas
-skips steps 1-6 (its engines export nothing) and is woken from the router's signals; one with
+with a router reading skips steps 1-6 (its engines export nothing) and is woken from the router's signals; one with
 replicas goes to 0 only through the idle-to-zero rule (every other proposal is floored at 1),
 held back by the cooldown and rate limit of the same chain (:func:`llmstack.policy.guards.hold_chain`).
 
@@ -491,20 +492,32 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
     return recs, skips
 
 
-def _case(deployment: DeploymentSpec, snapshot: SignalSnapshot, settings: Mapping[str, Setting], policy: Policy,
-          stack: StackSpec, view: CapacityView, now: float, state: ScalingState) -> _Case:
-    values = dict(snapshot.values)
-    limits = policy.guards_for(deployment.name)
-    window = limits.scale_in_window(view.startup_s(deployment, settings[deployment.name]))
-    low, high = _bounds(deployment, limits)
-    scales_to_zero = low == 0
-    demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
-    arrivals = forecasting.arrivals_rps(values, state, deployment.name, now)
-    # tokens per request over completions: while requests pile up this overstates them (conservative);
-    # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
-    load = workload(deployment, values)
-    return _Case(deployment, snapshot, settings[deployment.name], settings, values, load, demand, arrivals,
-                 max(low, 1), high, limits, window, policy, stack, view, now, scales_to_zero)
+@dataclass(frozen=True)
+class _Cycle:
+    """What every deployment's decision in one cycle shares."""
+
+    policy: Policy
+    stack: StackSpec
+    view: CapacityView
+    settings: Mapping[str, Setting]
+    """Every deployment's setting in force."""
+    now: float
+    budget_limit: float | None
+    """The stack's budget per hour: the policy's ``guards.budget_per_hour``, else the stack's."""
+
+    def case(self, deployment: DeploymentSpec, snapshot: SignalSnapshot, state: ScalingState) -> _Case:
+        """What ``deployment``'s decision reads this cycle."""
+        values, policy, setting = dict(snapshot.values), self.policy, self.settings[deployment.name]
+        limits = policy.guards_for(deployment.name)
+        window = limits.scale_in_window(self.view.startup_s(deployment, setting))
+        low, high = _bounds(deployment, limits)
+        demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
+        arrivals = forecasting.arrivals_rps(values, state, deployment.name, self.now)
+        # tokens per request over completions: while requests pile up this overstates them (conservative);
+        # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
+        load = workload(deployment, values)
+        return _Case(deployment, snapshot, setting, self.settings, values, load, demand, arrivals, max(low, 1), high,
+                     limits, window, policy, self.stack, self.view, self.now, scales_to_zero=low == 0)
 
 
 def _observe(case: _Case, state: ScalingState) -> ScalingState:
@@ -515,36 +528,51 @@ def _observe(case: _Case, state: ScalingState) -> ScalingState:
     return state.with_observed(case.name, case.now, case.arrivals, forecasting.in_system(case.values), keep_s)
 
 
-def _decide_deployment(case: _Case, state: ScalingState, stack_cost: float,
-                       budget_limit: float | None) -> tuple[list[Recommendation], list[Skip], ScalingState]:
-    """Steps 2-4 and the conflicts and guards for one deployment whose data passed step 1."""
-    to_zero, state = _idle_to_zero(case, state)
-    if to_zero is None:
-        to_zero = _settling(case, state)
+def _data_check(cycle: _Cycle, deployment: DeploymentSpec, snapshot: SignalSnapshot | None,
+                state: ScalingState) -> _Case | Skip:
+    """Step 1, data quality: the case to decide on, or why the data is too poor to act on."""
+    refusal = _refusal(deployment, snapshot, cycle.policy)
+    if refusal is not None:
+        return refusal
+    assert snapshot is not None  # _refusal refuses a missing reading
+    case = cycle.case(deployment, snapshot, state)
+    absurd = capacity_problems(case)
+    if absurd:
+        return Skip(deployment.name, "no action: implausible data: " + "; ".join(absurd), refused=True)
+    return case
+
+
+def _decide_deployment(cycle: _Cycle, deployment: DeploymentSpec, snapshot: SignalSnapshot | None,
+                       state: ScalingState, stack_cost: float) -> tuple[list[Recommendation], list[Skip], ScalingState]:
+    """Steps 1-6 for one deployment with replicas (``stack_cost``: with the changes accepted so far)."""
+    case = _data_check(cycle, deployment, snapshot, state)  # 1
+    if isinstance(case, Skip):
+        return [], [case], state.forget_conditions(deployment.name)
+    to_zero, state = _scale_to_zero(case, state)
     if to_zero is not None:
         return ([to_zero], [], state) if isinstance(to_zero, Recommendation) else ([], [to_zero], state)
-    wishes, holding = _horizontal_wishes(case, state)
+    wishes, holding = _horizontal_wishes(case, state)  # 2
     desired = max((wish.replicas for wish in wishes), default=case.current.replicas)
     state = _record_desired(case, _observe(case, state), desired)
-    cond, state = _conditions(case, state, desired, holding, stack_cost, budget_limit)
-    skips: list[Skip] = []
-    candidates: list[Recommendation] = []
-    vertical = _vertical_candidate(case, cond)
-    if isinstance(vertical, Skip):
-        skips.append(vertical)
-    elif vertical is not None:
-        candidates.append(vertical)
-    for candidate in (_variant_candidate(case, cond, stack_cost, budget_limit),
-                      _horizontal_candidate(case, wishes, desired)):
-        if candidate is not None:
-            candidates.append(candidate)
-    kept, dropped = _resolve_conflicts(case.name, candidates)
-    recs, refused = _guarded(case, kept, state, stack_cost, budget_limit)
+    cond, state = _conditions(case, state, desired, holding, stack_cost, cycle.budget_limit)
+    vertical = _vertical_candidate(case, cond)  # 3
+    variant = _variant_candidate(case, cond, stack_cost, cycle.budget_limit)  # 4
+    horizontal = _horizontal_candidate(case, wishes, desired)  # 2's outcome
+    candidates = [c for c in (vertical, variant, horizontal) if isinstance(c, Recommendation)]
+    kept, dropped = _resolve_conflicts(case.name, candidates)  # 5
+    recs, refused = _guarded(case, kept, state, stack_cost, cycle.budget_limit)  # 6
+    skips = [vertical] if isinstance(vertical, Skip) else []
     skips += dropped + refused
     if not candidates and not skips:
         skips.append(Skip(case.name, f"no change: {case.current.replicas} replicas match the rules "
                                      f"(desired {desired})"))
     return recs, skips, state
+
+
+def _scale_to_zero(case: _Case, state: ScalingState) -> tuple[Recommendation | Skip | None, ScalingState]:
+    """A ``min: 0`` deployment's own moves, before the rules: idle to zero, or sized just after a wake."""
+    to_zero, state = _idle_to_zero(case, state)
+    return (to_zero if to_zero is not None else _settling(case, state)), state
 
 
 def _idle_to_zero(case: _Case, state: ScalingState) -> tuple[Recommendation | Skip | None, ScalingState]:
@@ -601,37 +629,22 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
     """Decide one cycle. ``stack`` is the spec as declared; ``current`` the settings in force
     (default: as declared). Returns recommendations after guards, skips and the new state."""
     settings = dict(settings_of(stack)) | dict(current or {})
-    view = CapacityView(stack)
+    cycle = _Cycle(policy, stack, CapacityView(stack), settings, now,
+                   policy.guards.budget_per_hour or stack.budget_per_hour)
     recs: list[Recommendation] = []
     skips: list[Skip] = []
-    stack_cost = sum(view.cost_per_hour(d, settings[d.name]) for d in stack.deployments)
-    budget_limit = policy.guards.budget_per_hour or stack.budget_per_hour
+    stack_cost = sum(cycle.view.cost_per_hour(d, settings[d.name]) for d in stack.deployments)
     for deployment in stack.deployments:
         snapshot = snapshots.get(deployment.name)
         if settings[deployment.name].replicas == 0 and snapshot is not None and not snapshot.error \
                 and not snapshot.implausible:
-            case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
-            woken, left, state = _at_zero(case, state)
-            recs.extend(woken)
-            skips.extend(left)
-            continue
-        refusal = _refusal(deployment, snapshot, policy)
-        if refusal is not None:
-            skips.append(refusal)
-            state = state.forget_conditions(deployment.name)
-            continue
-        assert snapshot is not None  # _refusal refuses a missing reading
-        case = _case(deployment, snapshot, settings, policy, stack, view, now, state)
-        absurd = capacity_problems(case)
-        if absurd:
-            skips.append(Skip(deployment.name, "no action: implausible data: " + "; ".join(absurd), refused=True))
-            state = state.forget_conditions(deployment.name)
-            continue
-        more, left, state = _decide_deployment(case, state, stack_cost, budget_limit)
+            more, left, state = _at_zero(cycle.case(deployment, snapshot, state), state)
+        else:
+            more, left, state = _decide_deployment(cycle, deployment, snapshot, state, stack_cost)
+            stack_cost += sum(r.predicted.cost_per_hour_after - r.predicted.cost_per_hour_before
+                              for r in more if r.predicted is not None)
         recs.extend(more)
         skips.extend(left)
-        stack_cost += sum(r.predicted.cost_per_hour_after - r.predicted.cost_per_hour_before
-                          for r in more if r.predicted is not None)
     recs.sort(key=lambda r: (PRIORITY_ORDER[r.priority], r.deployment))
     return Evaluation(recs, skips, state)
 
