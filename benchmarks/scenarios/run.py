@@ -92,6 +92,9 @@ def table(results: list[sc.ScenarioResult], seconds: float) -> str:
         part = [r for r in results if r.split == split]
         lines += [f"## {split}", "", *_summary_lines(split, part), *header, *(_row(r) for r in part), ""]
     lines += ["## all", "", *_summary_lines("all", results)]
+    moved = [(r, r.cells["policy"]) for r in results if r.cells["policy"].moves]
+    lines += ["", "## the policy's vertical and variant moves", ""]
+    lines += [f"- {r.stack} / {r.trace}: " + "; ".join(c.moves) for r, c in moved] or ["- none"]
     return "\n".join(lines)
 
 

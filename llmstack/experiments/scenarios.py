@@ -98,6 +98,8 @@ class Cell:
     gpu_hours: float
     scale_events: int
     burst_reaction_s: float | None
+    moves: tuple[str, ...] = ()
+    """Vertical and variant moves the autoscaler made: ``from -> to at T s (rule)``."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,8 @@ def fleet_config(stack: StackSpec, deployment: str) -> FleetConfig:
 
 def _cell(name: str, result: scoring.Score) -> Cell:
     return Cell(name, result.slo_attainment, result.ttft_slo_attainment, result.tpot_slo_attainment,
-                result.gpu_hours, result.scale_events, result.burst_reaction_s)
+                result.gpu_hours, result.scale_events, result.burst_reaction_s,
+                tuple(f"{m['from']} -> {m['to']} at {float(str(m['t'])):.0f} s ({m['rule']})" for m in result.moves))
 
 
 _SIM_MODULES = ("engine", "fleet", "oracle", "baselines", "protocol", "scoring", "traces", "patterns")
@@ -173,7 +176,8 @@ def _fixed_cells(stack: StackSpec, deployment: str, trace: Trace, config: FleetC
     path = None if cache is None else cache / f"{key}.json"
     if path is not None and path.is_file() and NO_FORESIGHT in (raw := json.loads(path.read_text(encoding="utf-8")))[
             "cells"]:
-        return {n: Cell(**c) for n, c in raw["cells"].items()}, raw["best_static"], raw["initial"]
+        cells = {n: Cell(**(c | {"moves": tuple(c.get("moves", ()))})) for n, c in raw["cells"].items()}
+        return cells, raw["best_static"], raw["initial"]
     oracle = search_oracle(stack, stack.deployment(deployment), trace, config, max_runs=ORACLE_SEARCH_RUNS)
     initial = oracle.initial_replicas()
     warm = replace(config, initial_replicas=initial)
