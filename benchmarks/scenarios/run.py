@@ -77,7 +77,10 @@ def table(results: list[sc.ScenarioResult], seconds: float) -> str:
              f"{sc.DURATION_S / 60:.0f} minutes and is scaled to the stack (mean rate = load x one replica's "
              "saturation rate for the trace's mean request); replicas start after the capacity model's start-up "
              "estimate (llmstack/capacity/startup.py); every controller starts warm with the replicas the oracle "
-             "has up at t=0 (static: its own count).", "",
+             "has up at t=0 (static: its own count). bound GPU-h: GPU-hours below which no schedule reaches the "
+             "oracle's attainment, whatever replica counts it runs and whichever of the deployment's candidate "
+             "shapes (capacity.planning.shapes: variants x pools x TP) it moves between (llmstack/sim/bound.py, "
+             "proof in its docstring); scenarios.json also has the bound for the declared shape alone.", "",
              f"Tuning set: stacks {', '.join(sc.TUNING_STACKS)} x traces {', '.join(sc.TUNING_TRACES)}. Everything "
              "else is held out: policies/default.yaml was changed only while looking at the tuning rows.", ""]
     for split in ("tuning", "held-out"):
