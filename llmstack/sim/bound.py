@@ -154,7 +154,8 @@ def _problem(stack: StackSpec, deployment: DeploymentSpec, trace: Trace, attainm
     end = start + np.maximum(0.0, ttft + tpot * facts.later_steps - api)
     must = math.ceil(attainment * len(trace.requests) - 1e-9)
     min_gpus = deployment.replicas.min * min(f.gpus for f in floors)
-    return _Problem(start, end, costs, servable, must, float(min_gpus), float(start.max(initial=0.0)))
+    last_admitted = float(start[servable].max(initial=0.0))  # the run ends no earlier (fleet._result)
+    return _Problem(start, end, costs, servable, must, float(min_gpus), last_admitted)
 
 
 def _edges(block: float, offset: float, horizon: float) -> np.ndarray:
