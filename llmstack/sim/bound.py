@@ -30,13 +30,21 @@ over the stack's pools and the model's variants that the capacity model lets run
    shortest start-up of any shape, time in which it serves nothing. Under ``Recreate`` the min
    replicas may be starting, so then the bound is ``max(step 3's sum, work + start-up)``.
 
-Summed: GPU-seconds of serving plus starting, so GPU-hours (TP x PP GPUs per replica, not dollars),
-below which no schedule within the deployment's replica range (``respect_limits`` autoscalers)
-reaches the attainment. Every ``lam`` and every block grid of :data:`GRIDS` gives such a bound;
-the largest is kept. With ``over="declared"`` only the declared shape is considered (the bound for
-schedules that never move); the candidates' bound is never above it (a minimum over more shapes,
-fewer GPUs, shorter start-ups, the same grids and weights). Loose where latency, not work, sets the
-fleet (replicas idle between requests to keep queues short), which the oracle/bound gap shows.
+Summed: GPU-seconds of serving plus starting, so GPU-hours (TP x PP GPUs per replica, not dollars:
+a shape cheaper per dollar can cost more GPU-hours), below which no schedule reaches the attainment.
+What it assumes: the simulated fleet (:mod:`llmstack.sim.fleet`; engine steps of the capacity
+model's step time, a request served on one replica, preemptions by recompute), an autoscaler that
+keeps the deployment's replica range (``respect_limits``), moves only to shapes
+:func:`~llmstack.sim.moves.shape_model` accepts, and attainment as :mod:`llmstack.sim.scoring`
+counts it. Not assumed: any particular replica schedule, move time, router or batching.
+
+Every ``lam`` and every block grid of :data:`GRIDS` gives such a bound; the largest is kept. With
+``over="declared"`` only the declared shape is considered (the bound for schedules that never
+move); the candidates' bound is never above it (a minimum over more shapes, fewer GPUs, shorter
+start-ups, the same grids and weights). Loose where latency, not work, sets the fleet (replicas
+idle between requests to keep queues short), and because one ``lam`` per grid lets prefill compute
+and decode memory overlap perfectly, which chunked prefill under a TPOT SLO cannot: the
+oracle/bound gap shows how much.
 """
 
 from __future__ import annotations
