@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from collections.abc import Mapping
 
+import numpy as np
 import pytest
 
 from llmstack.capacity import throughput
 from llmstack.sim import scoring
 from llmstack.sim.baselines import Static
-from llmstack.sim.bound import candidate_shapes, lower_bound
+from llmstack.sim.bound import _grid, _Problem, candidate_shapes, lower_bound
 from llmstack.sim.bound_floors import LAMBDAS, ShapeFloor, cached_prefix
 from llmstack.sim.fleet import FleetConfig, simulate
 from llmstack.sim.oracle import oracle
@@ -195,3 +198,32 @@ def test_bound_grows_with_the_attainment_asked(attainment: float) -> None:
     lower = lower_bound(stack, d, trace, attainment - 0.05, startup_delay_s=110.0, initial_replicas=1)
     upper = lower_bound(stack, d, trace, attainment, startup_delay_s=110.0, initial_replicas=1)
     assert 0 < lower.gpu_hours <= upper.gpu_hours
+
+
+def test_cheapest_choice_of_served_requests_is_exact_on_small_problems() -> None:
+    """Steps 4-5 against brute force: the greedy serving cost and the bisected peak are the least over every
+    choice of ``must`` requests (so no choice of which requests miss can undercut the bound)."""
+    rng = random.Random(7)
+    for _ in range(60):
+        n = rng.randint(1, 8)
+        start = np.array(sorted(rng.uniform(0, 170) for _ in range(n)))
+        end = start + np.array([rng.uniform(0, 40) for _ in range(n)])
+        cost = np.array([rng.uniform(0, 90) for _ in range(n)])
+        servable = np.array([rng.random() > 0.1 for _ in range(n)])
+        must = rng.randint(0, int(servable.sum()))
+        problem = _Problem(start, end, cost[None, :], servable, must, float(rng.choice([0, 1, 2])), 180.0)
+        got = _grid(problem, cost, 60.0, 0.0)
+        edges = np.arange(0.0, 60.0 * 5, 60.0)
+        floor = problem.min_gpus * np.clip(np.minimum(edges[1:], 180.0) - edges[:-1], 0.0, None)
+        best_serving, best_peak = math.inf, math.inf
+        for size in range(must, n + 1):
+            for chosen in itertools.combinations([i for i in range(n) if servable[i]], size):
+                work = np.zeros(len(edges) - 1)
+                for i in chosen:
+                    b = int(start[i] // 60)
+                    if end[i] <= 60.0 * (b + 1):  # the whole window in block b; straddlers cost 0
+                        work[b] += cost[i]
+                best_serving = min(best_serving, float(np.maximum(floor, work).sum()))
+                best_peak = min(best_peak, max(math.ceil(w / 60.0 - 1e-9) for w in work))
+        assert got.serving == pytest.approx(best_serving, abs=1e-6)
+        assert got.peak_gpus == best_peak
