@@ -77,6 +77,7 @@ class ShapeFloor:
     """Per step a sequence is in: its least share of the step's fixed time."""
     max_batched_tokens: int
     api_s: float
+    """The API server time after the last step (the window ends that much before the last token is sent)."""
 
     @staticmethod
     def of(model: ShapeModel) -> ShapeFloor:
@@ -90,7 +91,7 @@ class ShapeFloor:
             kv_s=p.kv_bytes_per_token_per_gpu / rate,
             weight_share_s=throughput.weight_bytes_read(p, seqs) / seqs / rate,
             fixed_share_s=throughput.fixed_time(p, seqs, 1) / seqs if fixed_ok else 0.0,
-            max_batched_tokens=max(1, p.max_num_batched_tokens), api_s=max(0.0, p.api_server_s))
+            max_batched_tokens=max(1, p.max_num_batched_tokens), api_s=p.api_server_s)
 
 
 @dataclass(frozen=True)
