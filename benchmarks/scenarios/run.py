@@ -39,8 +39,8 @@ def _row(r: sc.ScenarioResult) -> str:
         cells.append("-" if c is None else f"{c.attainment:.1%} / {c.gpu_hours:.2f}")
     ratio = r.cells["policy"].gpu_hours / max(1e-9, r.cells["oracle"].gpu_hours)
     return (f"| {r.stack} | {r.trace} | {r.requests} | {r.startup_s:.0f} | " + " | ".join(cells)
-            + f" | {r.best_static if r.best_static is not None else '-'} | {r.bound_gpu_hours:.2f} | {ratio:.2f} "
-            f"| {_verdict(r)} |")
+            + f" | {r.best_static if r.best_static is not None else '-'} | {r.bound_gpu_hours:.2f} "
+            f"| {r.bound_declared_gpu_hours:.2f} | {ratio:.2f} | {_verdict(r)} |")
 
 
 def _verdict(r: sc.ScenarioResult) -> str:
@@ -73,8 +73,8 @@ def _summary_lines(label: str, results: list[sc.ScenarioResult]) -> list[str]:
 
 def table(results: list[sc.ScenarioResult], seconds: float) -> str:
     header = ["| stack | trace | requests | start-up s | " + " | ".join(f"{n} att / GPU-h" for n in NAMES)
-              + " | best static | bound GPU-h | policy/oracle | verdict |",
-              "|" + "---|" * (len(NAMES) + 8)]
+              + " | best static | bound GPU-h | declared-shape bound GPU-h | policy/oracle | verdict |",
+              "|" + "---|" * (len(NAMES) + 9)]
     lines = ["# Scenario matrix: one policy file, tuning and held-out scenarios", "",
              f"Reproduce: `python benchmarks/scenarios/run.py` ({seconds:.0f} s here, with cached oracle and "
              "baselines; a cold run simulates each scenario about 15 times). Each cell: SLO attainment (TTFT and "
@@ -85,7 +85,11 @@ def table(results: list[sc.ScenarioResult], seconds: float) -> str:
              "has up at t=0 (static: its own count). `oracle-now` is the oracle's own per-interval fleet with "
              "each interval's count asked for only when the interval begins (the present load known exactly, "
              "nothing of the future): where it misses 99 % and the oracle does not, meeting the SLO takes "
-             "foresight or standing headroom a start-up long, which no reactive controller has.", "",
+             "foresight or standing headroom a start-up long, which no reactive controller has. bound GPU-h: "
+             "GPU-hours below which no schedule reaches the oracle's attainment, whatever replica counts it runs "
+             "and whichever of the deployment's candidate shapes (capacity.planning.shapes: variants x pools x TP) "
+             "it moves between (llmstack/sim/bound.py, proof in its docstring); declared-shape bound GPU-h: the "
+             "same for schedules that never move.", "",
              f"Tuning set: stacks {', '.join(sc.TUNING_STACKS)} x traces {', '.join(sc.TUNING_TRACES)}. Everything "
              "else is held out: policies/default.yaml was changed only while looking at the tuning rows.", ""]
     for split in ("tuning", "held-out"):
