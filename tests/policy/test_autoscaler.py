@@ -9,9 +9,10 @@ from tests.conftest import EXAMPLE_SPEC, ROOT
 POLICY = str(ROOT / "policies" / "default.yaml")
 
 
-def signals(rate: float, queue: float, ttft: float) -> dict[str, float]:
-    return {"request_rate": rate, "queue_length": queue, "running_requests": 8.0, "kv_cache_usage": 0.4,
-            "kv_cache_usage_max": 0.5, "ttft_p95": ttft, "prompt_tokens_rate": rate * 1000,
+def signals(rate: float, queue: float, ttft: float, up: int = 2) -> dict[str, float]:
+    """A tick's snapshot as the fleet sends it: ``up`` engines answer scrapes."""
+    return {"replicas_up": float(up), "request_rate": rate, "queue_length": queue, "running_requests": 8.0,
+            "kv_cache_usage": 0.4, "kv_cache_usage_max": 0.5, "ttft_p95": ttft, "prompt_tokens_rate": rate * 1000,
             "generation_tokens_rate": rate * 250, "preemption_rate": 0.0}
 
 
@@ -20,7 +21,7 @@ def test_adapter_scales_out_under_burst_and_in_only_after_window() -> None:
     scaler = policy_autoscaler(POLICY, stack, "chat")
     assert scaler.name.startswith("policy:")
     assert scaler.desired_replicas(0.0, signals(6.0, 40, 2.5), 2) > 2
-    answers = [scaler.desired_replicas(15.0 * i, signals(0.2, 0, 0.2), 6) for i in range(1, 30)]
+    answers = [scaler.desired_replicas(15.0 * i, signals(0.2, 0, 0.2, up=6), 6) for i in range(1, 30)]
     first_in = next(i for i, n in enumerate(answers, 1) if n < 6)
     assert 15.0 * first_in >= 120.0  # the shipped scale-in stabilization window
     assert min(answers) >= 1
