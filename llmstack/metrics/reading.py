@@ -306,12 +306,14 @@ def _split(raw: Mapping[str, float], signal_names: Iterable[str]) -> tuple[dict[
 
 def assemble(answers: Mapping[str, list[Sample]], expected: Mapping[str, int], now: float, *,
              window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0, max_skew_s: float = 30.0,
-             asked: Mapping[str, int] | None = None) -> dict[str, SignalSnapshot]:
+             asked: Mapping[str, int] | None = None,
+             stopping: Mapping[str, int] | None = None) -> dict[str, SignalSnapshot]:
     """Group the answers of one cycle by deployment into snapshots, judging each (pure).
 
     ``answers`` maps query name (signal or meta) to its samples; ``expected`` maps each
     deployment the stack declares to the replicas it should have running, ``asked`` to those of
-    them asked for recently enough to be still starting (:func:`starting_of`; absent: none). What
+    them asked for recently enough to be still starting (:func:`starting_of`; absent: none),
+    ``stopping`` to the replicas asked to stop recently enough to still drain (and report). What
     no real fleet reports (:mod:`llmstack.metrics.sanity`) lands in ``implausible``.
     """
     signal_names = [n for n in answers if n not in (queries.REPLICAS_REPORTING, queries.OLDEST_SAMPLE)]
@@ -323,7 +325,8 @@ def assemble(answers: Mapping[str, list[Sample]], expected: Mapping[str, int], n
         age = None if oldest is None or not math.isfinite(oldest) else max(0.0, now - oldest)
         implausible = (sanity.time_problems(group.timestamps, oldest, now, max_skew_s)
                        + sanity.duplicate_problems(group.duplicates)
-                       + sanity.replica_problems(reporting, expected[deployment])
+                       + sanity.replica_problems(reporting, expected[deployment],
+                                                 (stopping or {}).get(deployment, 0))
                        + sanity.value_problems(values, expected[deployment]))
         count = int(reporting) if reporting is not None and math.isfinite(reporting) else 0
         out[deployment] = SignalSnapshot(
@@ -355,12 +358,14 @@ def snapshot_of(deployment: str, now: float, raw: Mapping[str, float], replicas_
 def read_snapshots(source: MetricsSource, expected: Mapping[str, int], now: float, *,
                    signal_names: Iterable[str] | None = None, recording_rules: bool = False,
                    window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0,
-                   max_skew_s: float = 30.0, asked: Mapping[str, int] | None = None) -> dict[str, SignalSnapshot]:
+                   max_skew_s: float = 30.0, asked: Mapping[str, int] | None = None,
+                   stopping: Mapping[str, int] | None = None) -> dict[str, SignalSnapshot]:
     """One read cycle: one query per signal for every deployment; raises :class:`MetricsError`.
 
-    ``asked``: per deployment, the replicas asked for within their start-up allowance (:func:`assemble`).
+    ``asked``/``stopping``: per deployment, the replicas asked for within their start-up allowance and
+    those asked to stop within their stop deadline (:func:`assemble`).
     """
     answers = {q.name: source.query(q.expr)
                for q in queries.cycle_queries(signal_names, recording_rules=recording_rules, window=window)}
     return assemble(answers, expected, now, window=window, stale_after_s=stale_after_s, max_skew_s=max_skew_s,
-                    asked=asked)
+                    asked=asked, stopping=stopping)

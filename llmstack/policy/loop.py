@@ -9,7 +9,8 @@ every interval and carries the state from one cycle to the next.
 Completeness is counted against the replicas *due*: the expected count (the replicas the stack
 was asked for) less those asked for within their start-up allowance that do not report yet
 (:mod:`llmstack.policy.starting`), so a cycle during a scale-out acts on the replicas that serve
-instead of refusing "partial data"; the simulator's adapter feeds the same inputs.
+instead of refusing "partial data"; the simulator's adapter feeds the same inputs. Replicas asked
+to stop within their stop deadline may still report (they drain): not stray targets.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, st
     try:
         snapshots = reading.read_snapshots(source, expected, now, recording_rules=recording_rules,
                                            stale_after_s=policy.data.stale_after,
-                                           max_skew_s=policy.data.max_clock_skew, asked=asked)
+                                           max_skew_s=policy.data.max_clock_skew, asked=asked,
+                                           stopping=starting.stopping_recently(state, stack, now))
     except reading.MetricsError as exc:
         read_error = exc.render()
         warnings.append(f"metrics read failed, no action this cycle: {read_error}")

@@ -15,6 +15,12 @@ still silent past the allowance count as missing again, so a crash-looping scale
 partial data; and a replica that stops reporting among the older ones is missing at once (the
 starting count never exceeds the replicas asked for recently).
 
+The same holds the other way: a replica asked to stop (a scale-in, a move's old fleet) keeps its
+scrape target while it drains (its pod is still Running through the preStop wait and vLLM's
+``--shutdown-timeout``), so more replicas report than are expected. Within its stop deadline
+(:func:`stop_allowance_s`: the drain plan's grace period, :mod:`llmstack.artifacts.drain`) that
+surplus is draining, not stray targets, and the cycle is not refused as implausible.
+
 Why not readiness from Prometheus itself: the engines' scrape job keeps only pods in phase Running
 (:mod:`llmstack.artifacts.prometheus`), so a pod pulling its image has no target and no ``up`` series,
 and the stack runs no kube-state-metrics; the policy's own record of what it asked for, with the
@@ -25,12 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from llmstack.artifacts import drain
 from llmstack.errors import LlmstackError
 from llmstack.policy.predicting import CapacityView
 from llmstack.policy.recommendation import Recommendation, Setting
 from llmstack.policy.rules import Policy
 from llmstack.policy.state import ScalingState, change_kinds
 from llmstack.spec.models import StackSpec
+
+DEREGISTER_BOUND_S = 60
+"""At least the longest preStop wait of any target (Kubernetes behind HAProxy: 41 s, Docker: 5 s;
+``targets.*.draining.deregister_s``, checked by a test): the part of the stop deadline the policy
+cannot compute without importing the targets."""
 
 
 def replicas_started(rec: Recommendation) -> int:
@@ -40,13 +52,34 @@ def replicas_started(rec: Recommendation) -> int:
     return rec.proposed.replicas
 
 
+def replicas_stopped(rec: Recommendation) -> int:
+    """Replicas an applied recommendation asks to stop: a scale-in's removed ones, a move's whole old fleet."""
+    if rec.kind == "horizontal":
+        return max(0, rec.current.replicas - rec.proposed.replicas)
+    return rec.current.replicas
+
+
 def record_applied(state: ScalingState, recs: Sequence[Recommendation], now: float) -> ScalingState:
-    """``state`` after ``recs`` were applied at ``now``: their cooldown kinds and the replicas they start."""
+    """``state`` after ``recs`` were applied at ``now``: their cooldown kinds and the replicas they start and stop."""
     state = state.with_actions([(r.deployment, change_kinds(r.kind, r.current.replicas, r.proposed.replicas))
                                 for r in recs], now)
     for rec in recs:
         state = state.with_started(rec.deployment, replicas_started(rec), now)
+        state = state.with_stopped(rec.deployment, replicas_stopped(rec), now)
     return state
+
+
+def stop_allowance_s(stack: StackSpec, deployment: str) -> float:
+    """How long a replica asked to stop may still report: its stop deadline (preStop wait, drain, teardown)."""
+    try:
+        return float(drain.plan(stack, deployment, deregister_s=DEREGISTER_BOUND_S).grace_period_s)
+    except (LlmstackError, ArithmeticError, ValueError, KeyError):
+        return float(DEREGISTER_BOUND_S + drain.DRAIN_CAP_S + drain.TEARDOWN_MARGIN_S)
+
+
+def stopping_recently(state: ScalingState, stack: StackSpec, now: float) -> dict[str, int]:
+    """Per deployment, the replicas asked to stop within their stop deadline (what may still report)."""
+    return {d.name: state.stopped_since(d.name, now - stop_allowance_s(stack, d.name)) for d in stack.deployments}
 
 
 def allowance_s(view: CapacityView, stack: StackSpec, deployment: str, setting: Setting, policy: Policy) -> float:

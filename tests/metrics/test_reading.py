@@ -74,6 +74,13 @@ def test_starting_never_hides_an_older_replica_that_went_silent() -> None:
     assert reading.starting_of(asked=4, reporting=6, expected=4) == 0
 
 
+def test_replicas_draining_after_a_scale_in_may_report_above_the_expected_count() -> None:
+    three = answers(100.0, **{queries.REPLICAS_REPORTING: {"chat": 3}})
+    assert reading.assemble(three, {"chat": 2}, 100.0, stopping={"chat": 1})["chat"].implausible == ()
+    stray = reading.assemble(three, {"chat": 1}, 100.0, stopping={"chat": 1})["chat"].implausible
+    assert stray == ("3 replicas report but 1 are expected and 1 draining (stray or duplicated targets)",)
+
+
 def test_simulators_snapshot_counts_starting_replicas_alike() -> None:
     snap = reading.snapshot_of("chat", 100.0, {"request_rate": 2.0}, 2, 6, asked=4)
     assert (snap.replicas_starting, snap.completeness) == (4, 1.0)

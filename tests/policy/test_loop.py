@@ -218,3 +218,20 @@ def test_scale_out_keeps_acting_while_new_replicas_start_and_refuses_when_they_n
     assert not [r for r in third.recommendations if r.deployment == "chat"]
     assert any(f"partial data: 2 of {current['chat'].replicas} replicas report" in w for w in third.warnings), \
         third.warnings
+
+
+def test_replicas_draining_after_a_scale_in_are_not_stray_targets(
+        fleet: tuple[PrometheusProcess, list[EngineExporter]], stack: StackSpec, policy: Policy) -> None:
+    """Scale-in 2 -> 1: the stopped replica's pod keeps its scrape target while it drains, so 2 report
+    where 1 is expected. Within its stop deadline that is not implausible; past it, it is (stray targets)."""
+    prom, _ = fleet
+    _ready(prom)
+    source = PrometheusReader(prom.url)
+    current = {**settings_of(stack), "chat": settings_of(stack)["chat"].with_(replicas=1)}
+    state = ScalingState().with_actions([("chat", "in")], 2000.0).with_stopped("chat", 1, 2000.0)
+    draining, _ = loop.run_once(source, stack, policy, state, 2015.0, current=current)
+    assert draining.snapshots["chat"].replicas_reporting == 2 and not draining.snapshots["chat"].implausible
+    assert not [s for s in draining.skips if s.deployment == "chat" and s.refused], draining.warnings
+    late = 2000.0 + starting.stop_allowance_s(stack, "chat") + 15.0
+    stray, _ = loop.run_once(source, stack, policy, state, late, current=current)
+    assert any("2 replicas report but 1 are expected" in w for w in stray.warnings), stray.warnings

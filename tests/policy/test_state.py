@@ -47,7 +47,7 @@ def test_started_replicas_are_counted_since_a_time() -> None:
 
 def test_json_round_trip_survives_a_file() -> None:
     state = (ScalingState().with_conditions("chat", {"kv": True}, 10.0).with_desired("chat", 4, 20.0, 300.0)
-             .with_actions([("chat", "in")], 30.0).with_started("chat", 3, 40.0))
+             .with_actions([("chat", "in")], 30.0).with_started("chat", 3, 40.0).with_stopped("chat", 1, 50.0))
     again = ScalingState.from_json(json.loads(json.dumps(state.to_json())))
     assert again == state
 
