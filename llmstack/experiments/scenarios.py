@@ -47,6 +47,10 @@ ORACLE_SEARCH_RUNS = 4
 """Fleet simulations of the oracle's per-interval search in the matrix (plus its constant and floor steps)."""
 BASELINES = ("hpa", "keda", "saturation")
 TARGET = 0.99
+NO_FORESIGHT = "oracle-now"
+"""The oracle's own per-interval fleet, each interval's count asked for only when the interval begins:
+perfect knowledge of the present load, none of the future. Where it misses the target and the
+oracle does not, meeting the SLO takes foresight (or standing headroom) a start-up long."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class Cell:
     gpu_hours: float
     scale_events: int
     burst_reaction_s: float | None
+    moves: tuple[str, ...] = ()
+    """Vertical and variant moves the autoscaler made: ``from -> to at T s (rule)``."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,10 @@ class ScenarioResult:
     cells: dict[str, Cell]
     best_static: int | None
     bound_gpu_hours: float
-    """No schedule reaches the oracle's attainment with fewer GPU-hours (:mod:`llmstack.sim.bound`)."""
+    """No schedule reaches the oracle's attainment with fewer GPU-hours, over every candidate shape it may move
+    between (:mod:`llmstack.sim.bound`); the table's "bound GPU-h"."""
+    bound_declared_gpu_hours: float = math.nan
+    """The same for schedules that keep the declared shape (never lower than ``bound_gpu_hours``)."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -136,7 +145,8 @@ def fleet_config(stack: StackSpec, deployment: str) -> FleetConfig:
 
 def _cell(name: str, result: scoring.Score) -> Cell:
     return Cell(name, result.slo_attainment, result.ttft_slo_attainment, result.tpot_slo_attainment,
-                result.gpu_hours, result.scale_events, result.burst_reaction_s)
+                result.gpu_hours, result.scale_events, result.burst_reaction_s,
+                tuple(f"{m['from']} -> {m['to']} at {float(str(m['t'])):.0f} s ({m['rule']})" for m in result.moves))
 
 
 _SIM_MODULES = ("engine", "fleet", "oracle", "baselines", "protocol", "scoring", "traces", "patterns")
@@ -167,13 +177,16 @@ def _fixed_cells(stack: StackSpec, deployment: str, trace: Trace, config: FleetC
     warm start every controller gets: the replicas the oracle has up at t=0."""
     key = _source_key(stack, deployment, trace, config)
     path = None if cache is None else cache / f"{key}.json"
-    if path is not None and path.is_file():
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {n: Cell(**c) for n, c in raw["cells"].items()}, raw["best_static"], raw["initial"]
+    if path is not None and path.is_file() and NO_FORESIGHT in (raw := json.loads(path.read_text(encoding="utf-8")))[
+            "cells"]:
+        cells = {n: Cell(**(c | {"moves": tuple(c.get("moves", ()))})) for n, c in raw["cells"].items()}
+        return cells, raw["best_static"], raw["initial"]
     oracle = search_oracle(stack, stack.deployment(deployment), trace, config, max_runs=ORACLE_SEARCH_RUNS)
     initial = oracle.initial_replicas()
     warm = replace(config, initial_replicas=initial)
     cells = {"oracle": _cell("oracle", scoring.score(simulate(stack, deployment, trace, oracle, config)))}
+    present_only = replace(oracle, lookahead_s=0.0, name=NO_FORESIGHT)
+    cells[NO_FORESIGHT] = _cell(NO_FORESIGHT, scoring.score(simulate(stack, deployment, trace, present_only, warm)))
     for name in BASELINES:
         cells[name] = _run(stack, deployment, trace, name, warm)
     best = oracle.constant
@@ -193,10 +206,11 @@ def run_scenario(stack: StackSpec, deployment: str, case: TraceCase, policy: str
     config = fleet_config(stack, deployment)
     cells, best, initial = _fixed_cells(stack, deployment, trace, config, cache)
     cells = {"policy": _run(stack, deployment, trace, policy, replace(config, initial_replicas=initial)), **cells}
-    floor = lower_bound(stack, stack.deployment(deployment), trace, cells["oracle"].attainment,
-                        startup_delay_s=config.startup_delay_s, initial_replicas=initial)
+    attained, spec = cells["oracle"].attainment, stack.deployment(deployment)
+    bounds = {over: lower_bound(stack, spec, trace, attained, startup_delay_s=config.startup_delay_s,
+                                initial_replicas=initial, over=over).gpu_hours for over in ("candidates", "declared")}
     return ScenarioResult(deployment, case.name, split_of(deployment, case.name), len(trace.requests),
-                          config.startup_delay_s, cells, best, floor.gpu_hours)
+                          config.startup_delay_s, cells, best, bounds["candidates"], bounds["declared"])
 
 
 @dataclass(frozen=True)
@@ -212,6 +226,11 @@ class Summary:
     worst_scenario: str
     hpa_violations: list[str]
     """Scenarios where the policy used more GPU-hours than HPA while HPA's attainment was as good or better."""
+    need_foresight: int
+    """Of the scenarios where the oracle reaches the target, those where it misses without foresight
+    (:data:`NO_FORESIGHT`)."""
+    policy_reaches_without_foresight: int
+    """Of the scenarios where even the oracle without foresight reaches the target, those where the policy does."""
 
 
 def summarize(results: Sequence[ScenarioResult]) -> Summary:
@@ -222,6 +241,8 @@ def summarize(results: Sequence[ScenarioResult]) -> Summary:
     violations = [f"{r.stack} / {r.trace}" for r in results
                   if r.cells["policy"].gpu_hours > r.cells["hpa"].gpu_hours * 1.0001
                   and r.cells["hpa"].attainment >= r.cells["policy"].attainment]
+    causal = [r for r in reach if NO_FORESIGHT in r.cells and r.cells[NO_FORESIGHT].attainment >= TARGET]
     return Summary(len(results), len(reach), sum(1 for r in reach if r.cells["policy"].attainment >= TARGET),
                    statistics.median(ratios.values()) if ratios else math.nan,
-                   ratios[worst] if ratios else math.nan, worst, violations)
+                   ratios[worst] if ratios else math.nan, worst, violations, len(reach) - len(causal),
+                   sum(1 for r in causal if r.cells["policy"].attainment >= TARGET))

@@ -95,33 +95,27 @@ class Window:
 
 @dataclass(frozen=True)
 class Level:
-    """Windows at one load level, summed; :meth:`observation` is what the fit compares the model with."""
+    """Windows at one load level; :meth:`observation` is what the fit compares the model with."""
 
     concurrency: int
     windows: int
-    seconds: float
-    in_flight: float
-    running: float
-    generation_tokens: float
-    prompt_tokens: float
-    output_tokens: float
-    requests: float
-    ttft_sum: float
-    ttft_count: float
-    itl_sum: float
-    itl_count: float
+    total: Window
+    """The level's windows summed: counters and seconds added, requests in flight and running
+    time-weighted, ``end_s`` the last window's."""
 
     @property
     def usable(self) -> bool:
         """Every measure has data: requests finished, first tokens and token gaps observed."""
-        return self.requests >= 1 and self.ttft_count > 0 and self.itl_count > 0 and self.generation_tokens > 0
+        t = self.total
+        return t.requests >= 1 and t.ttft_count > 0 and t.itl_count > 0 and t.generation_tokens > 0
 
     def observation(self) -> Observation:
+        t = self.total
         return Observation(
-            concurrency=self.concurrency, requests=max(1, round(self.requests)),
-            prompt_tokens=self.prompt_tokens / self.requests, output_tokens=self.output_tokens / self.requests,
-            output_tokens_per_s=self.generation_tokens / self.seconds, ttft_mean_s=self.ttft_sum / self.ttft_count,
-            tpot_mean_s=self.itl_sum / self.itl_count)
+            concurrency=self.concurrency, requests=max(1, round(t.requests)),
+            prompt_tokens=t.prompt_tokens / t.requests, output_tokens=t.output_tokens / t.requests,
+            output_tokens_per_s=t.generation_tokens / t.seconds, ttft_mean_s=t.ttft_sum / t.ttft_count,
+            tpot_mean_s=t.itl_sum / t.itl_count)
 
 
 def _by_time(series: Sequence[Series]) -> dict[float, float]:
@@ -165,8 +159,10 @@ def _sum_level(key: int, members: Sequence[Window]) -> Level:
     totals = {f: sum(getattr(w, f) for w in members) for f in COUNTERS}
     in_flight = sum(w.in_flight * w.seconds for w in members) / seconds
     running = sum(w.running * w.seconds for w in members) / seconds
+    total = Window(end_s=max(w.end_s for w in members), seconds=seconds, in_flight=in_flight, running=running,
+                   **totals)
     return Level(concurrency=max(1, round(in_flight)) if key <= UNIT_BINS_UP_TO else key, windows=len(members),
-                 seconds=seconds, in_flight=in_flight, running=running, **totals)
+                 total=total)
 
 
 @dataclass(frozen=True)

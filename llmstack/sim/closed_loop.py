@@ -47,11 +47,7 @@ def _requests(profile: EngineProfile, clients: int, prompt_tokens: int, output_t
         if arrivals and sent < total and arrivals[0] < end:
             now = max(now, heapq.heappop(arrivals))
             sent += 1
-            engine.submit(SimRequest(sent, now, prompt_tokens, lengths.draw(rng, output_tokens, sigma)))
-            if engine.busy:
-                engine.interrupt(now)
-            else:
-                engine.start(now)
+            engine.admit(SimRequest(sent, now, prompt_tokens, lengths.draw(rng, output_tokens, sigma)), now)
             continue
         if engine.plan is None:
             break

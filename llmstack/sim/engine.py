@@ -233,6 +233,13 @@ class Engine:
     def submit(self, request: SimRequest) -> None:
         self.waiting.append(request)
 
+    def admit(self, request: SimRequest, now: float) -> float | None:
+        """Queue ``request`` at ``now`` and let the engine take it at its next step: a decode run in
+        progress is cut after the step under way, an idle engine starts one. Returns when the step in
+        progress ends (None: idle)."""
+        self.submit(request)
+        return self.interrupt(now) if self.busy else self.start(now)
+
     def abort(self, request: SimRequest) -> None:
         """Drop ``request`` (its client went away) between steps: out of the queues, its KV blocks freed."""
         assert self.plan is None, "abort only between steps"
@@ -418,12 +425,8 @@ class Engine:
             end = self.plan.end if self.plan is not None else math.inf
             if j < len(pending) and pending[j].arrival_s < end:
                 now = max(now, pending[j].arrival_s)
-                self.submit(pending[j])
+                self.admit(pending[j], now)
                 j += 1
-                if self.busy:
-                    self.interrupt(now)
-                else:
-                    self.start(now)
                 continue
             if self.plan is None:
                 break

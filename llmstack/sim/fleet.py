@@ -417,16 +417,12 @@ class Fleet:
 
     def _assign(self, request: SimRequest, replica: Replica, now: float) -> None:
         request.replica = replica.index
-        engine = replica.engine
-        engine.submit(request)
-        if engine.busy:
-            end = engine.interrupt(now)
-            if end is not None and end != replica.end:
-                replica.version += 1
-                replica.end = end
+        end = replica.engine.admit(request, now)
+        if end != replica.end:  # a new step, or the run in progress cut short: its end event replaces the old
+            replica.version += 1
+            replica.end = end
+            if end is not None:
                 self._push(end, _STEP, replica)
-        else:
-            self._start(replica, now)
 
     def _start(self, replica: Replica, now: float) -> None:
         end = replica.engine.start(now)

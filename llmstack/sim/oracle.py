@@ -8,7 +8,10 @@ start-up delay ahead, then a search over schedules with the fleet simulator itse
 configuration the oracle is scored under): per-interval schedules, the smallest constant fleet
 that meets the target, and per-interval sizing over a floor; the cheapest in GPU-hours is kept.
 So it is never costlier than the smallest fixed fleet that meets the target; a heuristic search
-over the other schedules, so an upper estimate of the true minimum.
+over the other schedules of the declared shape, so an upper estimate of the true minimum. The
+other side is :func:`llmstack.sim.bound.lower_bound`: no schedule, of any replica counts and any
+candidate shape, reaches the oracle's attainment with fewer GPU-hours (proof in its docstring);
+the true minimum lies between the two.
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ class Oracle:
         return self._at(now_s)
 
     def desired_shape(self, now_s: float, current: Shape) -> ShapeChange | None:
-        return None  # the bound is over replica schedules of the declared shape
+        return None  # the search is over replica schedules of the declared shape (the lower bound: every shape)
 
 
 def _peak_rates(trace: Trace, interval_s: float, window_s: float) -> list[float]:
