@@ -192,7 +192,12 @@ class SignalSnapshot:
     """What one deployment's signals read in one cycle, with how far they can be trusted.
 
     ``values`` holds only finite readings; ``nan``/``missing`` list the signals that had none.
-    ``completeness`` is replicas reporting over replicas expected (capped at 1).
+    ``completeness`` is replicas reporting over the replicas *due* to report (capped at 1): those
+    expected less those still starting (:func:`starting_of`). A replica asked for a moment ago
+    exports nothing until its engine serves (pod start, image pull, weight load: minutes), so
+    counting it as missing would refuse every cycle of a scale-out, exactly while a burst is under
+    way. Who counts as starting is the caller's to say: the policy engine knows when it asked for
+    replicas and the capacity model how long they take (:mod:`llmstack.policy.starting`).
     """
 
     deployment: str
@@ -209,12 +214,26 @@ class SignalSnapshot:
     extra: Mapping[str, Any] = field(default_factory=dict)
     implausible: tuple[str, ...] = ()
     """Why the reading is physically impossible (future timestamps, negatives, ...): never acted on."""
+    replicas_starting: int = 0
+    """Expected replicas not reporting yet that were asked for within their start-up allowance."""
+
+    @property
+    def replicas_due(self) -> int:
+        """Replicas that should report by now: expected less those still starting."""
+        return max(0, self.replicas_expected - self.replicas_starting)
 
     @property
     def completeness(self) -> float:
-        if self.replicas_expected <= 0:
-            return 1.0
-        return min(1.0, self.replicas_reporting / self.replicas_expected)
+        if self.replicas_due <= 0:
+            return 1.0  # nothing is due yet: nothing is missing (the signals' own checks still apply)
+        return min(1.0, self.replicas_reporting / self.replicas_due)
+
+    @property
+    def coverage(self) -> str:
+        """Who reports, in words: ``2 of 2 replicas due report, 4 starting``."""
+        reporting, due, starting = self.replicas_reporting, self.replicas_due, self.replicas_starting
+        return f"{reporting} of {due} replicas due report, {starting} starting" if starting else \
+            f"{reporting} of {due} replicas report"
 
     def get(self, name: str) -> float | None:
         return self.values.get(name)
@@ -223,11 +242,19 @@ class SignalSnapshot:
         return {
             "deployment": self.deployment, "timestamp": self.timestamp, "window": self.window,
             "values": dict(self.values), "replicas_reporting": self.replicas_reporting,
-            "replicas_expected": self.replicas_expected, "completeness": round(self.completeness, 4),
+            "replicas_expected": self.replicas_expected, "replicas_starting": self.replicas_starting,
+            "completeness": round(self.completeness, 4),
             "oldest_sample_age_s": self.oldest_sample_age_s, "nan": list(self.nan),
             "missing": list(self.missing), "stale": self.stale, "error": self.error,
             "implausible": list(self.implausible),
         }
+
+
+def starting_of(asked: int, reporting: int, expected: int) -> int:
+    """Replicas counted as starting: of the ``asked`` ones (asked for within their start-up
+    allowance), those the silent ones can be. Never more than the expected replicas that do not report,
+    so a replica that stopped reporting among older ones is still missing."""
+    return max(0, min(asked, expected - reporting))
 
 
 def failed_snapshots(expected: Mapping[str, int], now: float, error: str,
@@ -278,13 +305,16 @@ def _split(raw: Mapping[str, float], signal_names: Iterable[str]) -> tuple[dict[
 
 
 def assemble(answers: Mapping[str, list[Sample]], expected: Mapping[str, int], now: float, *,
-             window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0,
-             max_skew_s: float = 30.0) -> dict[str, SignalSnapshot]:
+             window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0, max_skew_s: float = 30.0,
+             asked: Mapping[str, int] | None = None,
+             stopping: Mapping[str, int] | None = None) -> dict[str, SignalSnapshot]:
     """Group the answers of one cycle by deployment into snapshots, judging each (pure).
 
     ``answers`` maps query name (signal or meta) to its samples; ``expected`` maps each
-    deployment the stack declares to the replicas it should have running. What no real fleet
-    reports (:mod:`llmstack.metrics.sanity`) lands in ``implausible``.
+    deployment the stack declares to the replicas it should have running, ``asked`` to those of
+    them asked for recently enough to be still starting (:func:`starting_of`; absent: none),
+    ``stopping`` to the replicas asked to stop recently enough to still drain (and report). What
+    no real fleet reports (:mod:`llmstack.metrics.sanity`) lands in ``implausible``.
     """
     signal_names = [n for n in answers if n not in (queries.REPLICAS_REPORTING, queries.OLDEST_SAMPLE)]
     out: dict[str, SignalSnapshot] = {}
@@ -295,37 +325,47 @@ def assemble(answers: Mapping[str, list[Sample]], expected: Mapping[str, int], n
         age = None if oldest is None or not math.isfinite(oldest) else max(0.0, now - oldest)
         implausible = (sanity.time_problems(group.timestamps, oldest, now, max_skew_s)
                        + sanity.duplicate_problems(group.duplicates)
-                       + sanity.replica_problems(reporting, expected[deployment])
+                       + sanity.replica_problems(reporting, expected[deployment],
+                                                 (stopping or {}).get(deployment, 0))
                        + sanity.value_problems(values, expected[deployment]))
+        count = int(reporting) if reporting is not None and math.isfinite(reporting) else 0
         out[deployment] = SignalSnapshot(
-            deployment=deployment, timestamp=now, window=window, values=values,
-            replicas_reporting=int(reporting) if reporting is not None and math.isfinite(reporting) else 0,
+            deployment=deployment, timestamp=now, window=window, values=values, replicas_reporting=count,
             replicas_expected=expected[deployment], oldest_sample_age_s=age, nan=tuple(nan),
             missing=tuple(missing), stale=age is not None and age > stale_after_s, implausible=tuple(implausible),
+            replicas_starting=starting_of((asked or {}).get(deployment, 0), count, expected[deployment]),
         )
     return out
 
 
 def snapshot_of(deployment: str, now: float, raw: Mapping[str, float], replicas_reporting: int,
                 replicas_expected: int, *, window: str = catalog.RATE_WINDOW,
-                signal_names: Iterable[str] | None = None) -> SignalSnapshot:
+                signal_names: Iterable[str] | None = None, asked: int = 0) -> SignalSnapshot:
     """A snapshot of readings taken elsewhere (the simulator's): the same split into values, NaN and
-    missing signals as a Prometheus cycle (:func:`assemble`), and the same value checks, so
-    ``required_signals`` and the implausible-data refusal act on it alike. ``signal_names``: the
-    signals the cycle asks for (default: every catalog signal)."""
+    missing signals as a Prometheus cycle (:func:`assemble`), the same value checks and the same
+    completeness (``asked``: as in :func:`assemble`), so ``required_signals``, the implausible-data
+    and the partial-data refusals act on it alike. ``signal_names``: the signals the cycle asks for
+    (default: every catalog signal)."""
     names = list(signal_names) if signal_names is not None else list(catalog.by_name(window))
     values, nan, missing = _split(raw, names)
     return SignalSnapshot(
         deployment=deployment, timestamp=now, window=window, values=values, replicas_reporting=replicas_reporting,
         replicas_expected=replicas_expected, oldest_sample_age_s=0.0, nan=tuple(nan), missing=tuple(missing),
-        implausible=tuple(sanity.value_problems(values, replicas_expected)))
+        implausible=tuple(sanity.value_problems(values, replicas_expected)),
+        replicas_starting=starting_of(asked, replicas_reporting, replicas_expected))
 
 
 def read_snapshots(source: MetricsSource, expected: Mapping[str, int], now: float, *,
                    signal_names: Iterable[str] | None = None, recording_rules: bool = False,
                    window: str = catalog.RATE_WINDOW, stale_after_s: float = 60.0,
-                   max_skew_s: float = 30.0) -> dict[str, SignalSnapshot]:
-    """One read cycle: one query per signal for every deployment; raises :class:`MetricsError`."""
+                   max_skew_s: float = 30.0, asked: Mapping[str, int] | None = None,
+                   stopping: Mapping[str, int] | None = None) -> dict[str, SignalSnapshot]:
+    """One read cycle: one query per signal for every deployment; raises :class:`MetricsError`.
+
+    ``asked``/``stopping``: per deployment, the replicas asked for within their start-up allowance and
+    those asked to stop within their stop deadline (:func:`assemble`).
+    """
     answers = {q.name: source.query(q.expr)
                for q in queries.cycle_queries(signal_names, recording_rules=recording_rules, window=window)}
-    return assemble(answers, expected, now, window=window, stale_after_s=stale_after_s, max_skew_s=max_skew_s)
+    return assemble(answers, expected, now, window=window, stale_after_s=stale_after_s, max_skew_s=max_skew_s,
+                    asked=asked, stopping=stopping)

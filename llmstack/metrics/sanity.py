@@ -11,7 +11,8 @@ ones that do, such as a request rate far above what the fleet can serve):
   KV-cache usage is a fraction (at most 1); counts and rates below absolute ceilings far above
   any engine (:data:`CEILINGS`, per replica expected).
 - replicas: the count of reporting replicas is a whole number, at most the replicas expected
-  (more means stray or duplicated scrape targets), and one series per deployment per query.
+  plus those asked to stop recently that may still drain (more means stray or duplicated scrape
+  targets), and one series per deployment per query.
 """
 
 from __future__ import annotations
@@ -43,13 +44,16 @@ def value_problems(values: Mapping[str, float], replicas_expected: int) -> list[
     return found
 
 
-def replica_problems(reporting: float | None, expected: int) -> list[str]:
+def replica_problems(reporting: float | None, expected: int, stopping: int = 0) -> list[str]:
+    """A count that is not whole, or above the expected replicas plus ``stopping`` (asked to stop
+    recently: a terminating pod keeps its scrape target while it drains)."""
     if reporting is None or not math.isfinite(reporting):
         return []
     if reporting != int(reporting):
         return [f"replicas_reporting {reporting:g} is not a whole number"]
-    if reporting > expected:
-        return [f"{int(reporting)} replicas report but {expected} are expected (stray or duplicated targets)"]
+    if reporting > expected + stopping:
+        draining = f" and {stopping} draining" if stopping else ""
+        return [f"{int(reporting)} replicas report but {expected} are expected{draining} (stray or duplicated targets)"]
     return []
 
 

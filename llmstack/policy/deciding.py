@@ -3,8 +3,9 @@
 Per deployment, in this order (:func:`evaluate`, :func:`_decide_deployment`):
 
 1. **Data quality** (safety): stale, NaN/Inf, missing required signals, completeness below
-   ``data.min_completeness``, a failed read or readings the fleet cannot produce -> no action,
-   a :class:`Skip` marked ``refused``.
+   ``data.min_completeness`` (replicas reporting over those due: starting ones aside,
+   :mod:`llmstack.policy.starting`), a failed read or readings the fleet cannot produce ->
+   no action, a :class:`Skip` marked ``refused``.
 2. **Horizontal**: every rule proposes a replica count; the largest wins (HPA's rule for
    several metrics). Target tracking and thresholds scale out (SLO); the model-based rule
    (demand / what one replica sustains within the SLO) scales both ways.
@@ -86,8 +87,7 @@ def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
     if missing:
         found.append(f"no series for {', '.join(missing)}")
     if snap.replicas_expected > 0 and snap.completeness < quality.min_completeness:
-        found.append(f"partial data: {snap.replicas_reporting} of {snap.replicas_expected} replicas report "
-                     f"({snap.completeness:.0%} < {quality.min_completeness:.0%})")
+        found.append(f"partial data: {snap.coverage} ({snap.completeness:.0%} < {quality.min_completeness:.0%})")
     return found
 
 

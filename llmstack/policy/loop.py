@@ -5,6 +5,12 @@ recommendations to an ``apply`` callable (or not, for a dry run), and appends ev
 decision to the audit log. A Prometheus fault refuses the whole cycle: no action, a
 warning, and one audit entry per deployment saying why. ``watch`` calls ``run_once``
 every interval and carries the state from one cycle to the next.
+
+Completeness is counted against the replicas *due*: the expected count (the replicas the stack
+was asked for) less those asked for within their start-up allowance that do not report yet
+(:mod:`llmstack.policy.starting`), so a cycle during a scale-out acts on the replicas that serve
+instead of refusing "partial data"; the simulator's adapter feeds the same inputs. Replicas asked
+to stop within their stop deadline may still report (they drain): not stray targets.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ from typing import Any
 
 from llmstack.errors import LlmstackError
 from llmstack.metrics import reading
-from llmstack.policy import deciding
+from llmstack.policy import deciding, starting
 from llmstack.policy.audit import AuditEntry, AuditLog, Outcome
 from llmstack.policy.recommendation import Recommendation, Setting, Skip, settings_of
 from llmstack.policy.rules import Policy
-from llmstack.policy.state import ScalingState, change_kinds
+from llmstack.policy.state import ScalingState
 from llmstack.spec.models import StackSpec
 
 log = logging.getLogger("llmstack.policy")
@@ -56,10 +62,12 @@ def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, st
     expected = {name: s.replicas for name, s in settings.items()}
     warnings: list[str] = []
     read_error: str | None = None
+    asked = starting.asked_recently(state, stack, policy, settings, now)
     try:
         snapshots = reading.read_snapshots(source, expected, now, recording_rules=recording_rules,
                                            stale_after_s=policy.data.stale_after,
-                                           max_skew_s=policy.data.max_clock_skew)
+                                           max_skew_s=policy.data.max_clock_skew, asked=asked,
+                                           stopping=starting.stopping_recently(state, stack, now))
     except reading.MetricsError as exc:
         read_error = exc.render()
         warnings.append(f"metrics read failed, no action this cycle: {read_error}")
@@ -84,9 +92,7 @@ def run_once(source: reading.MetricsSource, stack: StackSpec, policy: Policy, st
             warnings.append(f"apply failed: {error}")
             log.warning("apply failed: %s", error)
         if applied:
-            state = state.with_actions(
-                [(r.deployment, change_kinds(r.kind, r.current.replicas, r.proposed.replicas))
-                 for r in evaluation.recommendations], now)
+            state = starting.record_applied(state, evaluation.recommendations, now)
     if audit is not None:
         audit.append(_entries(now, evaluation, snapshots, outcome, error, apply_mode))
     result = CycleResult(now, evaluation.recommendations, evaluation.skips, snapshots, applied, warnings, error,

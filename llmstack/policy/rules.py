@@ -31,7 +31,11 @@ class Rule(BaseModel):
 class DataQuality(Rule):
     """When a reading is too poor to act on."""
 
-    min_completeness: float = Field(default=0.8, gt=0, le=1, description="replicas reporting / expected")
+    min_completeness: float = Field(default=0.8, gt=0, le=1,
+                                    description="replicas reporting / replicas due (expected less starting)")
+    starting_allowance: float = Field(
+        default=2.0, ge=1, description="a replica asked for within this many start-up estimates that does not "
+                                       "report yet is starting, not missing (llmstack.policy.starting)")
     stale_after: Duration = Field(default=60.0, description="newest sample older than this: stale")
     max_clock_skew: Duration = Field(default=30.0, description="samples stamped further in the future: refused")
     max_rate_over_capacity: float = Field(

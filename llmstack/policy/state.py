@@ -31,6 +31,13 @@ class ScalingState:
     observed: Mapping[str, tuple[tuple[float, float, float], ...]] = field(default_factory=dict)
     """deployment -> (time, arrivals in req/s, requests in the system) of recent cycles: queue growth
     and the forecast's trend (:mod:`llmstack.policy.forecasting`)."""
+    started: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
+    """deployment -> (time, replicas it asked to start) of applied changes within the last hour: a
+    scale-out's added replicas, a move's new fleet. Who is starting rather than missing
+    (:mod:`llmstack.policy.starting`)."""
+    stopped: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
+    """deployment -> (time, replicas it asked to stop) of applied changes within the last hour: a
+    scale-in's removed replicas, a move's old fleet; they may report while they drain."""
 
     def held_for(self, deployment: str, condition: str, now: float) -> float:
         start = self.since.get(f"{deployment}/{condition}")
@@ -68,6 +75,28 @@ class ScalingState:
         """Remember a wake-from-zero proposal (``last(deployment, "wake")``): the settle period runs from it."""
         return replace(self, last_action={**self.last_action, f"{deployment}/wake": now})
 
+    def with_started(self, deployment: str, replicas: int, now: float) -> ScalingState:
+        """Remember that a change applied at ``now`` asked for ``replicas`` new replicas (none: unchanged)."""
+        if replicas <= 0:
+            return self
+        kept = tuple(p for p in self.started.get(deployment, ()) if now - p[0] <= HISTORY_KEEP_S)
+        return replace(self, started={**self.started, deployment: (*kept, (now, replicas))})
+
+    def started_since(self, deployment: str, since: float) -> int:
+        """Replicas asked for by changes applied at or after ``since``."""
+        return sum(n for t, n in self.started.get(deployment, ()) if t >= since)
+
+    def with_stopped(self, deployment: str, replicas: int, now: float) -> ScalingState:
+        """Remember that a change applied at ``now`` asked ``replicas`` replicas to stop (none: unchanged)."""
+        if replicas <= 0:
+            return self
+        kept = tuple(p for p in self.stopped.get(deployment, ()) if now - p[0] <= HISTORY_KEEP_S)
+        return replace(self, stopped={**self.stopped, deployment: (*kept, (now, replicas))})
+
+    def stopped_since(self, deployment: str, since: float) -> int:
+        """Replicas asked to stop by changes applied at or after ``since``."""
+        return sum(n for t, n in self.stopped.get(deployment, ()) if t >= since)
+
     def with_actions(self, changes: Iterable[tuple[str, str]], now: float) -> ScalingState:
         """Record applied changes: (deployment, what) pairs."""
         last = dict(self.last_action)
@@ -82,7 +111,9 @@ class ScalingState:
         return {"since": dict(self.since), "last_action": dict(self.last_action),
                 "desired": {k: [list(p) for p in v] for k, v in self.desired.items()},
                 "actions": {k: list(v) for k, v in self.actions.items()},
-                "observed": {k: [list(p) for p in v] for k, v in self.observed.items()}}
+                "observed": {k: [list(p) for p in v] for k, v in self.observed.items()},
+                "started": {k: [list(p) for p in v] for k, v in self.started.items()},
+                "stopped": {k: [list(p) for p in v] for k, v in self.stopped.items()}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScalingState:
@@ -93,6 +124,8 @@ class ScalingState:
             actions={str(k): tuple(float(t) for t in v) for k, v in data.get("actions", {}).items()},
             observed={str(k): tuple((float(t), float(a), float(n)) for t, a, n in v)
                       for k, v in data.get("observed", {}).items()},
+            started={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("started", {}).items()},
+            stopped={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("stopped", {}).items()},
         )
 
 

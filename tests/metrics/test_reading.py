@@ -53,6 +53,40 @@ def test_partial_when_replicas_missing() -> None:
     assert snap.completeness == 0.25
 
 
+def test_replicas_asked_for_recently_are_starting_not_missing() -> None:
+    """Scale-out 2 -> 6: four asked for a moment ago export nothing yet; completeness counts the two due."""
+    reported = answers(100.0, **{queries.REPLICAS_REPORTING: {"chat": 2}})
+    snap = reading.assemble(reported, {"chat": 6}, 100.0, asked={"chat": 4})["chat"]
+    assert (snap.replicas_starting, snap.replicas_due, snap.completeness) == (4, 2, 1.0)
+    assert snap.coverage == "2 of 2 replicas due report, 4 starting"
+    assert snap.to_json()["replicas_starting"] == 4
+    assert reading.assemble(reported, {"chat": 6}, 100.0)["chat"].completeness == pytest.approx(2 / 6)
+
+
+def test_starting_never_hides_an_older_replica_that_went_silent() -> None:
+    """One of the two old replicas stops while four start: 1 of 2 due, not 1 of 1."""
+    one = answers(100.0, **{queries.REPLICAS_REPORTING: {"chat": 1}})
+    snap = reading.assemble(one, {"chat": 6}, 100.0, asked={"chat": 4})["chat"]
+    assert (snap.replicas_starting, snap.completeness) == (4, 0.5)
+    assert snap.coverage == "1 of 2 replicas due report, 4 starting"
+    # more asked than silent (a scale-in cancelled some of them): only the silent ones are starting
+    assert reading.starting_of(asked=4, reporting=3, expected=4) == 1
+    assert reading.starting_of(asked=4, reporting=6, expected=4) == 0
+
+
+def test_replicas_draining_after_a_scale_in_may_report_above_the_expected_count() -> None:
+    three = answers(100.0, **{queries.REPLICAS_REPORTING: {"chat": 3}})
+    assert reading.assemble(three, {"chat": 2}, 100.0, stopping={"chat": 1})["chat"].implausible == ()
+    stray = reading.assemble(three, {"chat": 1}, 100.0, stopping={"chat": 1})["chat"].implausible
+    assert stray == ("3 replicas report but 1 are expected and 1 draining (stray or duplicated targets)",)
+
+
+def test_simulators_snapshot_counts_starting_replicas_alike() -> None:
+    snap = reading.snapshot_of("chat", 100.0, {"request_rate": 2.0}, 2, 6, asked=4)
+    assert (snap.replicas_starting, snap.completeness) == (4, 1.0)
+    assert reading.snapshot_of("chat", 100.0, {"request_rate": 2.0}, 2, 6).completeness == pytest.approx(2 / 6)
+
+
 def test_missing_deployment_has_every_signal_missing() -> None:
     snap = reading.assemble(answers(100.0), {"chat": 2, "other": 1}, 100.0)["other"]
     assert "request_rate" in snap.missing and snap.replicas_reporting == 0

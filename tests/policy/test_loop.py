@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from llmstack.metrics.reading import MetricsError, PrometheusReader, Sample
-from llmstack.policy import loop
+from llmstack.policy import loop, starting
 from llmstack.policy.audit import AuditLog
 from llmstack.policy.predicting import CapacityView
-from llmstack.policy.recommendation import Setting
+from llmstack.policy.recommendation import Setting, settings_of
 from llmstack.policy.rules import Policy, load_policy
 from llmstack.policy.state import ScalingState
 from llmstack.spec.loading import load_spec
@@ -174,3 +174,64 @@ def test_no_action_when_replicas_stop_reporting(
     result, _ = loop.run_once(PrometheusReader(prom.url), stack, policy, ScalingState(), 1.0)
     assert not [r for r in result.recommendations if r.deployment == "chat"]
     assert any("partial data: 1 of 2 replicas" in w for w in result.warnings)
+
+
+def _scale_out_cycle(source: PrometheusReader, stack: StackSpec, policy: Policy, state: ScalingState, now: float,
+                     current: dict[str, Setting]) -> tuple[loop.CycleResult, ScalingState, dict[str, Setting]]:
+    """One applied cycle; the settings in force afterwards (what ``watch`` carries)."""
+    result, state = loop.run_once(source, stack, policy, state, now, current=current, apply=lambda recs: None)
+    after = dict(current)
+    for rec in result.recommendations:
+        after[rec.deployment] = rec.proposed
+    return result, state, after
+
+
+def test_scale_out_keeps_acting_while_new_replicas_start_and_refuses_when_they_never_report(
+        fleet: tuple[PrometheusProcess, list[EngineExporter]], stack: StackSpec, policy: Policy) -> None:
+    """After 2 -> N the N - 2 new replicas export nothing (they are starting: image pull, weight load).
+    Within the start-up allowance the next cycle acts on the two that serve (the queue grows: it scales
+    out further); replicas still silent past 2x the start-up estimate are missing: partial data, refused."""
+    prom, exporters = fleet
+    for e in exporters[:2]:
+        e.set(rps=20.0, ttft=2.4, queue=25, running=60, kv=0.6)
+    _ready(prom, rate_at_least=2.0)
+    source = PrometheusReader(prom.url)
+    current = {name: s for name, s in settings_of(stack).items()}
+    first, state, current = _scale_out_cycle(source, stack, policy, ScalingState(), 1000.0, current)
+    grown = current["chat"].replicas
+    assert first.applied and grown > 2 and state.started_since("chat", 1000.0) == grown - 2
+
+    for e in exporters[:2]:
+        e.set(queue=80, ttft=5.0)
+    prom.wait_for('sum by (deployment) (vllm:num_requests_waiting{deployment="chat"})',
+                  lambda r: bool(r) and float(r[0]["value"][1]) >= 160)
+    second, state, current = _scale_out_cycle(source, stack, policy, state, 1020.0, current)
+    snap = second.snapshots["chat"]
+    assert (snap.replicas_reporting, snap.replicas_expected, snap.replicas_starting) == (2, grown, grown - 2)
+    assert not [s for s in second.skips if s.deployment == "chat" and s.refused], second.warnings
+    chat = [r for r in second.recommendations if r.deployment == "chat"]
+    assert chat and chat[0].proposed.replicas > grown and chat[0].confidence == 1.0
+
+    view = CapacityView(stack)
+    late = 1020.0 + starting.allowance_s(view, stack, "chat", current["chat"], policy) + 15.0
+    third, _, _ = _scale_out_cycle(source, stack, policy, state, late, current)
+    assert not [r for r in third.recommendations if r.deployment == "chat"]
+    assert any(f"partial data: 2 of {current['chat'].replicas} replicas report" in w for w in third.warnings), \
+        third.warnings
+
+
+def test_replicas_draining_after_a_scale_in_are_not_stray_targets(
+        fleet: tuple[PrometheusProcess, list[EngineExporter]], stack: StackSpec, policy: Policy) -> None:
+    """Scale-in 2 -> 1: the stopped replica's pod keeps its scrape target while it drains, so 2 report
+    where 1 is expected. Within its stop deadline that is not implausible; past it, it is (stray targets)."""
+    prom, _ = fleet
+    _ready(prom)
+    source = PrometheusReader(prom.url)
+    current = {**settings_of(stack), "chat": settings_of(stack)["chat"].with_(replicas=1)}
+    state = ScalingState().with_actions([("chat", "in")], 2000.0).with_stopped("chat", 1, 2000.0)
+    draining, _ = loop.run_once(source, stack, policy, state, 2015.0, current=current)
+    assert draining.snapshots["chat"].replicas_reporting == 2 and not draining.snapshots["chat"].implausible
+    assert not [s for s in draining.skips if s.deployment == "chat" and s.refused], draining.warnings
+    late = 2000.0 + starting.stop_allowance_s(stack, "chat") + 15.0
+    stray, _ = loop.run_once(source, stack, policy, state, late, current=current)
+    assert any("2 replicas report but 1 are expected" in w for w in stray.warnings), stray.warnings

@@ -37,9 +37,17 @@ def test_actions_record_last_change_by_kind_and_the_last_hour() -> None:
     assert state.actions["chat"] == (4000.0,)  # the change at t=0 is more than an hour old
 
 
+def test_started_replicas_are_counted_since_a_time() -> None:
+    state = ScalingState().with_started("chat", 4, 100.0).with_started("chat", 2, 130.0).with_started("chat", 0, 140.0)
+    assert state.started_since("chat", 100.0) == 6 and state.started_since("chat", 101.0) == 2
+    assert state.started_since("other", 0.0) == 0
+    later = state.with_started("chat", 1, 3701.0).started["chat"]
+    assert later == ((130.0, 2), (3701.0, 1))  # the last hour is kept
+
+
 def test_json_round_trip_survives_a_file() -> None:
     state = (ScalingState().with_conditions("chat", {"kv": True}, 10.0).with_desired("chat", 4, 20.0, 300.0)
-             .with_actions([("chat", "in")], 30.0))
+             .with_actions([("chat", "in")], 30.0).with_started("chat", 3, 40.0).with_stopped("chat", 1, 50.0))
     again = ScalingState.from_json(json.loads(json.dumps(state.to_json())))
     assert again == state
 

@@ -26,11 +26,11 @@ def _with_max(stack: StackSpec, high: int) -> StackSpec:
     return stack.model_copy(update={"deployments": [d.model_copy(update={"replicas": replicas})], "pools": pools})
 
 
-def _quiet(rate: float) -> dict[str, float]:
-    """After the burst: modest demand, no queue, TTFT far under the 1 s SLO."""
-    return {"request_rate": rate, "queue_length": 0.0, "running_requests": 4.0 * rate, "kv_cache_usage": 0.1,
-            "kv_cache_usage_max": 0.15, "ttft_p95": 0.15, "tpot_p95": 0.02, "prompt_tokens_rate": rate * 1155,
-            "generation_tokens_rate": rate * 211, "preemption_rate": 0.0}
+def _quiet(rate: float, up: int) -> dict[str, float]:
+    """After the burst: modest demand, no queue, TTFT far under the 1 s SLO; ``up`` replicas report."""
+    return {"replicas_up": float(up), "request_rate": rate, "queue_length": 0.0, "running_requests": 4.0 * rate,
+            "kv_cache_usage": 0.1, "kv_cache_usage_max": 0.15, "ttft_p95": 0.15, "tpot_p95": 0.02,
+            "prompt_tokens_rate": rate * 1155, "generation_tokens_rate": rate * 211, "preemption_rate": 0.0}
 
 
 @pytest.mark.parametrize("high", [12, 16, 32])
@@ -39,7 +39,7 @@ def test_fleet_leaves_its_maximum_after_a_burst(high: int) -> None:
     scaler = policy_autoscaler(POLICY, stack, "chat")
     current, history = high, []
     for tick in range(1, 121):  # 30 minutes of 15 s cycles at 10 req/s (about 2 replicas' worth)
-        current = scaler.desired_replicas(15.0 * tick, _quiet(10.0), current)
+        current = scaler.desired_replicas(15.0 * tick, _quiet(10.0, current), current)
         history.append(current)
     first_in = next((i for i, n in enumerate(history, 1) if n < high), None)
     assert first_in is not None, f"stuck at the maximum {high} for 30 minutes: {history[-5:]}"
