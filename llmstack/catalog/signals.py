@@ -129,11 +129,11 @@ def _router_gauges(metrics: tuple[str, ...]) -> str:
     return _by_deployment(f'{{__name__=~"{"|".join(metrics)}",proxy=~"{ROUTER_BACKEND_PREFIX}.+"}}')
 
 
-def _router_rates(first: str, second: str, window: str) -> str:
-    """The summed rates of two counters, either of which may have no series yet (rate drops the names, so
-    one selector over both would give two series with one label set)."""
-    a = _by_deployment(f"rate({_backends(first)}[{window}])")
-    b = _by_deployment(f"rate({_backends(second)}[{window}])")
+def _router_rates(first: str, second: str, window: str, function: str = "rate") -> str:
+    """The summed rates (``rate`` or ``irate``) of two counters, either of which may have no series yet
+    (a rate drops the names, so one selector over both would give two series with one label set)."""
+    a = _by_deployment(f"{function}({_backends(first)}[{window}])")
+    b = _by_deployment(f"{function}({_backends(second)}[{window}])")
     return f"({a} + {b}) or {a} or {b}"
 
 
@@ -149,6 +149,10 @@ def router_signals(window: str = RATE_WINDOW) -> tuple[Signal, ...]:
         Signal("router_request_rate", "deployment:router_requests:rate",
                _router_rates(*ROUTER_ARRIVAL_METRICS, window),
                "req/s", "requests arriving at the router for the deployment, per second"),
+        Signal("router_request_irate", "deployment:router_requests:irate",
+               _router_rates(*ROUTER_ARRIVAL_METRICS, window, "irate"),
+               "req/s", "requests arriving at the router over its last scrape interval (irate): a surge "
+                        "shows one scrape after it starts, not a window later"),
     )
 
 

@@ -44,6 +44,7 @@ from llmstack.policy.predicting import CapacityView, workload
 from llmstack.policy.recommendation import PRIORITY_ORDER, Prediction, Recommendation, Setting, Skip, settings_of
 from llmstack.policy.rules import Guards, Policy
 from llmstack.policy.state import ScalingState
+from llmstack.spec.durations import parse_duration
 from llmstack.spec.models import DeploymentSpec, StackSpec, WorkloadSpec
 
 SLO_SIGNALS = {"ttft_p95": "ttft_p95_ms", "tpot_p95": "tpot_p95_ms"}
@@ -505,6 +506,11 @@ class _Cycle:
     budget_limit: float | None
     """The stack's budget per hour: the policy's ``guards.budget_per_hour``, else the stack's."""
 
+    @property
+    def scrape_s(self) -> float:
+        """Prometheus' scrape interval: the span of the ``irate`` signals."""
+        return parse_duration(self.stack.monitoring.scrape_interval)
+
     def case(self, deployment: DeploymentSpec, snapshot: SignalSnapshot, state: ScalingState) -> _Case:
         """What ``deployment``'s decision reads this cycle."""
         values, policy, setting = dict(snapshot.values), self.policy, self.settings[deployment.name]
@@ -512,7 +518,8 @@ class _Cycle:
         window = limits.scale_in_window(self.view.startup_s(deployment, setting))
         low, high = _bounds(deployment, limits)
         demand = demand_rps(values, policy.horizontal.model_based.queue_drain) or 0.0
-        arrivals = forecasting.arrivals_rps(values, state, deployment.name, self.now)
+        arrivals = forecasting.arrivals_rps(values, state, deployment.name, self.now, scrape_s=self.scrape_s,
+                                            surge_sigma=policy.horizontal.model_based.surge_sigma)
         # tokens per request over completions: while requests pile up this overstates them (conservative);
         # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
         load = workload(deployment, values)

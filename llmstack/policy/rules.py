@@ -83,6 +83,10 @@ class ModelBased(Rule):
     min_request_rate: float = Field(default=0.0, ge=0)
     forecast_window: Duration = Field(default=120.0, description="fit the demand's rising trend over this "
                                       "and plan a replica start-up ahead (0: no forecast)")
+    surge_sigma: float = Field(
+        default=0.0, ge=0,
+        description="while requests wait at the router, size for the arrivals of the last scrape interval when "
+                    "they exceed the window's rate by more than this many Poisson standard deviations (0: off)")
     min_saturation_share: float = Field(
         default=0.0, ge=0, lt=1,
         description="plan a replica at no less than this share of its saturation rate: below about half, "

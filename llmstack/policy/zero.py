@@ -29,7 +29,8 @@ from llmstack.catalog import signals as catalog
 from llmstack.spec.durations import parse_duration
 
 IDLE_CONDITION = "idle"
-ROUTER_SIGNALS = tuple(s.name for s in catalog.router_signals())
+ROUTER_SIGNALS = ("router_queue_length", "router_request_rate")
+"""The router's signals that wake a deployment at zero (of :func:`llmstack.catalog.signals.router_signals`)."""
 IDLE_SIGNALS = ("router_request_rate", "router_queue_length", "request_rate", "queue_length", "running_requests")
 DEFAULT_WINDOW_S = parse_duration(catalog.RATE_WINDOW)
 

@@ -464,12 +464,13 @@ class Fleet:
         history.append((now, float(self.successes), gen, prompt, preempt, float(self.arrivals)))
         while len(history) > 2 and history[1][0] <= now - self.config.window_s + 1e-9:
             history.popleft()
-        old = history[0]
+        old, previous = history[0], history[-2]
         span = max(1e-9, now - old[0])
         result: dict[str, float] = {
             "replicas_up": float(len(up)),
             "router_queue_length": float(len(self.backlog)),
             "router_request_rate": (self.arrivals - old[5]) / span,
+            "router_request_irate": (self.arrivals - previous[5]) / max(1e-9, now - previous[0]),
         }
         if not up:
             return result

@@ -20,7 +20,8 @@ read from Prometheus:
 The router's signals (:func:`llmstack.catalog.signals.router_signals`: HAProxy's exporter and the
 router's hold) are
 present on every snapshot: ``router_queue_length`` (requests held while no replica is up) and
-``router_request_rate`` (arrivals over the window). With no replica up, they and ``replicas_up`` (0)
+``router_request_rate`` (arrivals over the window), ``router_request_irate`` (arrivals since the
+previous tick, Prometheus' ``irate``). With no replica up, they and ``replicas_up`` (0)
 are the only ones: the engines' series would not exist.
 
 Right after ``desired_replicas``, at the same tick, the fleet asks ``desired_shape(now_s, current)``
@@ -45,7 +46,7 @@ SIGNAL_NAMES = (
     "replicas_up", "gpu_utilization", "gpu_memory_used",
 )
 """The names of :func:`llmstack.catalog.signals.signals`, in order (checked by a test)."""
-ROUTER_SIGNAL_NAMES = ("router_queue_length", "router_request_rate")
+ROUTER_SIGNAL_NAMES = ("router_queue_length", "router_request_rate", "router_request_irate")
 """The names of :func:`llmstack.catalog.signals.router_signals`, in order (checked by a test)."""
 
 

@@ -47,7 +47,9 @@ def test_router_signals_sum_backend_series_by_deployment(tmp_path: Path) -> None
                                                       for s in by_name.values()]}]}
     (tmp_path / "router.yml").write_text(yaml_text.dump(rules))
     queue, rate = by_name["router_queue_length"].record, by_name["router_request_rate"].record
-    expected = {queue: {"chat": 5, "code": 4}, rate: {"chat": 2, "code": 2, "batch": 0.4}}
+    irate = by_name["router_request_irate"].record
+    expected = {queue: {"chat": 5, "code": 4}, rate: {"chat": 2, "code": 2, "batch": 0.4},
+                irate: {"chat": 2, "code": 2, "batch": 0.4}}
     test = {"rule_files": ["router.yml"], "evaluation_interval": "15s", "tests": [{
         "interval": "15s", "input_series": SERIES,
         "promql_expr_test": [
@@ -59,3 +61,32 @@ def test_router_signals_sum_backend_series_by_deployment(tmp_path: Path) -> None
     result = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_router_irate_follows_a_surge_one_scrape_in_while_the_rate_lags(tmp_path: Path) -> None:
+    """From 1 req/s to 10 req/s at 5m: one scrape later irate reads 10 while the 1-minute rate is under 5."""
+    by_name = {s.name: s for s in signals.router_signals()}
+    rules = {"groups": [{"name": "router", "rules": [{"record": s.record, "expr": s.expr}
+                                                      for s in by_name.values()]}]}
+    (tmp_path / "router.yml").write_text(yaml_text.dump(rules))
+    series = [{"series": 'haproxy_backend_http_requests_total{proxy="be_chat",instance="r1"}',
+               "values": "0+15x20 450+150x4"}]
+    rate, irate = by_name["router_request_rate"].record, by_name["router_request_irate"].record
+    test = {"rule_files": ["router.yml"], "evaluation_interval": "15s", "tests": [{
+        "interval": "15s", "input_series": series,
+        "promql_expr_test": [
+            {"expr": irate, "eval_time": "5m15s",
+             "exp_samples": [{"labels": f'{irate}{{deployment="chat"}}', "value": 10}]},
+            {"expr": f"{rate} < bool 5", "eval_time": "5m15s",
+             "exp_samples": [{"labels": '{deployment="chat"}', "value": 1}]},
+        ]}]}
+    (tmp_path / "test.yml").write_text(yaml_text.dump(test))
+    result = subprocess.run([PROMTOOL, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_wake_signals_are_router_signals() -> None:
+    from llmstack.policy import zero
+
+    assert set(zero.ROUTER_SIGNALS) <= {s.name for s in signals.router_signals()}
