@@ -71,17 +71,17 @@ def test_held_out_slice_policy_meets_the_slo_with_fewer_gpu_hours_than_hpa() -> 
 
 def test_a_flash_crowd_takes_foresight_the_oracle_without_it_misses(tmp_path) -> None:
     """The oracle's own fleet, each interval asked for only when it begins, misses a flash crowd
-    (10x in 30 s against a 109 s start-up) that the oracle, asking a start-up ahead, meets."""
+    (10x in 30 s against a 106 s start-up) that the oracle, asking a start-up ahead, meets."""
     stack = load_spec(STACKS)
     case = next(c for c in sc.TRACES if c.name == "flash-crowd")
-    result = sc.run_scenario(stack, "l40s-8b-fp8", case, POLICY, DATA, cache=tmp_path)
+    result = sc.run_scenario(stack, "l4-8b-awq", case, POLICY, DATA, cache=tmp_path)
     oracle, blind = result.cells["oracle"], result.cells[sc.NO_FORESIGHT]
     assert oracle.attainment >= sc.TARGET, oracle
-    assert blind.attainment < 0.5, blind
+    assert blind.attainment < 0.75, blind
     assert blind.gpu_hours <= oracle.gpu_hours  # the same fleet, later: no more GPU-hours
     # the table's bounds: over all shapes <= the declared shape's <= the oracle (which never moves)
     assert 0 < result.bound_gpu_hours <= result.bound_declared_gpu_hours <= oracle.gpu_hours
     summary = sc.summarize([result])
     assert (summary.oracle_reaches, summary.need_foresight) == (1, 1)
-    again = sc.run_scenario(stack, "l40s-8b-fp8", case, POLICY, DATA, cache=tmp_path)  # from the cache
+    again = sc.run_scenario(stack, "l4-8b-awq", case, POLICY, DATA, cache=tmp_path)  # from the cache
     assert again.cells[sc.NO_FORESIGHT] == blind
