@@ -77,25 +77,19 @@ class ScalingState:
 
     def with_started(self, deployment: str, replicas: int, now: float) -> ScalingState:
         """Remember that a change applied at ``now`` asked for ``replicas`` new replicas (none: unchanged)."""
-        if replicas <= 0:
-            return self
-        kept = tuple(p for p in self.started.get(deployment, ()) if now - p[0] <= HISTORY_KEEP_S)
-        return replace(self, started={**self.started, deployment: (*kept, (now, replicas))})
+        return self if replicas <= 0 else replace(self, started=_counted(self.started, deployment, replicas, now))
 
     def started_since(self, deployment: str, since: float) -> int:
         """Replicas asked for by changes applied at or after ``since``."""
-        return sum(n for t, n in self.started.get(deployment, ()) if t >= since)
+        return _count_since(self.started, deployment, since)
 
     def with_stopped(self, deployment: str, replicas: int, now: float) -> ScalingState:
         """Remember that a change applied at ``now`` asked ``replicas`` replicas to stop (none: unchanged)."""
-        if replicas <= 0:
-            return self
-        kept = tuple(p for p in self.stopped.get(deployment, ()) if now - p[0] <= HISTORY_KEEP_S)
-        return replace(self, stopped={**self.stopped, deployment: (*kept, (now, replicas))})
+        return self if replicas <= 0 else replace(self, stopped=_counted(self.stopped, deployment, replicas, now))
 
     def stopped_since(self, deployment: str, since: float) -> int:
         """Replicas asked to stop by changes applied at or after ``since``."""
-        return sum(n for t, n in self.stopped.get(deployment, ()) if t >= since)
+        return _count_since(self.stopped, deployment, since)
 
     def with_actions(self, changes: Iterable[tuple[str, str]], now: float) -> ScalingState:
         """Record applied changes: (deployment, what) pairs."""
@@ -127,6 +121,19 @@ class ScalingState:
             started={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("started", {}).items()},
             stopped={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("stopped", {}).items()},
         )
+
+
+Counted = Mapping[str, tuple[tuple[float, int], ...]]
+
+
+def _counted(history: Counted, deployment: str, replicas: int, now: float) -> dict[str, tuple[tuple[float, int], ...]]:
+    """``history`` with ``(now, replicas)`` added for ``deployment``, entries older than an hour dropped."""
+    kept = tuple(p for p in history.get(deployment, ()) if now - p[0] <= HISTORY_KEEP_S)
+    return {**history, deployment: (*kept, (now, replicas))}
+
+
+def _count_since(history: Counted, deployment: str, since: float) -> int:
+    return sum(n for t, n in history.get(deployment, ()) if t >= since)
 
 
 def change_kinds(kind: str, current_replicas: int, proposed_replicas: int) -> str:
