@@ -171,16 +171,26 @@ def _run(stack: StackSpec, deployment: str, trace: Trace, name: str, config: Fle
     return _cell(name, scoring.score(simulate(stack, deployment, trace, scaler, config)))
 
 
+def _cached_cells(path: Path | None) -> tuple[dict[str, Cell], int | None, int] | None:
+    """The cells stored at ``path``, or None when there are none or they predate the :data:`NO_FORESIGHT` cell."""
+    if path is None or not path.is_file():
+        return None
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if NO_FORESIGHT not in raw["cells"]:
+        return None
+    cells = {n: Cell(**(c | {"moves": tuple(c.get("moves", ()))})) for n, c in raw["cells"].items()}
+    return cells, raw["best_static"], raw["initial"]
+
+
 def _fixed_cells(stack: StackSpec, deployment: str, trace: Trace, config: FleetConfig,
                  cache: Path | None) -> tuple[dict[str, Cell], int | None, int]:
     """Oracle, baselines and the best static fleet (cached: they do not depend on the policy), and the
     warm start every controller gets: the replicas the oracle has up at t=0."""
     key = _source_key(stack, deployment, trace, config)
     path = None if cache is None else cache / f"{key}.json"
-    if path is not None and path.is_file() and NO_FORESIGHT in (raw := json.loads(path.read_text(encoding="utf-8")))[
-            "cells"]:
-        cells = {n: Cell(**(c | {"moves": tuple(c.get("moves", ()))})) for n, c in raw["cells"].items()}
-        return cells, raw["best_static"], raw["initial"]
+    cached = _cached_cells(path)
+    if cached is not None:
+        return cached
     oracle = search_oracle(stack, stack.deployment(deployment), trace, config, max_runs=ORACLE_SEARCH_RUNS)
     initial = oracle.initial_replicas()
     warm = replace(config, initial_replicas=initial)
