@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from llmstack.capacity import planning
 from llmstack.errors import LlmstackError
@@ -169,8 +169,10 @@ class _Case:
     def sustainable_rps(self, setting: Setting) -> float:
         return self.view.sustainable_rps(self.deployment, setting, self.load)
 
-    def guard_context(self, state: ScalingState) -> guards.GuardContext:
-        return guards.GuardContext(state, self.now, self.low, self.high, self.scale_in_window)
+    def guard_context(self, state: ScalingState, stack_cost: float = 0.0) -> guards.GuardContext:
+        """What the guards read; ``stack_cost``: the stack's cost per hour so far (the budget guards)."""
+        return guards.GuardContext(state, self.now, self.low, self.high, self.scale_in_window, stack_cost,
+                                   self.view.cost_per_hour(self.deployment, self.current.with_(replicas=1)))
 
 
 def _target_tracking_wishes(case: _Case) -> list[_Wish]:
@@ -488,10 +490,8 @@ def _guarded(case: _Case, kept: list[Recommendation], state: ScalingState, stack
     recs: list[Recommendation] = []
     skips: list[Skip] = []
     chain = guards.chain(case.policy, case.name, budget_limit)
-    context = replace(case.guard_context(state), cost_per_replica=case.view.cost_per_hour(
-        case.deployment, case.current.with_(replicas=1)))
     for candidate in kept:
-        result = guards.run(chain, candidate, replace(context, stack_cost=stack_cost), case.predict)
+        result = guards.run(chain, candidate, case.guard_context(state, stack_cost), case.predict)
         if isinstance(result, Skip):
             skips.append(result)
             continue
@@ -628,8 +628,10 @@ def _settling(case: _Case, state: ScalingState) -> Recommendation | Skip | None:
                         move.used)
 
 
-def _at_zero(case: _Case, state: ScalingState) -> tuple[list[Recommendation], list[Skip], ScalingState]:
-    """A deployment at 0 replicas: woken from the router's signals (no cooldown holds a wake back)."""
+def _at_zero(case: _Case, state: ScalingState, stack_cost: float,
+             budget_limit: float | None) -> tuple[list[Recommendation], list[Skip], ScalingState]:
+    """A deployment at 0 replicas: woken from the router's signals (no cooldown holds a wake back; the
+    budgets do, :func:`guards.spend_chain`)."""
     move = zero.wake(case.values, _per_replica_rps(case), 0 if case.scales_to_zero else case.low, case.high)
     if move is None:
         return [], [Skip(case.name, "no change: 0 replicas, nothing held or arriving at the router")], state
@@ -637,7 +639,11 @@ def _at_zero(case: _Case, state: ScalingState) -> tuple[list[Recommendation], li
         return [], [Skip(case.name, f"no action: {move}", refused=True)], state
     rec = case.propose("horizontal", case.current.with_(replicas=move.replicas), move.rule, "slo", move.reason,
                        move.used)
-    return [rec], [], state.with_wake(case.name, case.now)
+    woken = guards.run(guards.spend_chain(case.policy, case.name, budget_limit), rec,
+                       case.guard_context(state, stack_cost), case.predict)
+    if isinstance(woken, Skip):
+        return [], [woken], state
+    return [woken], [], state.with_wake(case.name, case.now)
 
 
 def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, policy: Policy, stack: StackSpec,
@@ -654,11 +660,12 @@ def evaluate(snapshots: Mapping[str, SignalSnapshot], state: ScalingState, polic
         snapshot = snapshots.get(deployment.name)
         if settings[deployment.name].replicas == 0 and snapshot is not None and not snapshot.error \
                 and not snapshot.implausible:
-            more, left, state = _at_zero(cycle.case(deployment, snapshot, state), state)
+            more, left, state = _at_zero(cycle.case(deployment, snapshot, state), state, stack_cost,
+                                         cycle.budget_limit)
         else:
             more, left, state = _decide_deployment(cycle, deployment, snapshot, state, stack_cost)
-            stack_cost += sum(r.predicted.cost_per_hour_after - r.predicted.cost_per_hour_before
-                              for r in more if r.predicted is not None)
+        stack_cost += sum(r.predicted.cost_per_hour_after - r.predicted.cost_per_hour_before
+                          for r in more if r.predicted is not None)  # a wake too: later budget checks see it
         recs.extend(more)
         skips.extend(left)
     recs.sort(key=lambda r: (PRIORITY_ORDER[r.priority], r.deployment))

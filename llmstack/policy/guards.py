@@ -105,20 +105,27 @@ def rate_limit(rec: Recommendation, state: ScalingState, per_hour: int, now: flo
     return rec
 
 
-def budget(rec: Recommendation, stack_cost: float, limit: float | None, cost_per_replica: float) -> Result:
-    """Keep the stack's cost per hour within ``limit``; a scale-out shrinks to what fits."""
+def budget(rec: Recommendation, spent: float, limit: float | None, cost_per_replica: float, *,
+           what: str = "stack") -> Result:
+    """Keep ``what``'s cost per hour (``spent`` now) within ``limit``; a scale-out shrinks to what fits."""
     if limit is None or rec.predicted is None:
         return rec
     delta = rec.predicted.cost_per_hour_after - rec.predicted.cost_per_hour_before
-    if delta <= 0 or stack_cost + delta <= limit + 1e-9:
+    if delta <= 0 or spent + delta <= limit + 1e-9:
         return rec
     if rec.kind == "horizontal" and cost_per_replica > 0:
-        room = int((limit - stack_cost) // cost_per_replica)
+        room = int((limit - spent) // cost_per_replica)
         if room >= 1:
             return _replicas(rec, rec.current.replicas + room,
-                             f"budget ${limit:.2f}/h allows only +{room} replica(s)")
-    return Skip(rec.deployment, f"held: stack would cost ${stack_cost + delta:.2f}/h, over the "
+                             f"{what} budget ${limit:.2f}/h allows only +{room} replica(s)")
+    return Skip(rec.deployment, f"held: {what} would cost ${spent + delta:.2f}/h, over the "
                 f"${limit:.2f}/h budget", rule=rec.rule)
+
+
+def deployment_budget(rec: Recommendation, limit: float, cost_per_replica: float) -> Result:
+    """Keep this deployment's own cost per hour within its ``deployments.NAME.budget_per_hour``."""
+    spent = rec.predicted.cost_per_hour_before if rec.predicted is not None else 0.0
+    return budget(rec, spent, limit, cost_per_replica, what=f"deployment {rec.deployment}")
 
 
 @dataclass(frozen=True)
@@ -166,9 +173,23 @@ def hold_chain(policy: Policy, deployment: str) -> tuple[Guard, ...]:
             Guard("rate-limit", lambda rec, c: rate_limit(rec, c.state, limits.max_actions_per_hour, c.now)))
 
 
+def spend_chain(policy: Policy, deployment: str, budget_limit: float | None) -> tuple[Guard, ...]:
+    """The cost guards: the deployment's own budget (``deployments.NAME.budget_per_hour``), then the
+    stack's (``budget_limit``); each only where set."""
+    own = policy.deployment_budget(deployment)
+    found: list[Guard] = []
+    if own is not None:
+        found.append(Guard("deployment-budget", lambda rec, c: deployment_budget(rec, own, c.cost_per_replica),
+                           reads_prediction=True))
+    if budget_limit is not None:
+        found.append(Guard("budget", lambda rec, c: budget(rec, c.stack_cost, budget_limit, c.cost_per_replica),
+                           reads_prediction=True))
+    return tuple(found)
+
+
 def chain(policy: Policy, deployment: str, budget_limit: float | None) -> tuple[Guard, ...]:
     """The guards ``policy`` sets for ``deployment``, in order: clamp, tolerance, stabilization, step
-    (replica changes only), cooldown, rate limit, budget (none without ``budget_limit``).
+    (replica changes only), cooldown, rate limit, the budgets (:func:`spend_chain`).
 
     Tolerance judges the rules' own proposal (HPA's order: the tolerance on the metric ratio, then
     the behaviour limits): judged after the step limit, a one-replica scale-in from more than
@@ -181,10 +202,7 @@ def chain(policy: Policy, deployment: str, budget_limit: float | None) -> tuple[
                Guard("stabilization", lambda rec, c: stabilize(rec, c.state, c.scale_in_window, c.now),
                      horizontal_only=True),
                Guard("step", lambda rec, _c: max_step(rec, limits), horizontal_only=True))
-    spend: tuple[Guard, ...] = () if budget_limit is None else (
-        Guard("budget", lambda rec, c: budget(rec, c.stack_cost, budget_limit, c.cost_per_replica),
-              reads_prediction=True),)
-    return (*shaping, *hold_chain(policy, deployment), *spend)
+    return (*shaping, *hold_chain(policy, deployment), *spend_chain(policy, deployment, budget_limit))
 
 
 def run(guards: Iterable[Guard], rec: Recommendation, context: GuardContext,

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmstack.errors import LlmstackError, PolicyError
 from llmstack.spec.durations import Duration
@@ -136,7 +136,9 @@ class Guards(Rule):
         default=0.0, ge=0,
         description="the scale-in window is at least this many replica start-ups: capacity given back is "
                     "not there again for a start-up, so a lull shorter than that is held through")
-    budget_per_hour: float | None = Field(default=None, gt=0, description="default: the stack's budget_per_hour")
+    budget_per_hour: float | None = Field(
+        default=None, gt=0, description="under guards: the stack's cost per hour (default: the stack's "
+                                        "budget_per_hour); under deployments.NAME: that deployment's own")
 
     def scale_in_window(self, startup_s: float) -> float:
         """The scale-in stabilization window for a deployment whose replicas take ``startup_s`` to start."""
@@ -155,10 +157,31 @@ class Policy(Rule):
     vertical: Vertical = Field(default_factory=Vertical)
     variants: Variants = Field(default_factory=Variants)
     guards: Guards = Field(default_factory=Guards)
-    deployments: dict[str, Guards] = Field(default_factory=dict, description="per-deployment guard overrides")
+    deployments: dict[str, Guards] = Field(
+        default_factory=dict, description="per-deployment guard overrides over guards (budget_per_hour: "
+                                          "that deployment's own cap, not inherited)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _overrides_over_guards(cls, raw: Any) -> Any:
+        """A deployment's guards are ``guards`` with its overrides on top (not the defaults with them),
+        all but ``budget_per_hour``: the stack's budget is not each deployment's."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("deployments"), dict):
+            return raw
+        base = raw.get("guards")
+        base = base if isinstance(base, dict) else {}
+        inherited = {key: value for key, value in base.items() if key != "budget_per_hour"}
+        merged = {name: merge(inherited, override) if isinstance(override, dict) else override
+                  for name, override in raw["deployments"].items()}
+        return {**raw, "deployments": merged}
 
     def guards_for(self, deployment: str) -> Guards:
         return self.deployments.get(deployment, self.guards)
+
+    def deployment_budget(self, deployment: str) -> float | None:
+        """``deployments.NAME.budget_per_hour``: a cap on that deployment's own cost per hour (None: none)."""
+        override = self.deployments.get(deployment)
+        return None if override is None else override.budget_per_hour
 
 
 Kind = Literal["horizontal", "vertical", "variant"]

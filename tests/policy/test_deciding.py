@@ -189,3 +189,17 @@ def test_budget_caps_scale_out(stack: StackSpec) -> None:
     chat = next(r for r in recs if r.deployment == "chat")
     # reasoning costs 4 x 2.50 = 10/h and chat 2 x 0.45 = 0.90: room for 2 more L4 replicas at 0.45
     assert chat.proposed.replicas == 4
+
+
+def test_a_deployments_own_budget_caps_its_cost_not_the_stacks(stack: StackSpec) -> None:
+    """``deployments.chat.budget_per_hour`` 1.80: chat (2 x 0.45 $/h L4 replicas) may grow to 4, while the
+    stack (reasoning alone 10 $/h) has no budget."""
+    policy = from_mapping({"deployments": {"chat": {"budget_per_hour": 1.80}}})
+    burst = quiet() | {"chat": snap(request_rate=6.0, queue_length=40, ttft_p95=2.4,
+                                    prompt_tokens_rate=6000, generation_tokens_rate=1500)}
+    recs = deciding.decide(burst, ScalingState(), policy, stack, 0.0)
+    chat = next(r for r in recs if r.deployment == "chat")
+    assert chat.proposed.replicas == 4
+    assert "deployment chat budget $1.80/h allows only +2 replica(s)" in chat.reason
+    unbounded = deciding.decide(burst, ScalingState(), from_mapping({}), stack, 0.0)
+    assert next(r for r in unbounded if r.deployment == "chat").proposed.replicas > 4

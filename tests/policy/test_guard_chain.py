@@ -118,5 +118,5 @@ def test_budget_shrinks_what_the_other_guards_left_and_notes_both() -> None:
     result = guards.run(guards.chain(from_mapping({}), "chat", budget_limit=5.0), rec(2, 10, cost_after=10.0),
                         context(high=16, stack_cost=2.0), repredict)
     assert isinstance(result, Recommendation) and result.proposed.replicas == 5
-    assert result.reason == "why (step limited to +4; budget $5.00/h allows only +3 replica(s))"
+    assert result.reason == "why (step limited to +4; stack budget $5.00/h allows only +3 replica(s))"
     assert [s.replicas for s in repredict.asked] == [6, 5]

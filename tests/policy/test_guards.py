@@ -70,9 +70,9 @@ def test_rate_limit_counts_changes_in_the_last_hour() -> None:
 
 def test_budget_shrinks_a_scale_out_to_what_fits_or_refuses() -> None:
     out = rec(2, 6, cost_before=2.0, cost_after=6.0)  # 1 $/h per replica
-    shrunk = guards.budget(out, stack_cost=10.0, limit=12.5, cost_per_replica=1.0)
+    shrunk = guards.budget(out, spent=10.0, limit=12.5, cost_per_replica=1.0)
     assert isinstance(shrunk, Recommendation) and shrunk.proposed.replicas == 4
-    assert isinstance(guards.budget(out, stack_cost=12.0, limit=12.5, cost_per_replica=1.0), Skip)
-    assert guards.budget(out, stack_cost=10.0, limit=None, cost_per_replica=1.0) is out
+    assert isinstance(guards.budget(out, spent=12.0, limit=12.5, cost_per_replica=1.0), Skip)
+    assert guards.budget(out, spent=10.0, limit=None, cost_per_replica=1.0) is out
     cheaper = rec(6, 2, cost_before=6.0, cost_after=2.0)
-    assert guards.budget(cheaper, stack_cost=100.0, limit=12.5, cost_per_replica=1.0) is cheaper
+    assert guards.budget(cheaper, spent=100.0, limit=12.5, cost_per_replica=1.0) is cheaper

@@ -64,3 +64,15 @@ def test_missing_empty_and_non_mapping_files(tmp_path: Path) -> None:
         load_policy(tmp_path / "list.yaml")
     (tmp_path / "empty.yaml").write_text("")
     assert load_policy(tmp_path / "empty.yaml") == from_mapping({})
+
+
+def test_a_deployment_override_is_the_policys_guards_with_its_keys_on_top() -> None:
+    """Not the defaults with its keys: overriding max_step_up keeps the policy's cooldowns; the stack's
+    budget is not copied into a deployment's own cap."""
+    policy = from_mapping({"guards": {"max_step_up": 2, "scale_in_cooldown": "10m", "budget_per_hour": 50},
+                           "deployments": {"chat": {"max_step_up": 8}, "code": {"budget_per_hour": 9}}})
+    chat = policy.guards_for("chat")
+    assert (chat.max_step_up, chat.scale_in_cooldown, chat.budget_per_hour) == (8, 600.0, None)
+    assert policy.guards_for("code").max_step_up == 2
+    assert (policy.deployment_budget("chat"), policy.deployment_budget("code")) == (None, 9.0)
+    assert policy.deployment_budget("reasoning") is None and policy.guards_for("reasoning").budget_per_hour == 50

@@ -164,3 +164,44 @@ def test_policy_autoscaler_wakes_from_router_queue_in_the_sim_snapshot(policy: P
                                           "router_request_rate": 2 / 60}, 0) == 1
     assert scaler.log[-1].rule == "wake-from-zero"
 
+
+
+def _with_budget(policy: Policy, per_hour: float) -> Policy:
+    return policy.model_copy(update={"guards": policy.guards.model_copy(update={"budget_per_hour": per_hour})})
+
+
+HELD_BURST = {"replicas_up": 0.0, "router_queue_length": 80.0, "router_request_rate": 60.0}
+
+
+def test_a_wake_keeps_to_the_stack_budget(policy: Policy) -> None:
+    """A wake is not held by a cooldown, but it is by the budget: shrunk to what fits, held when not one does."""
+    one_replica = zero_stack().pools[0].cost_per_gpu_hour
+    (unbounded,) = cycle(zero_stack(), policy, ScalingState(), 1000.0, 0, HELD_BURST)[0]
+    assert unbounded.proposed.replicas >= 3
+    (shrunk,), _, _ = cycle(zero_stack(), _with_budget(policy, 2 * one_replica), ScalingState(), 1000.0, 0,
+                            HELD_BURST)
+    assert shrunk.rule == "wake-from-zero" and shrunk.proposed.replicas == 2
+    assert "stack budget $5.00/h allows only +2 replica(s)" in shrunk.reason
+    recs, _, skips = cycle(zero_stack(), _with_budget(policy, 0.5 * one_replica), ScalingState(), 1000.0, 0,
+                           HELD_BURST)
+    assert recs == [] and any("over the $1.25/h budget" in reason for reason in skips)
+
+
+def test_a_woken_deployment_counts_toward_the_budget_the_next_one_sees(policy: Policy) -> None:
+    """Two deployments on 2.5 $/h GPUs under a 10 $/h budget: ``chat`` wakes to 2 (5 $/h), so ``code``,
+    at 2 (5 $/h) and bursting, may not grow in the same cycle (before, it saw 5 $/h spent and grew)."""
+    raw = zero_stack().model_dump(exclude_none=True)
+    code = {**raw["deployments"][0], "name": "code", "replicas": {"min": 1, "max": 8}}
+    stack = StackSpec.model_validate({**raw, "deployments": [*raw["deployments"], code]})
+    current = settings_of(stack) | {"chat": settings_of(stack)["chat"].with_(replicas=0),
+                                    "code": settings_of(stack)["code"].with_(replicas=2)}
+    busy = {"request_rate": 40.0, "queue_length": 60.0, "running_requests": 200.0, "kv_cache_usage": 0.5,
+            "kv_cache_usage_max": 0.6, "ttft_p95": 5.0, "prompt_tokens_rate": 40000.0,
+            "generation_tokens_rate": 8000.0, "replicas_up": 2.0}
+    snaps = {"chat": SignalSnapshot("chat", 1000.0, "1m", {**HELD_BURST, "router_request_rate": 30.0}, 0, 0),
+             "code": SignalSnapshot("code", 1000.0, "1m", busy, 2, 2)}
+    evaluation = deciding.evaluate(snaps, ScalingState(), _with_budget(policy, 10.0), stack, 1000.0, current)
+    woken = [r for r in evaluation.recommendations if r.deployment == "chat"]
+    assert [r.proposed.replicas for r in woken] == [2]
+    assert not [r for r in evaluation.recommendations if r.deployment == "code"]
+    assert any(s.deployment == "code" and "over the $10.00/h budget" in s.reason for s in evaluation.skips)
