@@ -66,13 +66,6 @@ class _Wish:
     priority: str
     reason: str
     used: tuple[str, ...]
-    held: int | None = None
-    """What the stabilization window remembers of this wish (None: ``replicas``): the model-based rule's
-    count for the demand now, not the trend's forecast (a rise that did not come is not held)."""
-
-    @property
-    def remembered(self) -> int:
-        return self.replicas if self.held is None else self.held
 
 
 def data_problems(snap: SignalSnapshot, policy: Policy) -> list[str]:
@@ -251,12 +244,11 @@ def _model_based_wish(case: _Case, state: ScalingState) -> _Wish | None:
     ahead = backlog + forecasting.forecast_rps(state, case.name, case.now, case.arrivals, rule.forecast_window,
                                                case.view.startup_s(case.deployment, case.current))
     need = math.ceil(ahead / per_replica - 1e-9) if demand > rule.min_request_rate else 0
-    now_need = min(need, math.ceil(demand / per_replica - 1e-9)) if demand > rule.min_request_rate else 0
     trend = f" rising to {ahead:.2f} a start-up ahead" if ahead > demand + 1e-6 else ""
     return _Wish(need, "model-based", "slo" if need > case.current.replicas else "cost",
                  f"demand {demand:.2f} req/s{trend} over {per_replica:.2f} req/s per replica "
                  f"({basis}, {case.load.prompt_tokens}+{case.load.output_tokens} tokens)",
-                 ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate"), now_need)
+                 ("request_rate", "queue_length", "prompt_tokens_rate", "generation_tokens_rate"))
 
 
 def _horizontal_wishes(case: _Case, state: ScalingState) -> tuple[list[_Wish], dict[str, bool]]:
@@ -568,8 +560,7 @@ def _decide_deployment(cycle: _Cycle, deployment: DeploymentSpec, snapshot: Sign
         return ([to_zero], [], state) if isinstance(to_zero, Recommendation) else ([], [to_zero], state)
     wishes, holding = _horizontal_wishes(case, state)  # 2
     desired = max((wish.replicas for wish in wishes), default=case.current.replicas)
-    remembered = max((wish.remembered for wish in wishes), default=case.current.replicas)
-    state = _record_desired(case, _observe(case, state), remembered)
+    state = _record_desired(case, _observe(case, state), desired)
     cond, state = _conditions(case, state, desired, holding, stack_cost, cycle.budget_limit)
     vertical = _vertical_candidate(case, cond)  # 3
     variant = _variant_candidate(case, cond, stack_cost, cycle.budget_limit)  # 4

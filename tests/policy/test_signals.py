@@ -14,7 +14,7 @@ from llmstack.policy import deciding, forecasting
 from llmstack.policy.predicting import CapacityView, workload
 from llmstack.policy.recommendation import Recommendation, Setting
 from llmstack.policy.rules import Policy, load_policy
-from llmstack.policy.state import ScalingState, change_kinds
+from llmstack.policy.state import ScalingState
 from llmstack.sim import scoring
 from llmstack.sim.fleet import simulate
 from llmstack.spec.loading import load_spec
@@ -139,44 +139,6 @@ def test_forecast_extrapolates_a_rise_one_start_up_ahead_and_never_a_fall() -> N
     for t, rate in ((0.0, 6.0), (15.0, 5.0), (30.0, 4.0)):
         falling = falling.with_observed("chat", t, rate, 0.0, 120.0)
     assert forecasting.forecast_rps(falling, "chat", 45.0, 3.0, 120.0, 150.0) == 3.0
-
-
-def _replica_counts(stack: StackSpec, policy: Policy, rates: list[float]) -> list[tuple[float, int]]:
-    """(t, replicas) after each applied change, one cycle every 15 s at these completion rates from 2
-    replicas (tokens and requests in flight in proportion), changes recorded as the loop does."""
-    replicas, state, counts = 2, ScalingState(), []
-    for i, rate in enumerate(rates):
-        t = 15.0 * i
-        ev = deciding.evaluate(snap(replicas, request_rate=rate, prompt_tokens_rate=1000 * rate,
-                                    generation_tokens_rate=250 * rate, running_requests=4 * rate),
-                               state, policy, stack, t, {"chat": Setting(replicas, "awq", "l4", 1)})
-        state = ev.state
-        for rec in chat(ev):
-            replicas = rec.proposed.replicas
-            state = state.with_actions([("chat", change_kinds(rec.kind, rec.current.replicas, replicas))], t)
-            counts.append((t, replicas))
-    return counts
-
-
-def _reached(counts: list[tuple[float, int]], replicas: int) -> float:
-    return next(t for t, n in counts if n == replicas)
-
-
-def test_a_forecast_rise_that_did_not_come_is_not_held_through_the_window(stack: StackSpec,
-                                                                           policy: Policy) -> None:
-    """The stabilization window remembers what the demand needed, not what its trend foretold: a
-    ramp that stops at 4 req/s scaled out for the trend, and that is given back after the scale-in
-    cooldown; demand that really reached 8 req/s is held for the whole window."""
-    window = policy.guards.scale_in_window(CapacityView(stack).startup_s(stack.deployment("chat"),
-                                                                        Setting(2, "awq", "l4", 1)))
-    feared = _replica_counts(stack, policy, [1, 2, 3, 4] + [4] * 40)
-    real = _replica_counts(stack, policy, [1, 2, 3, 4, 8, 8, 8, 8] + [4] * 40)
-    peak = max(n for _, n in feared)
-    assert peak == max(n for _, n in real) and peak > 4  # both scaled out for the trend
-    feared_in, real_in = (next(t for t, n in counts if n < peak and t > _reached(counts, peak))
-                          for counts in (feared, real))
-    assert feared_in < window < real_in
-    assert feared[-1][1] == real[-1][1] < peak
 
 
 def _first_scale_in(stack: StackSpec, policy: Policy) -> float:
