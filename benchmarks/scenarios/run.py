@@ -7,7 +7,9 @@ was tuned on the tuning cells only (TUNING_STACKS x TUNING_TRACES); the table re
 Oracle and baseline scores are cached in .llmstack/scenario-cache (keyed by the scenario and the
 simulator's source), so a policy change re-runs only the policy.
 
-Run: ``python benchmarks/scenarios/run.py [--only tuning|held-out] [--policy PATH]``.
+Run: ``python benchmarks/scenarios/run.py [--only tuning|held-out] [--policy PATH]``. The fresh held-out
+set (stacks written after the last policy change): ``--spec benchmarks/scenarios/fresh-stacks.yaml --out
+scenarios-fresh`` (benchmarks/results/scenarios-fresh.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ STACKS = ROOT / "benchmarks" / "scenarios" / "stacks.yaml"
 DATA = ROOT / "benchmarks" / "scenarios" / "data"
 CACHE = ROOT / ".llmstack" / "scenario-cache"
 RESULTS = ROOT / "benchmarks" / "results"
+OUT = "scenarios"
+"""The results' file name in benchmarks/results (.md and .json)."""
 NAMES = ("policy", "oracle", sc.NO_FORESIGHT, "hpa", "keda", "saturation", "static")
 
 
@@ -58,6 +62,14 @@ def _verdict(r: sc.ScenarioResult) -> str:
     return "ok" if not misses else "miss: " + ", ".join(misses)
 
 
+def _reproduce_args(spec: Path, out: str) -> str:
+    """The arguments that reproduce a table of ``spec``'s stacks written to ``out`` (none for the main matrix)."""
+    if spec.resolve() == STACKS.resolve() and out == OUT:
+        return ""
+    shown = spec.resolve().relative_to(ROOT) if spec.resolve().is_relative_to(ROOT) else spec
+    return f" --spec {shown} --out {out}"
+
+
 def _summary_lines(label: str, results: list[sc.ScenarioResult]) -> list[str]:
     if not results:
         return []
@@ -71,14 +83,15 @@ def _summary_lines(label: str, results: list[sc.ScenarioResult]) -> list[str]:
             f"{s.oracle_reaches - s.need_foresight}.", ""]
 
 
-def table(results: list[sc.ScenarioResult], seconds: float) -> str:
+def table(results: list[sc.ScenarioResult], seconds: float, spec: Path = STACKS, out: str = OUT) -> str:
     header = ["| stack | trace | requests | start-up s | " + " | ".join(f"{n} att / GPU-h" for n in NAMES)
               + " | best static | bound GPU-h | declared-shape bound GPU-h | policy/oracle | verdict |",
               "|" + "---|" * (len(NAMES) + 9)]
     lines = ["# Scenario matrix: one policy file, tuning and held-out scenarios", "",
-             f"Reproduce: `python benchmarks/scenarios/run.py` ({seconds:.0f} s here, with cached oracle and "
-             "baselines; a cold run simulates each scenario about 15 times). Each cell: SLO attainment (TTFT and "
-             "TPOT both within the deployment's SLO, share of all requests) / GPU-hours. Every trace lasts "
+             f"Reproduce: `python benchmarks/scenarios/run.py{_reproduce_args(spec, out)}` ({seconds:.0f} s here, "
+             "with cached oracle and baselines; a cold run simulates each scenario about 15 times). Each cell: "
+             "SLO attainment (TTFT and TPOT both within the deployment's SLO, share of all requests) / "
+             "GPU-hours. Every trace lasts "
              f"{sc.DURATION_S / 60:.0f} minutes and is scaled to the stack (mean rate = load x one replica's "
              "saturation rate for the trace's mean request); replicas start after the capacity model's start-up "
              "estimate (llmstack/capacity/startup.py); every controller starts warm with the replicas the oracle "
@@ -94,6 +107,8 @@ def table(results: list[sc.ScenarioResult], seconds: float) -> str:
              "else is held out: policies/default.yaml was changed only while looking at the tuning rows.", ""]
     for split in ("tuning", "held-out"):
         part = [r for r in results if r.split == split]
+        if not part:
+            continue
         lines += [f"## {split}", "", *_summary_lines(split, part), *header, *(_row(r) for r in part), ""]
     lines += ["## all", "", *_summary_lines("all", results)]
     moved = [(r, r.cells["policy"]) for r in results if r.cells["policy"].moves]
@@ -109,8 +124,10 @@ def main() -> None:
     parser.add_argument("--stacks", help="comma-separated deployment names (default: all)")
     parser.add_argument("--traces", help="comma-separated trace names (default: MATRIX_TRACES)")
     parser.add_argument("--no-write", action="store_true", help="print only (for tuning runs)")
+    parser.add_argument("--spec", type=Path, default=STACKS, help="the stacks (default: stacks.yaml)")
+    parser.add_argument("--out", default=OUT, help="results file name in benchmarks/results (default: scenarios)")
     args = parser.parse_args()
-    stack = load_spec(STACKS)
+    stack = load_spec(args.spec)
     wanted_stacks = args.stacks.split(",") if args.stacks else [d.name for d in stack.deployments]
     wanted_traces = args.traces.split(",") if args.traces else sc.MATRIX_TRACES
     cases = [c for c in sc.TRACES if c.name in wanted_traces]
@@ -125,10 +142,10 @@ def main() -> None:
         print(f"[{i}/{len(todo)}] {dep} / {case.name}: policy {pol.attainment:.1%} {pol.gpu_hours:.2f} GPU-h, "
               f"oracle {ora.attainment:.1%} {ora.gpu_hours:.2f} GPU-h ({time.monotonic() - t0:.0f} s) {_verdict(r)}",
               flush=True)
-    text = table(results, time.monotonic() - started)
+    text = table(results, time.monotonic() - started, args.spec, args.out)
     if not args.no_write:
-        atomic_write_text(RESULTS / "scenarios.md", text + "\n")
-        atomic_write_text(RESULTS / "scenarios.json", json.dumps([r.to_json() for r in results], indent=1) + "\n")
+        atomic_write_text(RESULTS / f"{args.out}.md", text + "\n")
+        atomic_write_text(RESULTS / f"{args.out}.json", json.dumps([r.to_json() for r in results], indent=1) + "\n")
     print(text)
 
 

@@ -13,6 +13,7 @@ from llmstack.spec.loading import load_spec
 from tests.conftest import ROOT
 
 STACKS = ROOT / "benchmarks" / "scenarios" / "stacks.yaml"
+FRESH = ROOT / "benchmarks" / "scenarios" / "fresh-stacks.yaml"
 DATA = ROOT / "benchmarks" / "scenarios" / "data"
 POLICY = f"policy:{ROOT / 'policies' / 'default.yaml'}"
 
@@ -38,6 +39,18 @@ def test_tuning_and_held_out_cells_are_apart() -> None:
     assert len(cells) - len(tuning) > len(tuning)  # most of the matrix is held out
     held_out_stacks = names - set(sc.TUNING_STACKS)
     assert len(held_out_stacks) >= 4 and {"slow-ramp", "idle-gaps"} <= set(sc.MATRIX_TRACES) - set(sc.TUNING_TRACES)
+
+
+def test_fresh_stacks_are_held_out_and_share_nothing_with_the_matrix() -> None:
+    """The fresh held-out set: every cell held out, and no deployment, pool, accelerator or architecture of
+    the main matrix (its pools would otherwise be candidate shapes of the matrix's deployments)."""
+    main, fresh = load_spec(STACKS), load_spec(FRESH)
+    assert fresh.deployments and all(sc.split_of(d.name, c.name) == "held-out"
+                                     for d in fresh.deployments for c in sc.TRACES)
+    assert not {d.name for d in fresh.deployments} & {d.name for d in main.deployments}
+    assert not {p.name for p in fresh.pools} & {p.name for p in main.pools}
+    assert not {p.accelerator for p in fresh.pools} & {p.accelerator for p in main.pools}
+    assert not {m.architecture for m in fresh.models} & {m.architecture for m in main.models}
 
 
 def test_held_out_slice_policy_meets_the_slo_with_fewer_gpu_hours_than_hpa() -> None:
