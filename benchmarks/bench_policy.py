@@ -92,7 +92,7 @@ def bench_table() -> list[str]:
         "`throughput.single_request_latency`), so every request can meet the 1 s TTFT SLO and only load breaks "
         "it; max_model_len 16384 covers the longest request. One replica sustains about 6 req/s of the trace's "
         "mix within the SLO, so the load needs 4 to 6 replicas at peak and 2 at the trough.", "",
-        *HEADER, *_rows(runs.values()), "",
+        *HEADER, *_rows(list(runs.values())), "",
         verdict + ".", "",
         f"Oracle: {oracle.gpu_hours:.2f} GPU-hours at {oracle.ttft_slo_attainment:.2%} TTFT-SLO attainment "
         f"({oracle.slo_attainment:.2%} TTFT and TPOT). It knows every future arrival: one replica's capacity "

@@ -41,6 +41,23 @@ def test_tuning_and_held_out_cells_are_apart() -> None:
     assert len(held_out_stacks) >= 4 and {"slow-ramp", "idle-gaps"} <= set(sc.MATRIX_TRACES) - set(sc.TUNING_TRACES)
 
 
+def test_the_tuning_ramp_and_lulls_are_not_the_held_out_traces() -> None:
+    """``ramp-lulls`` gives the tuning set a ramp, a lull that returns and one that does not, with a seed and
+    curve of its own: none of its arrivals is one of slow-ramp's or idle-gaps'."""
+    stack = load_spec(STACKS)
+    cases = {c.name: c for c in sc.TRACES}
+    tuning = sc.scaled_trace(stack, "l40s-8b-fp8", cases["ramp-lulls"], DATA)
+    held = [sc.scaled_trace(stack, "l40s-8b-fp8", cases[n], DATA) for n in ("slow-ramp", "idle-gaps")]
+    assert not {r.arrival_s for r in tuning.requests} & {r.arrival_s for h in held for r in h.requests}
+
+    def per_s(start: float, end: float) -> float:
+        return sum(start <= r.arrival_s < end for r in tuning.requests) / (end - start)
+
+    ramp_start, ramp_end, lull, back, last = (per_s(0, 30), per_s(150, 180), per_s(190, 290), per_s(310, 390),
+                                              per_s(410, 600))
+    assert ramp_end > 2.5 * ramp_start and lull < 0.05 * ramp_end and back > 0.6 * ramp_end and last < 0.05 * back
+
+
 def test_fresh_stacks_are_held_out_and_share_nothing_with_the_matrix() -> None:
     """The fresh held-out set: every cell held out, and no deployment, pool, accelerator or architecture of
     the main matrix (its pools would otherwise be candidate shapes of the matrix's deployments)."""
@@ -98,3 +115,21 @@ def test_a_flash_crowd_takes_foresight_the_oracle_without_it_misses(tmp_path) ->
     assert (summary.oracle_reaches, summary.need_foresight) == (1, 1)
     again = sc.run_scenario(stack, "l4-8b-awq", case, POLICY, DATA, cache=tmp_path)  # from the cache
     assert again.cells[sc.NO_FORESIGHT] == blind
+
+
+def _result(trace: str, **cells: tuple[float, float]) -> sc.ScenarioResult:
+    scored = {name: sc.Cell(name, att, att, att, gpu_h, 0, None) for name, (att, gpu_h) in cells.items()}
+    return sc.ScenarioResult("l4-8b-awq", trace, "tuning", 100, 106.0, scored, 3, 0.1)
+
+
+def test_the_summary_counts_where_a_static_fleet_beat_the_policy() -> None:
+    """A static fleet that reached the policy's attainment on fewer GPU-hours is counted; one that spent less
+    but missed more, or matched the attainment at more GPU-hours, is not."""
+    base = {"oracle": (0.999, 0.5), "hpa": (0.999, 3.0), sc.NO_FORESIGHT: (0.99, 0.5)}
+    results = [_result("beaten", policy=(0.95, 1.0), static=(0.97, 0.8), **base),
+               _result("cheaper-but-worse", policy=(0.99, 1.0), static=(0.98, 0.6), **base),
+               _result("dearer", policy=(0.99, 1.0), static=(0.995, 1.2), **base),
+               _result("no-static", policy=(0.99, 1.0), **base)]
+    summary = sc.summarize(results)
+    assert summary.static_wins == ["l4-8b-awq / beaten"]
+    assert summary.hpa_violations == [] and summary.scenarios == 4
