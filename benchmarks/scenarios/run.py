@@ -33,7 +33,7 @@ CACHE = ROOT / ".llmstack" / "scenario-cache"
 RESULTS = ROOT / "benchmarks" / "results"
 OUT = "scenarios"
 """The results' file name in benchmarks/results (.md and .json)."""
-NAMES = ("policy", "oracle", sc.NO_FORESIGHT, "hpa", "keda", "saturation", "static")
+NAMES = ("policy", "oracle", sc.NO_FORESIGHT, sc.NOW_HELD, "hpa", "keda", "saturation", "static")
 
 
 def _row(r: sc.ScenarioResult) -> str:
@@ -51,9 +51,11 @@ def _verdict(r: sc.ScenarioResult) -> str:
     pol, ora, hpa = r.cells["policy"], r.cells["oracle"], r.cells["hpa"]
     misses = []
     if ora.attainment >= sc.TARGET and pol.attainment < sc.TARGET:
-        now = r.cells.get(sc.NO_FORESIGHT)
+        now, held = r.cells.get(sc.NO_FORESIGHT), r.cells.get(sc.NOW_HELD)
         blind = now is not None and now.attainment < sc.TARGET
-        misses.append(f"attainment (oracle without foresight {now.attainment:.1%})" if blind and now else "attainment")
+        also = f", held {held.attainment:.1%}" if held is not None else ""
+        misses.append(f"attainment (oracle without foresight {now.attainment:.1%}{also})" if blind and now
+                      else "attainment")
     ratio = pol.gpu_hours / max(1e-9, ora.gpu_hours)
     if ratio > 1.5:
         misses.append("GPU-h > 1.5x")
@@ -62,12 +64,14 @@ def _verdict(r: sc.ScenarioResult) -> str:
     return "ok" if not misses else "miss: " + ", ".join(misses)
 
 
-def _reproduce_args(spec: Path, out: str) -> str:
-    """The arguments that reproduce a table of ``spec``'s stacks written to ``out`` (none for the main matrix)."""
+def _reproduce_args(spec: Path, out: str, duration_s: float) -> str:
+    """The arguments that reproduce a table of ``spec``'s stacks over ``duration_s`` written to ``out`` (none for
+    the main matrix)."""
+    minutes = "" if duration_s == sc.DURATION_S else f" --minutes {duration_s / 60:g}"
     if spec.resolve() == STACKS.resolve() and out == OUT:
-        return ""
+        return minutes
     shown = spec.resolve().relative_to(ROOT) if spec.resolve().is_relative_to(ROOT) else spec
-    return f" --spec {shown} --out {out}"
+    return f" --spec {shown} --out {out}{minutes}"
 
 
 def _summary_lines(label: str, results: list[sc.ScenarioResult]) -> list[str]:
@@ -80,26 +84,33 @@ def _summary_lines(label: str, results: list[sc.ScenarioResult]) -> list[str]:
             f"better attainment: {len(s.hpa_violations)} ({', '.join(s.hpa_violations) or 'none'}). Without foresight "
             f"the oracle's own fleet misses 99 % in {s.need_foresight} of the {s.oracle_reaches}; where it does not, "
             f"the policy reaches 99 % in {s.policy_reaches_without_foresight} of "
-            f"{s.oracle_reaches - s.need_foresight}. The best static fleet (sized in hindsight) reaches the policy's "
+            f"{s.oracle_reaches - s.need_foresight}. Knowing the present exactly and holding each count "
+            f"{sc.HOLD_STARTUPS:g} start-ups ({sc.NOW_HELD}) reaches 99 % in {s.held_reaches} of the "
+            f"{s.oracle_reaches}. The best static fleet (sized in hindsight) reaches the policy's "
             f"attainment or better with fewer GPU-h in {len(s.static_wins)}.", ""]
 
 
-def table(results: list[sc.ScenarioResult], seconds: float, spec: Path = STACKS, out: str = OUT) -> str:
+def table(results: list[sc.ScenarioResult], seconds: float, spec: Path = STACKS, out: str = OUT,
+          duration_s: float = sc.DURATION_S) -> str:
     header = ["| stack | trace | requests | start-up s | " + " | ".join(f"{n} att / GPU-h" for n in NAMES)
               + " | best static | bound GPU-h | declared-shape bound GPU-h | policy/oracle | verdict |",
               "|" + "---|" * (len(NAMES) + 9)]
     lines = ["# Scenario matrix: one policy file, tuning and held-out scenarios", "",
-             f"Reproduce: `python benchmarks/scenarios/run.py{_reproduce_args(spec, out)}` ({seconds:.0f} s here, "
+             f"Reproduce: `python benchmarks/scenarios/run.py{_reproduce_args(spec, out, duration_s)}` "
+             f"({seconds:.0f} s here, "
              "with cached oracle and baselines; a cold run simulates each scenario about 15 times). Each cell: "
              "SLO attainment (TTFT and TPOT both within the deployment's SLO, share of all requests) / "
              "GPU-hours. Every trace lasts "
-             f"{sc.DURATION_S / 60:.0f} minutes and is scaled to the stack (mean rate = load x one replica's "
+             f"{duration_s / 60:.0f} minutes and is scaled to the stack (mean rate = load x one replica's "
              "saturation rate for the trace's mean request); replicas start after the capacity model's start-up "
              "estimate (llmstack/capacity/startup.py); every controller starts warm with the replicas the oracle "
              "has up at t=0 (static: its own count). `oracle-now` is the oracle's own per-interval fleet with "
              "each interval's count asked for only when the interval begins (the present load known exactly, "
              "nothing of the future): where it misses 99 % and the oracle does not, meeting the SLO takes "
-             "foresight or standing headroom a start-up long, which no reactive controller has. bound GPU-h: "
+             "foresight or standing headroom a start-up long, which no reactive controller has. "
+             f"`{sc.NOW_HELD}`: the same, each count held {sc.HOLD_STARTUPS:g} start-ups after it was needed (the "
+             "scale-in stabilization the policy and HPA have); where the policy reaches 99 % and it does not, the "
+             "policy's headroom bought the attainment. bound GPU-h: "
              "GPU-hours below which no schedule reaches the oracle's attainment, whatever replica counts it runs "
              "and whichever of the deployment's candidate shapes (capacity.planning.shapes: variants x pools x TP) "
              "it moves between (llmstack/sim/bound.py, proof in its docstring); declared-shape bound GPU-h: the "
@@ -127,6 +138,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only (for tuning runs)")
     parser.add_argument("--spec", type=Path, default=STACKS, help="the stacks (default: stacks.yaml)")
     parser.add_argument("--out", default=OUT, help="results file name in benchmarks/results (default: scenarios)")
+    parser.add_argument("--minutes", type=float, default=sc.DURATION_S / 60,
+                        help=f"each trace's length (default: {sc.DURATION_S / 60:g})")
     args = parser.parse_args()
     stack = load_spec(args.spec)
     wanted_stacks = args.stacks.split(",") if args.stacks else [d.name for d in stack.deployments]
@@ -137,13 +150,14 @@ def main() -> None:
     results = []
     for i, (dep, case) in enumerate(todo, 1):
         t0 = time.monotonic()
-        r = sc.run_scenario(stack, dep, case, f"policy:{args.policy}", DATA, cache=CACHE)
+        r = sc.run_scenario(stack, dep, case, f"policy:{args.policy}", DATA, cache=CACHE,
+                            duration_s=args.minutes * 60)
         results.append(r)
         pol, ora = r.cells["policy"], r.cells["oracle"]
         print(f"[{i}/{len(todo)}] {dep} / {case.name}: policy {pol.attainment:.1%} {pol.gpu_hours:.2f} GPU-h, "
               f"oracle {ora.attainment:.1%} {ora.gpu_hours:.2f} GPU-h ({time.monotonic() - t0:.0f} s) {_verdict(r)}",
               flush=True)
-    text = table(results, time.monotonic() - started, args.spec, args.out)
+    text = table(results, time.monotonic() - started, args.spec, args.out, args.minutes * 60)
     if not args.no_write:
         atomic_write_text(RESULTS / f"{args.out}.md", text + "\n")
         atomic_write_text(RESULTS / f"{args.out}.json", json.dumps([r.to_json() for r in results], indent=1) + "\n")

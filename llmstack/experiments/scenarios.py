@@ -56,6 +56,11 @@ NO_FORESIGHT = "oracle-now"
 """The oracle's own per-interval fleet, each interval's count asked for only when the interval begins:
 perfect knowledge of the present load, none of the future. Where it misses the target and the
 oracle does not, meeting the SLO takes foresight (or standing headroom) a start-up long."""
+NOW_HELD = "oracle-now-held"
+""":data:`NO_FORESIGHT` with each count held for :data:`HOLD_STARTUPS` start-ups after it was needed (the scale-in
+stabilization the policy and HPA have): the present load known exactly, capacity given back only after the
+hold. Where the policy reaches the target and this does not, the policy's headroom bought it."""
+HOLD_STARTUPS = 2.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,9 @@ RAMP_LULLS_SEED = 11
 
 def ramp_lulls_rate(t: float) -> float:
     """x the base rate at ``t`` s: a 180 s ramp 0.6 -> 2, a 120 s lull (3 %) that returns to 1.5 for 100 s,
-    then a lull to the end (200 s). The first lull is shorter than the scale-in window; the last is not."""
+    then a 200 s lull; every 10 minutes again. The first lull is shorter than the scale-in window; the last
+    is not."""
+    t %= 600.0
     if t < 180.0:
         return 0.6 + 1.4 * t / 180.0
     if 300.0 <= t < 400.0:
@@ -197,11 +204,11 @@ def _run(stack: StackSpec, deployment: str, trace: Trace, name: str, config: Fle
 
 
 def _cached_cells(path: Path | None) -> tuple[dict[str, Cell], int | None, int] | None:
-    """The cells stored at ``path``, or None when there are none or they predate the :data:`NO_FORESIGHT` cell."""
+    """The cells stored at ``path``, or None when there are none or they predate the :data:`NOW_HELD` cell."""
     if path is None or not path.is_file():
         return None
     raw = json.loads(path.read_text(encoding="utf-8"))
-    if NO_FORESIGHT not in raw["cells"]:
+    if not {NO_FORESIGHT, NOW_HELD} <= set(raw["cells"]):
         return None
     cells = {n: Cell(**(c | {"moves": tuple(c.get("moves", ()))})) for n, c in raw["cells"].items()}
     return cells, raw["best_static"], raw["initial"]
@@ -222,6 +229,8 @@ def _fixed_cells(stack: StackSpec, deployment: str, trace: Trace, config: FleetC
     cells = {"oracle": _cell("oracle", scoring.score(simulate(stack, deployment, trace, oracle, config)))}
     present_only = replace(oracle, lookahead_s=0.0, name=NO_FORESIGHT)
     cells[NO_FORESIGHT] = _cell(NO_FORESIGHT, scoring.score(simulate(stack, deployment, trace, present_only, warm)))
+    held = replace(present_only, hold_s=HOLD_STARTUPS * config.startup_delay_s, name=NOW_HELD)
+    cells[NOW_HELD] = _cell(NOW_HELD, scoring.score(simulate(stack, deployment, trace, held, warm)))
     for name in BASELINES:
         cells[name] = _run(stack, deployment, trace, name, warm)
     best = oracle.constant
@@ -266,6 +275,8 @@ class Summary:
     (:data:`NO_FORESIGHT`)."""
     policy_reaches_without_foresight: int
     """Of the scenarios where even the oracle without foresight reaches the target, those where the policy does."""
+    held_reaches: int = 0
+    """Of the scenarios where the oracle reaches the target, those where :data:`NOW_HELD` does."""
     static_wins: list[str] = field(default_factory=list)
     """Scenarios where the best static fleet (its size chosen in hindsight) reached the policy's attainment or
     better with fewer GPU-hours: where autoscaling, as the policy does it, did not pay."""
@@ -286,4 +297,5 @@ def summarize(results: Sequence[ScenarioResult]) -> Summary:
     return Summary(len(results), len(reach), sum(1 for r in reach if r.cells["policy"].attainment >= TARGET),
                    statistics.median(ratios.values()) if ratios else math.nan,
                    ratios[worst] if ratios else math.nan, worst, violations, len(reach) - len(causal),
-                   sum(1 for r in causal if r.cells["policy"].attainment >= TARGET), static_wins)
+                   sum(1 for r in causal if r.cells["policy"].attainment >= TARGET),
+                   sum(1 for r in reach if NOW_HELD in r.cells and r.cells[NOW_HELD].attainment >= TARGET), static_wins)

@@ -133,12 +133,14 @@ class Oracle:
     """The smallest constant fleet the search found meeting the target (the best static fleet), if any."""
     name: str = "oracle"
     respect_limits: bool = True
+    hold_s: float = 0.0
+    """Each interval's count is also asked for this long after the interval (a scale-in stabilization window)."""
 
     def initial_replicas(self) -> int:
         return self._at(0.0)
 
     def _at(self, t: float) -> int:
-        first = int(t // self.interval_s)
+        first = int(max(0.0, t - self.hold_s) // self.interval_s)
         last = int((t + self.lookahead_s) // self.interval_s)
         window = self.needed[first:last + 1]
         return max(window) if window else (self.needed[-1] if self.needed else 1)

@@ -109,6 +109,8 @@ def test_a_flash_crowd_takes_foresight_the_oracle_without_it_misses(tmp_path) ->
     assert oracle.attainment >= sc.TARGET, oracle
     assert blind.attainment < 0.75, blind
     assert blind.gpu_hours <= oracle.gpu_hours  # the same fleet, later: no more GPU-hours
+    held = result.cells[sc.NOW_HELD]  # the same fleet, each count kept 2 start-ups longer
+    assert held.gpu_hours >= blind.gpu_hours and held.attainment < sc.TARGET, held
     # the table's bounds: over all shapes <= the declared shape's <= the oracle (which never moves)
     assert 0 < result.bound_gpu_hours <= result.bound_declared_gpu_hours <= oracle.gpu_hours
     summary = sc.summarize([result])

@@ -60,3 +60,11 @@ def test_smallest_constant_finds_threshold_from_hint(hint: int, smallest: int | 
 
     assert _smallest_constant(fake, hint, 1, 10, 3) == smallest
     assert len(tried) <= CONSTANT_RUNS
+
+
+def test_a_held_oracle_keeps_each_count_for_the_hold_after_it_was_needed() -> None:
+    """``hold_s`` is a scale-in stabilization window: a count is asked for until ``hold_s`` after its interval."""
+    now = Oracle(needed=[1, 5, 1, 1, 1, 1], interval_s=15.0, lookahead_s=0.0, capacity_rps=1.0)
+    held = Oracle(needed=[1, 5, 1, 1, 1, 1], interval_s=15.0, lookahead_s=0.0, capacity_rps=1.0, hold_s=30.0)
+    assert [now.desired_replicas(t, {}, 1) for t in (20.0, 35.0, 50.0, 61.0)] == [5, 1, 1, 1]
+    assert [held.desired_replicas(t, {}, 1) for t in (20.0, 35.0, 50.0, 61.0)] == [5, 5, 5, 1]
