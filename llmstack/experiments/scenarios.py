@@ -19,7 +19,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from llmstack.capacity import throughput
@@ -275,9 +275,9 @@ class Summary:
     (:data:`NO_FORESIGHT`)."""
     policy_reaches_without_foresight: int
     """Of the scenarios where even the oracle without foresight reaches the target, those where the policy does."""
-    held_reaches: int = 0
+    held_reaches: int
     """Of the scenarios where the oracle reaches the target, those where :data:`NOW_HELD` does."""
-    static_wins: list[str] = field(default_factory=list)
+    static_wins: list[str]
     """Scenarios where the best static fleet (its size chosen in hindsight) reached the policy's attainment or
     better with fewer GPU-hours: where autoscaling, as the policy does it, did not pay."""
 
