@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=sc.DURATION_S / 60,
                         help=f"each trace's length (default: {sc.DURATION_S / 60:g})")
     args = parser.parse_args()
+    if not args.minutes > 0:
+        parser.error(f"--minutes {args.minutes:g}: each trace needs a positive length in minutes")
     stack = load_spec(args.spec)
     wanted_stacks = args.stacks.split(",") if args.stacks else [d.name for d in stack.deployments]
     wanted_traces = args.traces.split(",") if args.traces else sc.MATRIX_TRACES
