@@ -29,6 +29,12 @@ class Signal:
     unit: str
     help: str
 
+    @property
+    def windowed(self) -> bool:
+        """Reads a range of samples (a rate, a histogram quantile over the window): it describes the
+        fleet that served during the window, not the one serving now."""
+        return "[" in self.expr
+
 
 def _series(metric: str, where: str, *matchers: str) -> str:
     """``metric`` with its label matchers (``matchers`` and ``where``) as PromQL spells them."""

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llmstack.capacity import planning
+from llmstack.catalog import signals as catalog
 from llmstack.errors import LlmstackError
 from llmstack.metrics.reading import SignalSnapshot
 from llmstack.policy import forecasting, guards, zero
@@ -48,6 +49,8 @@ from llmstack.spec.durations import parse_duration
 from llmstack.spec.models import DeploymentSpec, StackSpec, WorkloadSpec
 
 SLO_SIGNALS = {"ttft_p95": "ttft_p95_ms", "tpot_p95": "tpot_p95_ms"}
+WINDOWED_SIGNALS = frozenset(name for name, signal in catalog.by_name().items() if signal.windowed)
+"""Signals read over the rate window (rates, latency quantiles): they describe the fleet that served then."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,12 @@ class _Case:
     demand: float
     arrivals: float | None
     """Arrivals per second: completions plus the growth of the requests in the system (forecasting)."""
+    serving: int
+    """Replicas serving now (``replicas_up``; the setting's count when not reported)."""
+    described: int
+    """The fewest replicas that served within the signals' window: the fleet a windowed reading describes.
+    A latency quantile over the last minute still holds the requests a smaller fleet served before the
+    replicas now up came up; scaling it by the fleet now would count that shortfall twice."""
     low: int
     high: int
     limits: Guards
@@ -170,7 +179,7 @@ class _Case:
 
 def _target_tracking_wishes(case: _Case) -> list[_Wish]:
     replicas = case.current.replicas
-    ready = int(case.values.get("replicas_up", 0.0)) or replicas  # latency and queues show the serving replicas
+    ready = case.serving  # latency and queues show the serving replicas
     band = case.limits.tolerance
     wishes: list[_Wish] = []
     for rule in case.policy.horizontal.target_tracking:
@@ -184,7 +193,8 @@ def _target_tracking_wishes(case: _Case) -> list[_Wish]:
         if ratio > 1 + band and not queued:
             continue  # over target with nothing waiting: more replicas would not help, nor holding them
         if ratio > 1 + band:
-            grown = math.ceil(max(1, ready) * min(ratio, rule.max_ratio or ratio))
+            base = case.described if rule.signal in WINDOWED_SIGNALS else ready
+            grown = math.ceil(max(1, base) * min(ratio, rule.max_ratio or ratio))
             wishes.append(_Wish(max(replicas, grown), rule.name, "slo",
                                 f"{rule.signal} {measured:.3g}{' per replica' if rule.per_replica else ''} is "
                                 f"{ratio:.1f}x its target {target:.3g}", (rule.signal,)))
@@ -523,12 +533,18 @@ class _Cycle:
         # tokens per request over completions: while requests pile up this overstates them (conservative);
         # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
         load = workload(deployment, values)
-        return _Case(deployment, snapshot, setting, self.settings, values, load, demand, arrivals, max(low, 1), high,
-                     limits, window, policy, self.stack, self.view, self.now, scales_to_zero=low == 0)
+        serving = int(values.get("replicas_up", 0.0)) or setting.replicas
+        fewest = state.fewest_serving(deployment.name, self.now - parse_duration(snapshot.window))
+        described = serving if fewest is None else min(serving, fewest)
+        return _Case(deployment, snapshot, setting, self.settings, values, load, demand, arrivals, serving, described,
+                     max(low, 1), high, limits, window, policy, self.stack, self.view, self.now,
+                     scales_to_zero=low == 0)
 
 
 def _observe(case: _Case, state: ScalingState) -> ScalingState:
-    """Remember this cycle's arrivals and requests in the system (queue growth, the forecast's trend)."""
+    """Remember this cycle's serving replicas (the fleet the next windowed readings describe), arrivals and
+    requests in the system (queue growth, the forecast's trend)."""
+    state = state.with_serving(case.name, case.now, case.serving, parse_duration(case.snapshot.window))
     if case.arrivals is None:
         return state
     keep_s = max(case.policy.horizontal.model_based.forecast_window, forecasting.IN_SYSTEM_SPAN_S)

@@ -38,6 +38,9 @@ class ScalingState:
     stopped: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
     """deployment -> (time, replicas it asked to stop) of applied changes within the last hour: a
     scale-in's removed replicas, a move's old fleet; they may report while they drain."""
+    serving: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
+    """deployment -> (time, replicas serving) of recent cycles: the fleet a windowed reading (a latency
+    quantile over the last minute) describes, which is smaller than today's while new replicas come up."""
 
     def held_for(self, deployment: str, condition: str, now: float) -> float:
         start = self.since.get(f"{deployment}/{condition}")
@@ -70,6 +73,16 @@ class ScalingState:
                       keep_s: float) -> ScalingState:
         kept = tuple(p for p in self.observed.get(deployment, ()) if now - p[0] <= keep_s)
         return replace(self, observed={**self.observed, deployment: (*kept, (now, arrivals, in_system))})
+
+    def with_serving(self, deployment: str, now: float, replicas: int, keep_s: float) -> ScalingState:
+        """Remember that ``replicas`` served at ``now``; entries older than ``keep_s`` dropped."""
+        kept = tuple(p for p in self.serving.get(deployment, ()) if now - p[0] <= keep_s)
+        return replace(self, serving={**self.serving, deployment: (*kept, (now, replicas))})
+
+    def fewest_serving(self, deployment: str, since: float) -> int | None:
+        """The fewest replicas remembered serving at or after ``since`` (None: none remembered)."""
+        counts = [n for t, n in self.serving.get(deployment, ()) if t >= since]
+        return min(counts) if counts else None
 
     def with_wake(self, deployment: str, now: float) -> ScalingState:
         """Remember a wake-from-zero proposal (``last(deployment, "wake")``): the settle period runs from it."""
@@ -107,7 +120,8 @@ class ScalingState:
                 "actions": {k: list(v) for k, v in self.actions.items()},
                 "observed": {k: [list(p) for p in v] for k, v in self.observed.items()},
                 "started": {k: [list(p) for p in v] for k, v in self.started.items()},
-                "stopped": {k: [list(p) for p in v] for k, v in self.stopped.items()}}
+                "stopped": {k: [list(p) for p in v] for k, v in self.stopped.items()},
+                "serving": {k: [list(p) for p in v] for k, v in self.serving.items()}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScalingState:
@@ -120,6 +134,7 @@ class ScalingState:
                       for k, v in data.get("observed", {}).items()},
             started={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("started", {}).items()},
             stopped={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("stopped", {}).items()},
+            serving={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("serving", {}).items()},
         )
 
 

@@ -62,6 +62,23 @@ def test_no_second_doubling_while_the_first_replicas_start(stack: StackSpec, pol
     assert all(r.proposed.replicas <= 4 for r in chat(ev))
 
 
+def test_latency_over_the_window_scales_the_fleet_that_served_it_not_the_one_just_up(
+        stack: StackSpec, policy: Policy) -> None:
+    """2 replicas served the last minute's requests; 4 came up a cycle ago. The TTFT quantile still holds the
+    2's queueing: doubling the 2 is what it asks (4, already there), not doubling the 4. A minute on, the
+    window holds only the 4's requests, and the same reading doubles them."""
+    current = {"chat": Setting(4, "awq", "l4", 1)}
+    slow = {"ttft_p95": 3.0, "queue_length": 4.0, "request_rate": 0.5, "prompt_tokens_rate": 500.0,
+            "generation_tokens_rate": 125.0}
+    state = ScalingState().with_serving("chat", 0.0, 2, 60.0)
+    ev = deciding.evaluate(snap(4, **slow), state, policy, stack, 15.0, current)
+    assert not [r for r in chat(ev) if r.rule == "ttft-slo"]
+    assert ev.state.fewest_serving("chat", 0.0) == 2
+    later = deciding.evaluate(snap(4, **slow), ev.state, policy, stack, 90.0, current)
+    (rec,) = chat(later)
+    assert rec.rule == "ttft-slo" and rec.proposed.replicas == 8
+
+
 def test_ttft_over_with_nothing_waiting_neither_scales_nor_holds(stack: StackSpec, policy: Policy) -> None:
     """Long prompts alone over the TTFT SLO: more replicas do not help, and the fleet may still scale in."""
     current = {"chat": Setting(6, "awq", "l4", 1)}
