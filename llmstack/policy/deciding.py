@@ -51,6 +51,12 @@ from llmstack.spec.models import DeploymentSpec, StackSpec, WorkloadSpec
 SLO_SIGNALS = {"ttft_p95": "ttft_p95_ms", "tpot_p95": "tpot_p95_ms"}
 WINDOWED_SIGNALS = frozenset(name for name, signal in catalog.by_name().items() if signal.windowed)
 """Signals read over the rate window (rates, latency quantiles): they describe the fleet that served then."""
+STARTED_BEFORE = {"ttft_p50": "ttft_p95", "ttft_p95": "ttft_p95", "tpot_p95": "e2e_latency_p95",
+                  "e2e_latency_p95": "e2e_latency_p95"}
+"""A latency is recorded when a request's first token (TTFT) or last one (TPOT, end-to-end) comes, so the
+window's requests began up to that latency before the window did, on the fleet serving then."""
+SERVING_LOOKBACK_S = 600.0
+"""How far before the window the fleet is remembered: requests older than that are not looked back for."""
 
 
 @dataclass(frozen=True)
@@ -137,10 +143,11 @@ class _Case:
     """Arrivals per second: completions plus the growth of the requests in the system (forecasting)."""
     serving: int
     """Replicas serving now (``replicas_up``; the setting's count when not reported)."""
-    described: int
-    """The fewest replicas that served within the signals' window: the fleet a windowed reading describes.
-    A latency quantile over the last minute still holds the requests a smaller fleet served before the
-    replicas now up came up; scaling it by the fleet now would count that shortfall twice."""
+    described: Mapping[str, int]
+    """Windowed signal -> the fewest replicas that served since its requests began (the window, and before it
+    the latency they report, :data:`STARTED_BEFORE`): the fleet the reading describes. A latency quantile over
+    the last minute still holds the requests a smaller fleet served before the replicas now up came up;
+    scaling it by the fleet now would count that shortfall twice."""
     low: int
     high: int
     limits: Guards
@@ -193,7 +200,7 @@ def _target_tracking_wishes(case: _Case) -> list[_Wish]:
         if ratio > 1 + band and not queued:
             continue  # over target with nothing waiting: more replicas would not help, nor holding them
         if ratio > 1 + band:
-            base = case.described if rule.signal in WINDOWED_SIGNALS else ready
+            base = case.described.get(rule.signal, ready)
             grown = math.ceil(max(1, base) * min(ratio, rule.max_ratio or ratio))
             wishes.append(_Wish(max(replicas, grown), rule.name, "slo",
                                 f"{rule.signal} {measured:.3g}{' per replica' if rule.per_replica else ''} is "
@@ -534,17 +541,29 @@ class _Cycle:
         # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
         load = workload(deployment, values)
         serving = int(values.get("replicas_up", 0.0)) or setting.replicas
-        fewest = state.fewest_serving(deployment.name, self.now - parse_duration(snapshot.window))
-        described = serving if fewest is None else min(serving, fewest)
+        described = _described_fleets(values, state, deployment.name, self.now - parse_duration(snapshot.window),
+                                      serving)
         return _Case(deployment, snapshot, setting, self.settings, values, load, demand, arrivals, serving, described,
                      max(low, 1), high, limits, window, policy, self.stack, self.view, self.now,
                      scales_to_zero=low == 0)
 
 
+def _described_fleets(values: Mapping[str, float], state: ScalingState, deployment: str, window_start: float,
+                      serving: int) -> dict[str, int]:
+    """Each windowed signal's fleet: the fewest replicas remembered serving since its requests began."""
+    fleets = {}
+    for signal in WINDOWED_SIGNALS:
+        began = window_start - min(SERVING_LOOKBACK_S, values.get(STARTED_BEFORE.get(signal, ""), 0.0))
+        fewest = state.fewest_serving(deployment, began)
+        fleets[signal] = serving if fewest is None else min(serving, fewest)
+    return fleets
+
+
 def _observe(case: _Case, state: ScalingState) -> ScalingState:
     """Remember this cycle's serving replicas (the fleet the next windowed readings describe), arrivals and
     requests in the system (queue growth, the forecast's trend)."""
-    state = state.with_serving(case.name, case.now, case.serving, parse_duration(case.snapshot.window))
+    state = state.with_serving(case.name, case.now, case.serving,
+                               parse_duration(case.snapshot.window) + SERVING_LOOKBACK_S)
     if case.arrivals is None:
         return state
     keep_s = max(case.policy.horizontal.model_based.forecast_window, forecasting.IN_SYSTEM_SPAN_S)
