@@ -539,13 +539,24 @@ class _Cycle:
                                             surge_sigma=policy.horizontal.model_based.surge_sigma)
         # tokens per request over completions: while requests pile up this overstates them (conservative);
         # over arrivals it understates them (queued prompts are not prefilled yet) and under-provisions a burst
-        load = workload(deployment, values)
+        window_s = parse_duration(snapshot.window)
+        load = workload(deployment, values, _admitted_rps(values, state, deployment.name, self.now, window_s),
+                        policy.horizontal.model_based.max_prompt_overstatement)
         serving = int(values.get("replicas_up", 0.0)) or setting.replicas
-        described = _described_fleets(values, state, deployment.name, self.now - parse_duration(snapshot.window),
-                                      serving)
+        described = _described_fleets(values, state, deployment.name, self.now - window_s, serving)
         return _Case(deployment, snapshot, setting, self.settings, values, load, demand, arrivals, serving, described,
                      max(low, 1), high, limits, window, policy, self.stack, self.view, self.now,
                      scales_to_zero=low == 0)
+
+
+def _admitted_rps(values: Mapping[str, float], state: ScalingState, deployment: str, now: float,
+                  window_s: float) -> float | None:
+    """Requests admitted to a batch per second over the window: completions plus the running batch's growth
+    since the oldest cycle in it (None: no completions read, or no such cycle)."""
+    rate, then = values.get("request_rate"), state.running_since(deployment, now - window_s)
+    if rate is None or then is None or now - then[0] <= 0:
+        return None
+    return rate + max(0.0, values.get("running_requests", 0.0) - then[1]) / (now - then[0])
 
 
 def _described_fleets(values: Mapping[str, float], state: ScalingState, deployment: str, window_start: float,
@@ -563,7 +574,8 @@ def _observe(case: _Case, state: ScalingState) -> ScalingState:
     """Remember this cycle's serving replicas (the fleet the next windowed readings describe), arrivals and
     requests in the system (queue growth, the forecast's trend)."""
     state = state.with_serving(case.name, case.now, case.serving,
-                               parse_duration(case.snapshot.window) + SERVING_LOOKBACK_S)
+                               parse_duration(case.snapshot.window) + SERVING_LOOKBACK_S,
+                               case.values.get("running_requests", 0.0))
     if case.arrivals is None:
         return state
     keep_s = max(case.policy.horizontal.model_based.forecast_window, forecasting.IN_SYSTEM_SPAN_S)

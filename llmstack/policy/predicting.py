@@ -27,14 +27,23 @@ def _round_tokens(tokens: float) -> int:
     return max(1, int(round(tokens / 10**digits) * 10**digits))
 
 
-def workload(d: DeploymentSpec, values: dict[str, float] | None = None) -> WorkloadSpec:
-    """The observed request shape (tokens per request from token and request rates), else the declared one."""
+def workload(d: DeploymentSpec, values: dict[str, float] | None = None, admitted_rps: float | None = None,
+             max_overstatement: float | None = None) -> WorkloadSpec:
+    """The observed request shape (tokens per request from token and request rates), else the declared one.
+
+    Prompt tokens are counted when prefilled, requests when they finish: while requests pile up, prompt tokens
+    over completions overstate a request (its prompt is in, it has not finished). With ``admitted_rps`` (the
+    requests prefilled per second: completions plus the running batch's growth) and ``max_overstatement``,
+    the overstatement is held to that many times prompt tokens over admitted requests."""
     values = values or {}
     rate = values.get("request_rate")
     prompt, output = d.workload.prompt_tokens, d.workload.output_tokens
     if rate and rate > 0:
         if values.get("prompt_tokens_rate"):
-            prompt = _round_tokens(values["prompt_tokens_rate"] / rate)
+            per_request = values["prompt_tokens_rate"] / rate
+            if admitted_rps and max_overstatement and admitted_rps > rate:
+                per_request = min(per_request, max_overstatement * values["prompt_tokens_rate"] / admitted_rps)
+            prompt = _round_tokens(per_request)
         if values.get("generation_tokens_rate"):
             output = _round_tokens(values["generation_tokens_rate"] / rate)
     return WorkloadSpec(requests_per_s=rate or 0.0, prompt_tokens=max(1, prompt), output_tokens=max(1, output))

@@ -87,6 +87,11 @@ class ModelBased(Rule):
         default=0.0, ge=0,
         description="while requests wait at the router, size for the arrivals of the last scrape interval when "
                     "they exceed the window's rate by more than this many Poisson standard deviations (0: off)")
+    max_prompt_overstatement: float | None = Field(
+        default=None, ge=1,
+        description="prompt tokens per request over completions, held to this x prompt tokens over admitted "
+                    "requests (completions plus the running batch's growth): a scaled-in fleet meeting "
+                    "returning traffic prefills many prompts and finishes few (None: no bound)")
     min_saturation_share: float = Field(
         default=0.0, ge=0, lt=1,
         description="plan a replica at no less than this share of its saturation rate: below about half, "

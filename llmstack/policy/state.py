@@ -38,9 +38,10 @@ class ScalingState:
     stopped: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
     """deployment -> (time, replicas it asked to stop) of applied changes within the last hour: a
     scale-in's removed replicas, a move's old fleet; they may report while they drain."""
-    serving: Mapping[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
-    """deployment -> (time, replicas serving) of recent cycles: the fleet a windowed reading (a latency
-    quantile over the last minute) describes, which is smaller than today's while new replicas come up."""
+    serving: Mapping[str, tuple[tuple[float, int, float], ...]] = field(default_factory=dict)
+    """deployment -> (time, replicas serving, requests running) of recent cycles: the fleet a windowed reading
+    (a latency quantile over the last minute) describes, which is smaller than today's while new replicas come
+    up; and the requests admitted over the window (completions plus the running batch's growth)."""
 
     def held_for(self, deployment: str, condition: str, now: float) -> float:
         start = self.since.get(f"{deployment}/{condition}")
@@ -74,15 +75,21 @@ class ScalingState:
         kept = tuple(p for p in self.observed.get(deployment, ()) if now - p[0] <= keep_s)
         return replace(self, observed={**self.observed, deployment: (*kept, (now, arrivals, in_system))})
 
-    def with_serving(self, deployment: str, now: float, replicas: int, keep_s: float) -> ScalingState:
-        """Remember that ``replicas`` served at ``now``; entries older than ``keep_s`` dropped."""
+    def with_serving(self, deployment: str, now: float, replicas: int, keep_s: float,
+                     running: float = 0.0) -> ScalingState:
+        """Remember that ``replicas`` served at ``now`` with ``running`` requests in their batches; entries
+        older than ``keep_s`` dropped."""
         kept = tuple(p for p in self.serving.get(deployment, ()) if now - p[0] <= keep_s)
-        return replace(self, serving={**self.serving, deployment: (*kept, (now, replicas))})
+        return replace(self, serving={**self.serving, deployment: (*kept, (now, replicas, running))})
 
     def fewest_serving(self, deployment: str, since: float) -> int | None:
         """The fewest replicas remembered serving at or after ``since`` (None: none remembered)."""
-        counts = [n for t, n in self.serving.get(deployment, ()) if t >= since]
+        counts = [n for t, n, _ in self.serving.get(deployment, ()) if t >= since]
         return min(counts) if counts else None
+
+    def running_since(self, deployment: str, since: float) -> tuple[float, float] | None:
+        """(time, requests running) of the oldest cycle remembered at or after ``since`` (None: none)."""
+        return next(((t, r) for t, _, r in self.serving.get(deployment, ()) if t >= since), None)
 
     def with_wake(self, deployment: str, now: float) -> ScalingState:
         """Remember a wake-from-zero proposal (``last(deployment, "wake")``): the settle period runs from it."""
@@ -134,7 +141,8 @@ class ScalingState:
                       for k, v in data.get("observed", {}).items()},
             started={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("started", {}).items()},
             stopped={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("stopped", {}).items()},
-            serving={str(k): tuple((float(t), int(n)) for t, n in v) for k, v in data.get("serving", {}).items()},
+            serving={str(k): tuple((float(t), int(n), float(r)) for t, n, r in v)
+                     for k, v in data.get("serving", {}).items()},
         )
 
 

@@ -79,6 +79,19 @@ def test_latency_over_the_window_scales_the_fleet_that_served_it_not_the_one_jus
     assert rec.rule == "ttft-slo" and rec.proposed.replicas == 8
 
 
+def test_prompt_tokens_over_completions_are_held_to_twice_those_over_admitted_requests(stack: StackSpec) -> None:
+    """A scaled-in fleet meeting returning traffic: 30 prompts of 1,000 tokens prefilled in the last minute, 3
+    of them finished. Over completions that reads 10,000 tokens a request; over the 30 admitted, 1,000; the
+    bound lets the estimate stand at 2,000 and no higher. With no growth of the batch it does not bind."""
+    chat_spec = stack.deployment("chat")
+    values = {"request_rate": 0.05, "prompt_tokens_rate": 500.0, "generation_tokens_rate": 10.0}
+    assert workload(chat_spec, values).prompt_tokens == 10000
+    assert workload(chat_spec, values, admitted_rps=0.5, max_overstatement=2.0).prompt_tokens == 2000
+    assert workload(chat_spec, values, admitted_rps=0.05, max_overstatement=2.0).prompt_tokens == 10000
+    state = ScalingState().with_serving("chat", 0.0, 1, 660.0, running=0.0)
+    assert deciding._admitted_rps({**values, "running_requests": 27.0}, state, "chat", 60.0, 60.0) == 0.5
+
+
 def test_ttft_over_with_nothing_waiting_neither_scales_nor_holds(stack: StackSpec, policy: Policy) -> None:
     """Long prompts alone over the TTFT SLO: more replicas do not help, and the fleet may still scale in."""
     current = {"chat": Setting(6, "awq", "l4", 1)}

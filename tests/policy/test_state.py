@@ -47,9 +47,20 @@ def test_started_replicas_are_counted_since_a_time() -> None:
 
 def test_json_round_trip_survives_a_file() -> None:
     state = (ScalingState().with_conditions("chat", {"kv": True}, 10.0).with_desired("chat", 4, 20.0, 300.0)
-             .with_actions([("chat", "in")], 30.0).with_started("chat", 3, 40.0).with_stopped("chat", 1, 50.0))
+             .with_actions([("chat", "in")], 30.0).with_started("chat", 3, 40.0).with_stopped("chat", 1, 50.0)
+             .with_serving("chat", 55.0, 2, 660.0, running=7.0))
     again = ScalingState.from_json(json.loads(json.dumps(state.to_json())))
     assert again == state
+
+
+def test_serving_history_answers_the_fewest_replicas_and_the_oldest_batch_since_a_time() -> None:
+    state = ScalingState()
+    for t, up, running in ((0.0, 1, 2.0), (15.0, 1, 30.0), (30.0, 4, 40.0), (45.0, 4, 12.0)):
+        state = state.with_serving("chat", t, up, 60.0, running=running)
+    assert state.fewest_serving("chat", 10.0) == 1 and state.fewest_serving("chat", 20.0) == 4
+    assert state.running_since("chat", 10.0) == (15.0, 30.0)
+    assert state.fewest_serving("chat", 50.0) is None and state.running_since("other", 0.0) is None
+    assert state.with_serving("chat", 70.0, 4, 60.0).serving["chat"][0][0] == 15.0  # older than 60 s: dropped
 
 
 def test_change_kinds() -> None:
